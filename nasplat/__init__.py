@@ -1,0 +1,52 @@
+"""nasplat: a neural architecture search platform.
+
+``import nasplat`` is light: torch and the plugins are imported only when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nasplat.budget import Budget, EvalResult
+from nasplat.errors import InvalidGenotypeError, NasplatError
+from nasplat.genotype import Decision, Genotype
+from nasplat.registry import Registry
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Budget",
+    "Decision",
+    "EvalResult",
+    "Genotype",
+    "InvalidGenotypeError",
+    "NasplatError",
+    "Registry",
+    "build",
+    "get_space",
+    "profile",
+]
+
+
+def get_space(name: str, **options: Any) -> Any:
+    """A search space instance by registry name."""
+    from nasplat.registry import SPACES, load_builtins
+
+    load_builtins()
+    return SPACES.get(name)(**options)
+
+
+def build(genotype: Genotype | str, *, space_options: dict[str, Any] | None = None, **net_kwargs: Any) -> Any:
+    """Build the ``nn.Module`` of a genotype (a Genotype or its JSON) with its space's builder."""
+    if isinstance(genotype, str):
+        genotype = Genotype.from_json(genotype)
+    space = get_space(genotype.space, **(space_options or {}))
+    space.validate(genotype)
+    return space.build(genotype, **net_kwargs)
+
+
+def profile(module: Any, input_shape: tuple[int, ...]) -> dict[str, float]:
+    """Parameter count and FLOPs of a module for one input shape (torch's flop counter)."""
+    from nasplat.profiling import profile as _profile
+
+    return _profile(module, input_shape)

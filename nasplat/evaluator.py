@@ -1,0 +1,89 @@
+"""The Evaluator interface and the Reporter that evaluators report progress to."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from nasplat.budget import Budget, EvalResult
+from nasplat.errors import TrialPruned
+from nasplat.genotype import Genotype
+from nasplat.space import SearchSpace
+
+
+class Reporter:
+    """Receives intermediate values of one trial and decides whether it should stop.
+
+    ``report(step, value)`` records the value (through ``sink``) and raises
+    :class:`TrialPruned` when ``should_prune`` says so. Evaluators call it once per epoch.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[int, float], None] | None = None,
+        should_prune: Callable[[int, float], bool] | None = None,
+    ) -> None:
+        self._sink = sink
+        self._should_prune = should_prune
+        self.history: list[tuple[int, float]] = []
+
+    def report(self, step: int, value: float) -> None:
+        self.history.append((step, float(value)))
+        if self._sink is not None:
+            self._sink(step, float(value))
+        if self._should_prune is not None and self._should_prune(step, float(value)):
+            raise TrialPruned(f"pruned at step {step}")
+
+    @property
+    def last_step(self) -> int | None:
+        return self.history[-1][0] if self.history else None
+
+
+class Evaluator(ABC):
+    """Estimates the performance of a genotype.
+
+    Rules:
+    - Built by name from the registry with plain keyword arguments, and picklable, so an
+      executor can rebuild it in another process from ``(name, options)``.
+    - ``evaluate`` is called with an explicit :class:`Budget`; a field left ``None`` means the
+      evaluator's default, and the budget actually used is what ``resolve_budget`` returns (it
+      is stored with the trial, so the store says how a number was obtained).
+    - ``evaluate`` reports per-epoch progress with ``reporter.report(step, value)`` and lets
+      :class:`TrialPruned` propagate; any other exception marks the trial FAILED.
+    - Thread safety: one evaluation at a time per instance.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        dataset: str = "digits",
+        data_dir: str | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        **options: Any,
+    ) -> None:
+        self.space = space
+        self.dataset = dataset
+        self.data_dir = data_dir
+        self.seed = seed
+        self.device = device
+        self.options = dict(options)
+
+    def resolve_budget(self, budget: Budget | None) -> Budget:
+        """The budget with defaults filled in (default: unchanged)."""
+        return budget or Budget()
+
+    @abstractmethod
+    def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
+        """Evaluate one genotype within the budget."""
+
+    def metric_names(self) -> list[str]:
+        """Metrics this evaluator returns (for objective validation and listings)."""
+        return []
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "dataset": self.dataset, **self.options}

@@ -1,0 +1,142 @@
+"""The SearchSpace interface."""
+
+from __future__ import annotations
+
+import json
+import random
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from nasplat.errors import InvalidGenotypeError
+from nasplat.genotype import Decision, Genotype, Value
+
+
+class SearchSpace(ABC):
+    """A set of architectures described by named decisions.
+
+    Rules:
+    - ``decisions()`` is fixed for an instance (same order every call); strategies see only it,
+      so every strategy works on every space.
+    - ``sample``/``mutate`` draw randomness only from the ``random.Random`` they are given, so a
+      search is deterministic for a seed.
+    - ``canonicalize`` maps genotypes that compute the same function to one genotype; its
+      ``sha`` is the architecture's identity in the store. It must be idempotent.
+    - ``validate`` raises :class:`InvalidGenotypeError` whose message names the bad decision.
+    - ``build`` returns a fresh ``nn.Module`` mapping ``(N, in_channels, H, W)`` to
+      ``(N, num_classes)`` logits; it never mutates the genotype.
+    - Instances are cheap, immutable after ``__init__`` and picklable (they travel to workers).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = dict(options)
+
+    # --- decisions -------------------------------------------------------------------------
+    @abstractmethod
+    def decisions(self) -> list[Decision]:
+        """The named decisions, each with its choices."""
+
+    def decision_map(self) -> dict[str, Decision]:
+        cached = self.__dict__.get("_decision_map")
+        if cached is None:
+            cached = {d.name: d for d in self.decisions()}
+            self.__dict__["_decision_map"] = cached
+        return cached
+
+    def genotype(self, values: dict[str, Value]) -> Genotype:
+        """A genotype of this space with decisions in the space's order."""
+        order = [d.name for d in self.decisions()]
+        return Genotype(self.name, {k: values[k] for k in order if k in values})
+
+    # --- sampling and mutation ----------------------------------------------------------------
+    def sample(self, rng: random.Random) -> Genotype:
+        """A uniformly random valid genotype (subclasses with constraints override)."""
+        return self.genotype({d.name: rng.choice(d.choices) for d in self.decisions()})
+
+    def mutate(self, genotype: Genotype, rng: random.Random, max_tries: int = 100) -> Genotype:
+        """Change one decision so that the canonical form differs (falls back to any change)."""
+        mutable = [d for d in self.decisions() if len(d.choices) > 1]
+        if not mutable:
+            return genotype
+        base = self.canonicalize(genotype).sha
+        child = genotype
+        for _ in range(max_tries):
+            decision = rng.choice(mutable)
+            value = rng.choice([c for c in decision.choices if c != genotype[decision.name]])
+            child = self.repair(genotype.replace({decision.name: value}), rng)
+            if self.canonicalize(child).sha != base:
+                return child
+        return child
+
+    def repair(self, genotype: Genotype, rng: random.Random) -> Genotype:
+        """Make a genotype valid after a single-decision change (default: unchanged)."""
+        return genotype
+
+    # --- identity and validity --------------------------------------------------------------
+    def canonicalize(self, genotype: Genotype) -> Genotype:
+        """The canonical form of equivalent genotypes (default: the genotype in decision order)."""
+        return self.genotype(dict(genotype))
+
+    def validate(self, genotype: Genotype) -> None:
+        """Raise InvalidGenotypeError, naming the decision, if the genotype is not in this space."""
+        if genotype.space != self.name:
+            raise InvalidGenotypeError(
+                f"genotype is for space {genotype.space!r}, not {self.name!r}"
+            )
+        known = self.decision_map()
+        for key in genotype:
+            if key not in known:
+                raise InvalidGenotypeError(f"unknown decision {key!r} for space {self.name!r}")
+        for decision in known.values():
+            if decision.name not in genotype:
+                raise InvalidGenotypeError(f"decision {decision.name!r} is missing")
+            value = genotype[decision.name]
+            if value not in decision.choices or type(value) is bool and not any(
+                c is value for c in decision.choices
+            ):
+                raise InvalidGenotypeError(
+                    f"decision {decision.name!r} has value {value!r}; choices: "
+                    + ", ".join(map(repr, decision.choices))
+                )
+        self.check(genotype)
+
+    def check(self, genotype: Genotype) -> None:
+        """Structural checks beyond per-decision choices (override in subclasses)."""
+
+    # --- notation -------------------------------------------------------------------------
+    def to_notation(self, genotype: Genotype) -> str:
+        """The field's familiar string form (default: JSON)."""
+        return genotype.to_json()
+
+    def from_notation(self, text: str) -> Genotype:
+        """Parse ``to_notation`` output (or genotype JSON) back into a Genotype."""
+        text = text.strip()
+        if text.startswith("{"):
+            data = json.loads(text)
+            if "decisions" not in data:
+                return self.genotype(data)
+            return Genotype.from_dict(data)
+        raise InvalidGenotypeError(f"space {self.name!r} cannot parse {text[:60]!r}")
+
+    # --- networks -------------------------------------------------------------------------
+    @abstractmethod
+    def build(
+        self,
+        genotype: Genotype,
+        *,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        input_size: int = 8,
+        width_mult: float = 1.0,
+        **net_kwargs: Any,
+    ) -> Any:
+        """A fresh ``nn.Module`` for the genotype."""
+
+    def supernet(self, **net_kwargs: Any) -> Any:
+        """A weight-sharing network holding every candidate op (see the spaces issue)."""
+        raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+    def describe(self) -> dict[str, Any]:
+        """Options as recorded in the study's config."""
+        return {"name": self.name, **self.options}

@@ -1,0 +1,93 @@
+"""The Strategy interface (black-box and one-shot)."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from nasplat.genotype import Genotype
+from nasplat.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a strategy is told about one evaluated genotype.
+
+    ``value`` is the objective (None when the trial failed); ``state`` is COMPLETE, PRUNED or
+    FAILED; ``cached`` is True when the architecture had already been evaluated in the study.
+    """
+
+    genotype: Genotype
+    value: float | None
+    state: str
+    number: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+
+
+class Strategy(ABC):
+    """A search strategy.
+
+    Rules:
+    - Call order: any number of ``ask()`` calls, each followed eventually by one ``tell()`` of
+      its observation, in any order (results may arrive out of order when trials run in
+      parallel). ``tell`` of a FAILED observation must be accepted.
+    - All randomness comes from ``self.rng`` (seeded in ``__init__``) or from generators whose
+      state goes into ``state_dict``, so a run is deterministic for a seed.
+    - ``state_dict()`` returns JSON-serialisable data; ``load_state_dict`` on a fresh instance
+      built with the same arguments restores it exactly (used by ``--resume``).
+    - Not thread safe: the search loop calls it from one thread.
+    """
+
+    name: ClassVar[str] = ""
+    one_shot: ClassVar[bool] = False
+
+    def __init__(
+        self, space: SearchSpace, *, seed: int = 0, direction: str = "maximize", **options: Any
+    ) -> None:
+        if options:
+            raise TypeError(f"unknown option(s) for strategy {self.name!r}: {', '.join(options)}")
+        self.space = space
+        self.seed = seed
+        self.direction = direction
+        self.rng = random.Random(seed)
+
+    def score(self, value: float) -> float:
+        """The value oriented so that larger is better."""
+        return value if self.direction == "maximize" else -value
+
+    @abstractmethod
+    def ask(self) -> Genotype:
+        """The next genotype to evaluate."""
+
+    def tell(self, observation: Observation) -> None:
+        """Learn from one evaluated genotype (default: nothing)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state = self.rng.getstate()
+        return {"rng": [state[0], list(state[1]), state[2]]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+
+
+class OneShotStrategy(Strategy):
+    """A strategy that trains a weight-sharing supernet instead of asking for trials.
+
+    ``search(context)`` runs the whole search: it records per-epoch progress through the
+    context (intermediate values and checkpoints in the store), may resume from the context's
+    last checkpoint, and returns the final genotype, which the loop retrains as an ordinary
+    trial. ``ask``/``tell`` are not used.
+    """
+
+    one_shot = True
+
+    def ask(self) -> Genotype:  # pragma: no cover - one-shot strategies do not ask
+        raise TypeError(f"one-shot strategy {self.name!r} does not ask; call search()")
+
+    @abstractmethod
+    def search(self, context: Any) -> Genotype:
+        """Run the one-shot search and return the derived genotype."""
