@@ -40,6 +40,18 @@ class Reporter:
         return self.history[-1][0] if self.history else None
 
 
+class Pruner(ABC):
+    """Decides from a trial's intermediate values (and its study's) whether to stop it.
+
+    Called in the process that runs the trial, after each reported value; reads what it needs
+    from the store (the source of truth), so it works the same in every executor.
+    """
+
+    @abstractmethod
+    def should_prune(self, store: Any, study_id: int, trial_id: int, step: int, value: float) -> bool:
+        """True to stop the trial now (it is then stored PRUNED)."""
+
+
 class Evaluator(ABC):
     """Estimates the performance of a genotype.
 
@@ -80,6 +92,10 @@ class Evaluator(ABC):
     @abstractmethod
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
         """Evaluate one genotype within the budget."""
+
+    def pruner(self) -> Pruner | None:
+        """The pruner consulted after each reported value (default: none)."""
+        return None
 
     def metric_names(self) -> list[str]:
         """Metrics this evaluator returns (for objective validation and listings)."""

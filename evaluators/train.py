@@ -1,0 +1,140 @@
+"""The ``train`` evaluator: train the network from scratch and report validation accuracy."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+from nasplat.budget import Budget, EvalResult
+from nasplat.errors import ConfigError
+from nasplat.evaluator import Evaluator, Reporter
+from nasplat.genotype import Genotype
+from nasplat.registry import EVALUATORS
+from nasplat.space import SearchSpace
+
+TRAIN_OPTIONS = ("batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "grad_clip", "label_smoothing")
+
+
+@EVALUATORS.register("train", description="full training from scratch; per-epoch validation accuracy")
+class TrainEvaluator(Evaluator):
+    """Builds the genotype's network, trains it for ``epochs`` and measures it.
+
+    Metrics: ``val_acc``, ``val_loss``, ``test_acc``, ``train_loss``, ``train_acc``,
+    ``params``, ``flops`` (one input, torch's flop counter), ``latency_ms`` (batch-1 forward
+    on the training device) and ``seconds``. Each epoch's validation accuracy is reported as an
+    intermediate value. Honours every :class:`Budget` field: epochs, data_fraction (stratified
+    subset of the training split), width_mult, resolution.
+    """
+
+    name = "train"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        epochs: int = 10,
+        keep_weights: bool = True,
+        restore_best: bool = False,
+        **options: Any,
+    ) -> None:
+        common = {k: options.pop(k) for k in ("dataset", "data_dir", "seed", "device") if k in options}
+        unknown = sorted(set(options) - set(TRAIN_OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) for evaluator {self.name!r}: {', '.join(unknown)}; "
+                f"known: epochs, keep_weights, restore_best, {', '.join(TRAIN_OPTIONS)}"
+            )
+        super().__init__(space, **common, epochs=epochs, keep_weights=keep_weights, **options)
+        if int(epochs) < 0:
+            raise ConfigError(f"epochs must be >= 0, got {epochs}")
+        self.epochs = int(epochs)
+        self.keep_weights = bool(keep_weights)
+        self.restore_best = bool(restore_best)
+        self.train_options = options
+
+    def resolve_budget(self, budget: Budget | None) -> Budget:
+        budget = budget or Budget()
+        return budget if budget.epochs is not None else budget.replace(epochs=self.epochs)
+
+    def metric_names(self) -> list[str]:
+        return ["val_acc", "val_loss", "test_acc", "train_loss", "train_acc", "params", "flops", "latency_ms", "seconds"]
+
+    def load_splits(self, budget: Budget) -> Any:
+        from nasplat.data import load_dataset
+
+        splits = load_dataset(self.dataset, data_dir=self.data_dir, seed=self.seed)
+        if budget.data_fraction < 1:
+            splits = splits.subset(budget.data_fraction, seed=self.seed)
+        if budget.resolution is not None and budget.resolution != splits.input_size:
+            splits = splits.resized(budget.resolution)
+        return splits
+
+    def build_network(self, genotype: Genotype, budget: Budget, splits: Any) -> Any:
+        extra = {"cells": budget.cells} if budget.cells is not None else {}
+        return self.space.build(
+            genotype,
+            in_channels=splits.in_channels,
+            num_classes=splits.num_classes,
+            input_size=splits.input_size,
+            width_mult=budget.width_mult,
+            **extra,
+        )
+
+    def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
+        import torch
+
+        from nasplat.profiling import profile
+        from nasplat.training import TrainConfig, resolve_device, seed_everything, train_model
+
+        budget = self.resolve_budget(budget)
+        start = time.perf_counter()
+        splits = self.load_splits(budget)
+        seed_everything(self.seed)
+        model = self.build_network(genotype, budget, splits)
+        shape = (1, splits.in_channels, splits.input_size, splits.input_size)
+        cost = profile(model, shape)
+        config = TrainConfig(epochs=budget.epochs, seed=self.seed, device=self.device, **self.train_options)
+        result = train_model(model, splits, config, reporter=reporter, restore_best=self.restore_best)
+        metrics = {
+            "val_acc": result.val_acc,
+            "val_loss": result.val_loss,
+            "train_loss": result.train_loss,
+            "train_acc": result.train_acc,
+            "params": cost["params"],
+            "flops": cost["flops"],
+            "latency_ms": measure_latency(model, shape, resolve_device(self.device)),
+            "seconds": time.perf_counter() - start,
+        }
+        if result.test_acc is not None:
+            metrics["test_acc"] = result.test_acc
+        weights = None
+        if self.keep_weights:
+            buffer = io.BytesIO()
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+            weights = buffer.getvalue()
+        return EvalResult(metrics, state_dict=weights, epochs_run=result.epochs_run)
+
+
+def measure_latency(model: Any, shape: tuple[int, ...], device: Any, repeats: int = 10) -> float:
+    """Median batch-1 forward time in milliseconds, in eval mode."""
+    import statistics
+
+    import torch
+
+    was_training = model.training
+    model.eval()
+    x = torch.zeros(shape, device=device)
+    times = []
+    with torch.no_grad():
+        model(x)
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - t0) * 1000)
+    model.train(was_training)
+    return statistics.median(times)

@@ -1,0 +1,370 @@
+"""The ``nasplat`` command line.
+
+Data goes to stdout, logs and progress bars to stderr. Bad input (unknown names, missing
+files, malformed genotypes or configs, bad storage URLs) prints one line and exits with 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from nasplat.config import SearchConfig, parse_option_pairs, read_config_file
+from nasplat.errors import NasplatError
+
+log = logging.getLogger("nasplat")
+EXIT_BAD_INPUT = 2
+
+storage_option = click.option(
+    "--storage", default=None, help="SQLAlchemy URL (default: $NASPLAT_STORAGE or sqlite:///nasplat.db)."
+)
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+
+
+def setup_logging(verbosity: int) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    handler = RichHandler(show_path=False, show_time=False, markup=False, rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("nasplat")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def open_store(url: str | None) -> Any:
+    from nasplat.store import Store
+
+    return Store(url)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.version_option(package_name="nasplat")
+def cli(verbose: int, quiet: bool) -> None:
+    """nasplat: neural architecture search with a SQL trial store."""
+    setup_logging(-1 if quiet else verbose)
+
+
+# --- search ---------------------------------------------------------------------------------
+@cli.command()
+@click.option("--space", default=None, help="Search space (see `nasplat list spaces`). [chain]")
+@click.option("--strategy", default=None, help="Search strategy. [evolution]")
+@click.option("--evaluator", default=None, help="Performance estimator. [train]")
+@click.option("--executor", default=None, help="Where trials run. [local]")
+@click.option("--dataset", default=None, help="Dataset. [digits]")
+@click.option("--data-dir", default=None, help="Folder with the dataset's files.")
+@click.option("--budget", type=int, default=None, help="Number of trials. [20]")
+@click.option("--epochs", type=int, default=None, help="Training epochs per trial.")
+@click.option("--data-fraction", type=float, default=None, help="Fraction of the training split (low fidelity).")
+@click.option("--width-mult", type=float, default=None, help="Channel multiplier (low fidelity).")
+@click.option("--resolution", type=int, default=None, help="Input resolution (low fidelity).")
+@click.option("--proxy", default=None, help="Zero-cost proxy of the proxy evaluator.")
+@click.option("--table", default=None, help="Benchmark table (CSV/Parquet) of the tabular evaluator.")
+@click.option("--metric", default=None, help="Column of the benchmark table to read.")
+@click.option("--pruner", default=None, help="Pruner of the early-stop evaluator.")
+@click.option("--constraint", multiple=True, help='Reject architectures before training, e.g. "params<=1e6".')
+@click.option("--workers", type=int, default=None, help="Trials in flight (parallel executors).")
+@click.option("--ray-address", default=None, help="Ray cluster: auto, local or HOST:PORT.")
+@click.option("--cpus-per-trial", type=float, default=None)
+@click.option("--gpus-per-trial", type=float, default=None)
+@click.option("--max-retries", type=int, default=None, help="Retries of a trial whose worker died.")
+@click.option("--seed", type=int, default=None, help="Random seed. [0]")
+@click.option("--objective", default=None, help="Metric to optimise. [val_acc]")
+@click.option("--direction", type=click.Choice(["maximize", "minimize"]), default=None)
+@click.option("--time-limit", type=float, default=None, help="Stop asking after this many seconds.")
+@click.option("--study", default=None, help="Study name (default: SPACE-STRATEGY[-N]).")
+@click.option("--resume", is_flag=True, help="Continue an existing study.")
+@click.option("--config", "config_file", default=None, help="YAML, JSON or TOML file of search settings.")
+@click.option("--ops", default=None, help="Comma-separated operators for the space.")
+@click.option("--space-opt", multiple=True, help="Space option key=value (repeatable).")
+@click.option("--strategy-opt", multiple=True, help="Strategy option key=value (repeatable).")
+@click.option("--evaluator-opt", multiple=True, help="Evaluator option key=value (repeatable).")
+@click.option("--executor-opt", multiple=True, help="Executor option key=value (repeatable).")
+@click.option("--keep-weights", type=click.Choice(["best", "all", "none"]), default=None)
+@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N. [auto]")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@storage_option
+def search(**kw: Any) -> None:
+    """Run (or resume) a search and print the best architecture."""
+    from nasplat.search import Search
+
+    config = build_search_config(kw)
+    store = open_store(kw["storage"])
+    result = Search(config, store, resume=kw["resume"]).run(progress=not kw["no_progress"])
+    log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)
+    if result.best is None:
+        raise NasplatError(f"study {result.study.name!r} has no completed trial")
+    print_best(result.best, result.study, store)
+
+
+def build_search_config(kw: dict[str, Any]) -> SearchConfig:
+    data: dict[str, Any] = read_config_file(kw["config_file"]) if kw["config_file"] else {}
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    for key in (
+        "space", "strategy", "evaluator", "executor", "dataset", "data_dir", "budget", "epochs",
+        "seed", "objective", "direction", "time_limit", "study", "keep_weights", "device",
+        "data_fraction", "width_mult", "resolution",
+    ):
+        if kw.get(key) is not None:
+            data[key] = kw[key]
+    for group, keys in (
+        ("evaluator_options", ("proxy", "table", "metric", "pruner")),
+        ("executor_options", ("workers", "ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries")),
+    ):
+        given = {k: kw[k] for k in keys if kw.get(k) is not None}
+        if given:
+            data[group] = {**data.get(group, {}), **given}
+    if kw.get("constraint"):
+        data["evaluator_options"] = {**data.get("evaluator_options", {}), "constraints": list(kw["constraint"])}
+    for flag, key in (
+        ("space_opt", "space_options"),
+        ("strategy_opt", "strategy_options"),
+        ("evaluator_opt", "evaluator_options"),
+        ("executor_opt", "executor_options"),
+    ):
+        if kw.get(flag):
+            data[key] = {**data.get(key, {}), **parse_option_pairs(kw[flag], "--" + flag.replace("_", "-"))}
+    if kw.get("ops"):
+        data["space_options"] = {**data.get("space_options", {}), "ops": kw["ops"]}
+    return SearchConfig.from_dict(data)
+
+
+def print_best(best: Any, study: Any, store: Any) -> None:
+    from nasplat.registry import SPACES
+
+    space = SPACES.get(study.space)(**study.config.get("space_options", {}))
+    click.echo(f"best trial {best.number} of study {study.name}: {study.objective}={best.value:.4f}")
+    click.echo(f"genotype: {best.genotype.to_json()}")
+    notation = space.to_notation(best.genotype)
+    if notation != best.genotype.to_json():
+        click.echo(f"notation: {notation}")
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(best.metrics.items()))
+    click.echo(f"metrics: {metrics}")
+
+
+# --- listings -------------------------------------------------------------------------------
+def emit(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> None:
+    """Print rows as a rich table, JSON lines array, or CSV on stdout."""
+    columns = columns or (list(rows[0]) if rows else [])
+    if fmt == "json":
+        click.echo(json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, default=str))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: _cell(row.get(c)) for c in columns})
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_lines=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(row.get(c)) for c in columns))
+        Console(width=200).print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+@cli.command()
+@storage_option
+@format_option
+def studies(storage: str | None, fmt: str) -> None:
+    """List the studies in the store."""
+    emit(open_store(storage).list_studies(), fmt)
+
+
+@cli.command()
+@click.option("--study", required=True)
+@click.option("--state", type=click.Choice(["RUNNING", "COMPLETE", "PRUNED", "FAILED"]), default=None)
+@storage_option
+@format_option
+def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None:
+    """List a study's trials."""
+    store = open_store(storage)
+    record = store.get_study(study)
+    rows = []
+    for t in store.trials(study, states=[state] if state else None):
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state,
+                record.objective: t.value,
+                **({"params": t.metrics["params"]} if "params" in t.metrics else {}),
+                "seconds": t.duration,
+                "tag": t.tag,
+                "worker": t.worker,
+                "error": t.error,
+                "genotype": t.genotype.to_json() if fmt != "table" else t.genotype.sha[:10],
+                "metrics": t.metrics if fmt != "table" else None,
+                "budget": t.budget if fmt != "table" else None,
+            }
+        )
+    columns = ["number", "state", record.objective, "params", "seconds", "tag", "worker", "error", "genotype"]
+    if fmt != "table":
+        columns += ["metrics", "budget"]
+    emit(rows, fmt, columns)
+
+
+@cli.command()
+@click.option("--study", required=True)
+@storage_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def best(study: str, storage: str | None, fmt: str) -> None:
+    """Print the best architecture of a study (genotype JSON and metrics)."""
+    store = open_store(storage)
+    record = store.get_study(study)
+    trial = store.best_trial(study)
+    if fmt == "json":
+        from nasplat.registry import SPACES, load_builtins
+
+        load_builtins()
+        space = SPACES.get(record.space)(**record.config.get("space_options", {}))
+        click.echo(
+            json.dumps(
+                {
+                    "study": record.name,
+                    "trial": trial.number,
+                    "objective": record.objective,
+                    "direction": record.direction,
+                    "value": trial.value,
+                    "genotype": trial.genotype.to_dict(),
+                    "notation": space.to_notation(trial.genotype),
+                    "metrics": trial.metrics,
+                    "budget": trial.budget,
+                },
+                indent=2,
+            )
+        )
+    else:
+        from nasplat.registry import load_builtins
+
+        load_builtins()
+        print_best(trial, record, store)
+
+
+@cli.command()
+@click.option("--study", required=True)
+@click.option("--out", "out_dir", required=True, help="Folder to write the files to.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["all", "json", "darts", "nb201"]), default="all", show_default=True
+)
+@storage_option
+def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
+    """Export the best architecture: genotype JSON, notation, weights and TorchScript."""
+    from nasplat.export import export_best
+
+    for path in export_best(open_store(storage), study, out_dir, fmt):
+        click.echo(path)
+
+
+@cli.command()
+@click.option("--genotype", "genotype_text", required=True, help="Genotype JSON, a file, or a space notation.")
+@click.option("--space", default=None, help="Space of a notation string (cell, nb201, ...).")
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--data-dir", default=None)
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--study", default=None, help="Study to store the trial in (default: train-SPACE).")
+@click.option("--evaluator-opt", multiple=True, help="Evaluator option key=value (repeatable).")
+@click.option("--space-opt", multiple=True, help="Space option key=value (repeatable).")
+@click.option("--device", default="auto", show_default=True)
+@storage_option
+def train(**kw: Any) -> None:
+    """Train one architecture from scratch and store it as a trial."""
+    from nasplat.manual import train_one
+
+    store = open_store(kw["storage"])
+    trial, study = train_one(
+        store,
+        genotype_text=kw["genotype_text"],
+        space=kw["space"],
+        dataset=kw["dataset"],
+        data_dir=kw["data_dir"],
+        epochs=kw["epochs"],
+        seed=kw["seed"],
+        study=kw["study"],
+        device=kw["device"],
+        evaluator_options=parse_option_pairs(kw["evaluator_opt"], "--evaluator-opt"),
+        space_options=parse_option_pairs(kw["space_opt"], "--space-opt"),
+    )
+    if trial.state != "COMPLETE":
+        raise NasplatError(f"training failed: {trial.error}")
+    print_best(trial, study, store)
+
+
+@cli.command(name="list")
+@click.argument("kind", type=click.Choice(["ops", "spaces", "strategies", "evaluators", "datasets", "executors"]))
+@format_option
+def list_cmd(kind: str, fmt: str) -> None:
+    """List what a registry holds."""
+    from nasplat import registry
+
+    registry.load_builtins()
+    reg = getattr(registry, kind.upper())
+    rows = []
+    for name in reg.names():
+        meta = reg.meta(name)
+        row = {"name": name}
+        if "family" in meta:
+            row["family"] = meta["family"]
+        row["description"] = meta.get("description", "")
+        rows.append(row)
+    emit(rows, fmt)
+
+
+def load_commands() -> None:
+    """Import every module of ``nasplat.commands``; each adds its sub-command to ``cli``."""
+    import importlib
+    import pkgutil
+
+    import nasplat.commands as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one clear line and exit status 2 for bad input, never a traceback."""
+    load_commands()
+    try:
+        cli.main(args=argv, prog_name="nasplat", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("nasplat: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"nasplat: error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except NasplatError as exc:
+        click.echo(f"nasplat: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        click.echo("nasplat: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

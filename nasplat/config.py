@@ -1,0 +1,136 @@
+"""Search configuration: defaults, a config file (YAML, JSON or TOML) and CLI overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from nasplat.errors import ConfigError
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines a search; stored (resolved) with the study."""
+
+    study: str | None = None
+    space: str = "chain"
+    space_options: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "evolution"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    evaluator: str = "train"
+    evaluator_options: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"
+    executor_options: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "digits"
+    data_dir: str | None = None
+    budget: int = 20
+    epochs: int | None = None
+    data_fraction: float = 1.0
+    width_mult: float = 1.0
+    resolution: int | None = None
+    seed: int = 0
+    objective: str = "val_acc"
+    direction: str | None = None
+    time_limit: float | None = None
+    keep_weights: str = "best"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.budget < 0:
+            raise ConfigError(f"budget must be >= 0, got {self.budget}")
+        if self.epochs is not None and self.epochs < 0:
+            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if self.direction not in (None, "maximize", "minimize"):
+            raise ConfigError(f"direction must be maximize or minimize, got {self.direction!r}")
+        if self.keep_weights not in ("best", "all", "none"):
+            raise ConfigError(f"keep_weights must be best, all or none, got {self.keep_weights!r}")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ConfigError(f"time_limit must be > 0 seconds, got {self.time_limit}")
+
+    @property
+    def resolved_direction(self) -> str:
+        if self.direction:
+            return self.direction
+        return "minimize" if default_minimized(self.objective) else "maximize"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def trial_budget(self) -> Any:
+        """The Budget every trial of this search is evaluated at."""
+        from nasplat.budget import Budget
+
+        return Budget(
+            epochs=self.epochs,
+            data_fraction=self.data_fraction,
+            width_mult=self.width_mult,
+            resolution=self.resolution,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        names = {f.name for f in fields(cls)}
+        clean = {str(k).replace("-", "_"): v for k, v in data.items()}
+        unknown = sorted(set(clean) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown config key(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            )
+        for key in ("space_options", "strategy_options", "evaluator_options", "executor_options"):
+            if key in clean and not isinstance(clean[key], dict):
+                raise ConfigError(f"config key {key!r} must be a mapping")
+        try:
+            return cls(**clean)
+        except TypeError as exc:
+            raise ConfigError(f"bad config: {exc}") from None
+
+
+def default_minimized(objective: str) -> bool:
+    """Loss, size, cost and error metrics are minimised by default."""
+    return any(word in objective for word in ("loss", "params", "flops", "latency", "seconds", "error"))
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """Read a YAML, JSON or TOML config file into a dict (clear error when missing/malformed)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        if path.endswith(".json"):
+            data = json.loads(raw)
+        elif path.endswith(".toml"):
+            import tomllib
+
+            data = tomllib.loads(raw.decode())
+        else:
+            import yaml
+
+            data = yaml.safe_load(raw)
+    except Exception as exc:  # noqa: BLE001 - any parser error is a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"malformed config file {path}: {first}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def parse_option_pairs(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs from the CLI; values are read as JSON when they parse, else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"{flag} expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if not key:
+            raise ConfigError(f"{flag} expects key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out

@@ -1,0 +1,53 @@
+"""Reading a genotype given on the command line: JSON, a file, or a space's notation."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from nasplat.errors import InvalidGenotypeError, NasplatError
+from nasplat.genotype import Genotype
+from nasplat.registry import SPACES, load_builtins
+
+# prefixes of the field's notations, to find the space when none is named
+NOTATION_SPACES = (("Genotype(", "cell"), ("|", "nb201"))
+
+
+def read_genotype_text(text: str) -> str:
+    """The text itself, or a file's contents when ``text`` names an existing file."""
+    if os.path.isfile(text):
+        with open(text, encoding="utf-8") as handle:
+            return handle.read().strip()
+    if text.endswith((".json", ".txt")):
+        raise NasplatError(f"genotype file not found: {text}")
+    return text.strip()
+
+
+def parse_genotype(text: str, space: str | None = None, space_options: dict[str, Any] | None = None) -> tuple[Genotype, Any]:
+    """Parse genotype JSON or notation; returns the genotype (validated) and its space."""
+    load_builtins()
+    text = read_genotype_text(text)
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidGenotypeError(f"malformed genotype JSON: {exc}") from None
+        if isinstance(data, dict) and "decisions" in data:
+            genotype = Genotype.from_dict(data)
+            space = space or genotype.space
+            instance = SPACES.get(space)(**(space_options or {}))
+        else:
+            if space is None:
+                raise NasplatError("a JSON object of decisions needs --space")
+            instance = SPACES.get(space)(**(space_options or {}))
+            genotype = instance.from_notation(text)
+    else:
+        if space is None:
+            space = next((name for prefix, name in NOTATION_SPACES if text.startswith(prefix)), None)
+        if space is None:
+            raise NasplatError("cannot tell the space of this genotype; pass --space")
+        instance = SPACES.get(space)(**(space_options or {}))
+        genotype = instance.from_notation(text)
+    instance.validate(genotype)
+    return genotype, instance

@@ -1,0 +1,68 @@
+"""Train one given architecture from scratch and store it as a trial (``nasplat train``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nasplat.budget import Budget
+from nasplat.executor import TrialTask, run_trial, store_reporter
+from nasplat.genotype_io import parse_genotype
+from nasplat.registry import EVALUATORS
+from nasplat.store import Store, StudyRecord, TrialRecord
+
+
+def train_one(
+    store: Store,
+    *,
+    genotype_text: str,
+    space: str | None,
+    dataset: str,
+    data_dir: str | None,
+    epochs: int,
+    seed: int,
+    study: str | None,
+    device: str,
+    evaluator_options: dict[str, Any],
+    space_options: dict[str, Any],
+) -> tuple[TrialRecord, StudyRecord]:
+    """Train and store; the study (default ``train-SPACE``) is created when absent."""
+    from nasplat.data import load_dataset
+
+    genotype, space_obj = parse_genotype(genotype_text, space, space_options)
+    options = {"dataset": dataset, "data_dir": data_dir, "seed": seed, "device": device, "epochs": epochs, **evaluator_options}
+    evaluator = EVALUATORS.get("train")(space_obj, **options)
+    splits = load_dataset(dataset, data_dir=data_dir, seed=seed)
+    name = study or f"train-{space_obj.name}"
+    if store.has_study(name):
+        record = store.get_study(name)
+    else:
+        record = store.create_study(
+            name,
+            space=space_obj.name,
+            strategy="manual",
+            evaluator="train",
+            objectives=[("val_acc", "maximize")],
+            config={
+                "space": space_obj.name,
+                "space_options": space_options,
+                "dataset": dataset,
+                "data_dir": data_dir,
+                "seed": seed,
+                "data": {"in_channels": splits.in_channels, "num_classes": splits.num_classes, "input_size": splits.input_size},
+            },
+        )
+    canonical = space_obj.canonicalize(genotype)
+    budget = Budget(epochs=epochs)
+    trial = store.create_trial(record.id, canonical, budget, tag="manual")
+    reporter = store_reporter(store, record.id, trial.id)
+    outcome = run_trial(TrialTask(trial.id, trial.number, canonical, budget), evaluator, reporter, record.objective)
+    store.finish_trial(
+        trial.id,
+        state=outcome.state,
+        value=outcome.value,
+        metrics=outcome.metrics,
+        error=outcome.error,
+        weights=outcome.weights,
+        worker=outcome.worker,
+    )
+    return store.get_trial(trial.id), record

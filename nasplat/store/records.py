@@ -1,0 +1,58 @@
+"""Frozen records handed out by the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from nasplat.genotype import Genotype
+
+STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAILED")
+FINISHED = ("COMPLETE", "PRUNED", "FAILED")
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    name: str
+    space: str
+    strategy: str
+    evaluator: str
+    objectives: tuple[tuple[str, str], ...]
+    config: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def objective(self) -> str:
+        return self.objectives[0][0]
+
+    @property
+    def direction(self) -> str:
+        return self.objectives[0][1]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    id: int
+    study_id: int
+    number: int
+    state: str
+    genotype: Genotype
+    arch_hash: str
+    budget: dict[str, Any]
+    value: float | None
+    metrics: dict[str, float]
+    started_at: datetime
+    finished_at: datetime | None
+    worker: str | None
+    error: str | None
+    tag: str | None = None
+    retries: int = 0
+    intermediate: tuple[tuple[int, float], ...] = field(default=())
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

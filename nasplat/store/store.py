@@ -1,0 +1,669 @@
+"""The Store: every study, architecture and trial in one SQL database.
+
+Thread and process safety: every public method runs in its own transaction. On SQLite,
+transactions start with ``BEGIN IMMEDIATE`` (one writer at a time, readers unaffected in WAL
+mode) and "database is locked" is retried; trial numbers are unique per study in the schema,
+so concurrent writers never hand out the same number.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from nasplat.budget import Budget
+from nasplat.errors import StorageError
+from nasplat.genotype import Genotype
+from nasplat.store.models import (
+    SCHEMA_VERSION,
+    ArchitectureRow,
+    Base,
+    IntermediateValueRow,
+    SchemaVersion,
+    StrategyCheckpointRow,
+    StudyRow,
+    TrialArtifactRow,
+    TrialRow,
+    TrialValueRow,
+)
+from nasplat.store.records import FINISHED, STATES, StudyRecord, TrialRecord
+
+DEFAULT_STORAGE = "sqlite:///nasplat.db"
+T = TypeVar("T")
+
+
+def resolve_storage_url(url: str | None) -> str:
+    """``url``, else ``$NASPLAT_STORAGE``, else the SQLite file in the working folder."""
+    return url or os.environ.get("NASPLAT_STORAGE") or DEFAULT_STORAGE
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(f"bad storage URL {url!r} (expected e.g. sqlite:///nasplat.db)") from None
+    if parsed.get_backend_name() != "sqlite":
+        try:
+            return create_engine(url, pool_pre_ping=True, future=True)
+        except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+            raise StorageError(f"cannot use storage URL {url!r}: {exc}") from None
+    database = parsed.database or ""
+    memory = database in ("", ":memory:")
+    if not memory:
+        folder = os.path.dirname(os.path.abspath(database))
+        if not os.path.isdir(folder):
+            raise StorageError(f"cannot open storage {url!r}: folder {folder} does not exist")
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": 60, "check_same_thread": False}}
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Store:
+    """Studies, architectures, trials, values, intermediate values, checkpoints, weights."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_storage_url(url)
+        self.engine = _make_engine(self.url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        try:
+            self._prepare_schema()
+        except OperationalError as exc:
+            self.engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StorageError(f"cannot open storage {self.safe_url}: {reason}") from None
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- plumbing ---------------------------------------------------------------------------
+    def _prepare_schema(self) -> None:
+        with self._session() as session:
+            found = None
+            if self.engine.dialect.has_table(session.connection(), SchemaVersion.__tablename__):
+                found = session.scalar(select(SchemaVersion.version))
+            if found is not None and found != SCHEMA_VERSION:
+                raise StorageError(
+                    f"store {self.safe_url} has schema version {found}; this nasplat uses "
+                    f"version {SCHEMA_VERSION} (use a new storage URL or a matching nasplat)"
+                )
+        if found is None:
+            Base.metadata.create_all(self.engine)
+            with self._session() as session:
+                if session.scalar(select(SchemaVersion.version)) is None:
+                    session.add(SchemaVersion(version=SCHEMA_VERSION))
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def _retry(self, fn: Callable[[Session], T], attempts: int = 20) -> T:
+        """Run ``fn`` in a transaction, retrying when the database is briefly locked."""
+        for attempt in range(attempts):
+            try:
+                with self._session() as session:
+                    return fn(session)
+            except OperationalError as exc:
+                if "locked" not in str(exc).lower() or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    # --- studies ----------------------------------------------------------------------------
+    def create_study(
+        self,
+        name: str,
+        *,
+        space: str,
+        strategy: str,
+        evaluator: str,
+        objectives: Sequence[tuple[str, str]],
+        config: dict[str, Any],
+    ) -> StudyRecord:
+        for _, direction in objectives:
+            if direction not in ("maximize", "minimize"):
+                raise StorageError(f"direction must be maximize or minimize, got {direction!r}")
+
+        def create(session: Session) -> StudyRecord:
+            if session.scalar(select(StudyRow.id).where(StudyRow.name == name)) is not None:
+                raise StorageError(
+                    f"study {name!r} already exists in {self.safe_url}; use --resume to continue "
+                    "it or --study to pick another name"
+                )
+            row = StudyRow(
+                name=name,
+                space=space,
+                strategy=strategy,
+                evaluator=evaluator,
+                objectives=[list(o) for o in objectives],
+                config=config,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            return self._study_record(row)
+
+        return self._retry(create)
+
+    def get_study(self, name: str) -> StudyRecord:
+        with self._session() as session:
+            row = session.scalar(select(StudyRow).where(StudyRow.name == name))
+            if row is None:
+                known = ", ".join(session.scalars(select(StudyRow.name).order_by(StudyRow.id))) or "none"
+                raise StorageError(f"no study {name!r} in {self.safe_url} (studies: {known})")
+            return self._study_record(row)
+
+    def has_study(self, name: str) -> bool:
+        with self._session() as session:
+            return session.scalar(select(StudyRow.id).where(StudyRow.name == name)) is not None
+
+    def list_studies(self) -> list[dict[str, Any]]:
+        """One summary per study: counts by state and the best objective value."""
+        with self._session() as session:
+            rows = session.scalars(select(StudyRow).order_by(StudyRow.id)).all()
+            counts = session.execute(
+                select(TrialRow.study_id, TrialRow.state, func.count()).group_by(
+                    TrialRow.study_id, TrialRow.state
+                )
+            ).all()
+            best_max = dict(
+                session.execute(
+                    select(TrialRow.study_id, func.max(TrialRow.value))
+                    .where(TrialRow.state == "COMPLETE")
+                    .group_by(TrialRow.study_id)
+                ).all()
+            )
+            best_min = dict(
+                session.execute(
+                    select(TrialRow.study_id, func.min(TrialRow.value))
+                    .where(TrialRow.state == "COMPLETE")
+                    .group_by(TrialRow.study_id)
+                ).all()
+            )
+        by_study: dict[int, dict[str, int]] = {}
+        for study_id, state, count in counts:
+            by_study.setdefault(study_id, {})[state] = count
+        out = []
+        for row in rows:
+            c = by_study.get(row.id, {})
+            objective, direction = row.objectives[0]
+            best = (best_max if direction == "maximize" else best_min).get(row.id)
+            out.append(
+                {
+                    "name": row.name,
+                    "space": row.space,
+                    "strategy": row.strategy,
+                    "evaluator": row.evaluator,
+                    "objective": objective,
+                    "direction": direction,
+                    "trials": sum(c.values()),
+                    **{state.lower(): c.get(state, 0) for state in STATES},
+                    "best_value": best,
+                    "created_at": _as_utc(row.created_at).isoformat(timespec="seconds"),
+                }
+            )
+        return out
+
+    def delete_study(self, name: str) -> None:
+        study = self.get_study(name)
+
+        def remove(session: Session) -> None:
+            trial_ids = select(TrialRow.id).where(TrialRow.study_id == study.id)
+            for table in (TrialValueRow, IntermediateValueRow, TrialArtifactRow):
+                session.execute(delete(table).where(table.trial_id.in_(trial_ids)))
+            session.execute(delete(TrialRow).where(TrialRow.study_id == study.id))
+            session.execute(
+                delete(StrategyCheckpointRow).where(StrategyCheckpointRow.study_id == study.id)
+            )
+            session.execute(delete(StudyRow).where(StudyRow.id == study.id))
+
+        self._retry(remove)
+
+    # --- trials -----------------------------------------------------------------------------
+    def create_trial(
+        self,
+        study_id: int,
+        genotype: Genotype,
+        budget: Budget,
+        *,
+        worker: str | None = None,
+        tag: str | None = None,
+    ) -> TrialRecord:
+        """A new RUNNING trial with the next number in its study (``genotype`` canonical)."""
+
+        def create(session: Session) -> TrialRecord:
+            arch_id = self._architecture_id(session, genotype)
+            number = session.scalar(
+                select(func.coalesce(func.max(TrialRow.number) + 1, 0)).where(
+                    TrialRow.study_id == study_id
+                )
+            )
+            row = TrialRow(
+                study_id=study_id,
+                number=number,
+                architecture_id=arch_id,
+                state="RUNNING",
+                budget=budget.to_dict(),
+                budget_key=budget.key(),
+                started_at=utcnow(),
+                worker=worker,
+                tag=tag,
+                retries=0,
+            )
+            session.add(row)
+            session.flush()
+            return self._trial_record(row, genotype.sha, genotype, {}, ())
+
+        for _ in range(50):
+            try:
+                return self._retry(create)
+            except IntegrityError:  # another process took this number (or architecture) first
+                time.sleep(0.01)
+        raise StorageError("could not allocate a trial number after 50 attempts")
+
+    def _architecture_id(self, session: Session, genotype: Genotype) -> int:
+        query = select(ArchitectureRow.id).where(
+            ArchitectureRow.space == genotype.space, ArchitectureRow.hash == genotype.sha
+        )
+        arch_id = session.scalar(query)
+        if arch_id is None:
+            with session.begin_nested():
+                row = ArchitectureRow(space=genotype.space, hash=genotype.sha, genotype=genotype.to_json())
+                session.add(row)
+            arch_id = row.id
+        return arch_id
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        *,
+        state: str,
+        value: float | None = None,
+        metrics: dict[str, float] | None = None,
+        error: str | None = None,
+        weights: bytes | None = None,
+        keep_weights: str = "best",
+        checkpoint: dict[str, Any] | None = None,
+        worker: str | None = None,
+    ) -> None:
+        """Record a trial's end, its values and (optionally) weights and a strategy checkpoint,
+        all in one transaction, so a crash never leaves a result without its checkpoint."""
+        if state not in FINISHED:
+            raise ValueError(f"finish state must be one of {FINISHED}, got {state!r}")
+
+        def finish(session: Session) -> None:
+            row = session.get(TrialRow, trial_id)
+            if row is None:
+                raise StorageError(f"no trial with id {trial_id}")
+            row.state = state
+            row.value = value
+            row.error = error
+            row.finished_at = utcnow()
+            if worker is not None:
+                row.worker = worker
+            session.execute(delete(TrialValueRow).where(TrialValueRow.trial_id == trial_id))
+            for key, metric in (metrics or {}).items():
+                session.add(TrialValueRow(trial_id=trial_id, key=key, value=float(metric)))
+            if weights is not None and keep_weights != "none":
+                self._keep_weights(session, row, weights, keep_weights)
+            if checkpoint is not None:
+                session.add(
+                    StrategyCheckpointRow(study_id=row.study_id, created_at=utcnow(), state=checkpoint)
+                )
+
+        self._retry(finish)
+
+    def _keep_weights(self, session: Session, row: TrialRow, weights: bytes, policy: str) -> None:
+        if policy == "best":
+            if row.state != "COMPLETE" or row.value is None:
+                return
+            study = session.get(StudyRow, row.study_id)
+            maximize = study.objectives[0][1] == "maximize"
+            holders = session.execute(
+                select(TrialRow.id, TrialRow.value)
+                .join(TrialArtifactRow, TrialArtifactRow.trial_id == TrialRow.id)
+                .where(TrialRow.study_id == row.study_id, TrialArtifactRow.kind == "weights")
+            ).all()
+            for holder_id, holder_value in holders:
+                if holder_value is not None and (
+                    holder_value > row.value if maximize else holder_value < row.value
+                ):
+                    return  # a better trial keeps its weights
+            ids = [h for h, _ in holders]
+            if ids:
+                session.execute(delete(TrialArtifactRow).where(TrialArtifactRow.trial_id.in_(ids)))
+        session.add(TrialArtifactRow(trial_id=row.id, kind="weights", data=weights))
+
+    def mark_retry(self, trial_id: int, error: str) -> None:
+        """Count one retry of a trial whose worker died; it stays RUNNING."""
+
+        def bump(session: Session) -> None:
+            row = session.get(TrialRow, trial_id)
+            row.retries = (row.retries or 0) + 1
+            row.error = error
+
+        self._retry(bump)
+
+    def interrupt_running(self, study_id: int) -> int:
+        """Mark a study's RUNNING trials FAILED (their process died); returns how many."""
+
+        def interrupt(session: Session) -> int:
+            rows = session.scalars(
+                select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.state == "RUNNING")
+            ).all()
+            for row in rows:
+                row.state = "FAILED"
+                row.error = "interrupted: the search stopped before this trial finished"
+                row.finished_at = utcnow()
+            return len(rows)
+
+        return self._retry(interrupt)
+
+    def report_intermediate(self, trial_id: int, step: int, value: float, key: str = "value") -> None:
+        def report(session: Session) -> None:
+            existing = session.scalar(
+                select(IntermediateValueRow).where(
+                    IntermediateValueRow.trial_id == trial_id,
+                    IntermediateValueRow.key == key,
+                    IntermediateValueRow.step == step,
+                )
+            )
+            if existing is None:
+                session.add(IntermediateValueRow(trial_id=trial_id, key=key, step=step, value=value))
+            else:
+                existing.value = value
+
+        self._retry(report)
+
+    def intermediate_values(self, trial_id: int, key: str | None = "value") -> list[tuple[int, float]]:
+        with self._session() as session:
+            query = select(IntermediateValueRow.step, IntermediateValueRow.value).where(
+                IntermediateValueRow.trial_id == trial_id
+            )
+            if key is not None:
+                query = query.where(IntermediateValueRow.key == key)
+            return [(s, v) for s, v in session.execute(query.order_by(IntermediateValueRow.step))]
+
+    def intermediate_series(self, trial_id: int) -> dict[str, list[tuple[int, float]]]:
+        """Every intermediate series of a trial, by key."""
+        with self._session() as session:
+            rows = session.execute(
+                select(IntermediateValueRow.key, IntermediateValueRow.step, IntermediateValueRow.value)
+                .where(IntermediateValueRow.trial_id == trial_id)
+                .order_by(IntermediateValueRow.key, IntermediateValueRow.step)
+            ).all()
+        out: dict[str, list[tuple[int, float]]] = {}
+        for key, step, value in rows:
+            out.setdefault(key, []).append((step, value))
+        return out
+
+    def find_evaluated(self, study_id: int, genotype: Genotype, budget: Budget) -> TrialRecord | None:
+        """A COMPLETE or PRUNED trial of the same canonical architecture and budget."""
+        with self._session() as session:
+            row = session.scalar(
+                select(TrialRow)
+                .join(ArchitectureRow, ArchitectureRow.id == TrialRow.architecture_id)
+                .where(
+                    TrialRow.study_id == study_id,
+                    ArchitectureRow.space == genotype.space,
+                    ArchitectureRow.hash == genotype.sha,
+                    TrialRow.budget_key == budget.key(),
+                    TrialRow.state.in_(("COMPLETE", "PRUNED")),
+                )
+                .order_by(TrialRow.number)
+                .limit(1)
+            )
+            if row is None:
+                return None
+            return self._load_trials(session, [row])[0]
+
+    def get_trial(self, trial_id: int) -> TrialRecord:
+        with self._session() as session:
+            row = session.get(TrialRow, trial_id)
+            if row is None:
+                raise StorageError(f"no trial with id {trial_id}")
+            return self._load_trials(session, [row])[0]
+
+    def trials(
+        self,
+        study: str | int,
+        *,
+        states: Iterable[str] | None = None,
+        with_intermediate: bool = False,
+    ) -> list[TrialRecord]:
+        """A study's trials in number order."""
+        study_id = study if isinstance(study, int) else self.get_study(study).id
+        with self._session() as session:
+            query = select(TrialRow).where(TrialRow.study_id == study_id)
+            if states is not None:
+                query = query.where(TrialRow.state.in_(tuple(states)))
+            rows = session.scalars(query.order_by(TrialRow.number)).all()
+            return self._load_trials(session, rows, with_intermediate)
+
+    def count_trials(self, study_id: int, states: Iterable[str] = FINISHED, tag: str | None = None) -> int:
+        with self._session() as session:
+            query = select(func.count()).where(
+                TrialRow.study_id == study_id, TrialRow.state.in_(tuple(states))
+            )
+            query = query.where(TrialRow.tag.is_(None) if tag is None else TrialRow.tag == tag)
+            return session.scalar(query) or 0
+
+    def best_trial(self, study: str | int, tag: str | None = "any") -> TrialRecord:
+        """The COMPLETE trial with the best primary objective (earliest on ties)."""
+        record = self.get_study(study) if isinstance(study, str) else self._study_by_id(study)
+        order = TrialRow.value.desc() if record.direction == "maximize" else TrialRow.value.asc()
+        with self._session() as session:
+            query = select(TrialRow).where(
+                TrialRow.study_id == record.id,
+                TrialRow.state == "COMPLETE",
+                TrialRow.value.is_not(None),
+            )
+            if tag != "any":
+                query = query.where(TrialRow.tag.is_(None) if tag is None else TrialRow.tag == tag)
+            row = session.scalar(query.order_by(order, TrialRow.number).limit(1))
+            if row is None:
+                raise StorageError(f"study {record.name!r} has no completed trial yet")
+            return self._load_trials(session, [row])[0]
+
+    def trial_weights(self, trial_id: int) -> bytes | None:
+        with self._session() as session:
+            return session.scalar(
+                select(TrialArtifactRow.data).where(
+                    TrialArtifactRow.trial_id == trial_id, TrialArtifactRow.kind == "weights"
+                )
+            )
+
+    # --- strategy checkpoints ---------------------------------------------------------------
+    def save_checkpoint(self, study_id: int, state: dict[str, Any]) -> None:
+        def save(session: Session) -> None:
+            session.add(StrategyCheckpointRow(study_id=study_id, created_at=utcnow(), state=state))
+
+        self._retry(save)
+
+    def load_checkpoint(self, study_id: int) -> dict[str, Any] | None:
+        with self._session() as session:
+            return session.scalar(
+                select(StrategyCheckpointRow.state)
+                .where(StrategyCheckpointRow.study_id == study_id)
+                .order_by(StrategyCheckpointRow.id.desc())
+                .limit(1)
+            )
+
+    def prune_checkpoints(self, study_id: int, keep: int = 3) -> None:
+        """Delete all but the newest ``keep`` checkpoints of a study."""
+
+        def prune(session: Session) -> None:
+            ids = session.scalars(
+                select(StrategyCheckpointRow.id)
+                .where(StrategyCheckpointRow.study_id == study_id)
+                .order_by(StrategyCheckpointRow.id.desc())
+                .offset(keep)
+            ).all()
+            if ids:
+                session.execute(delete(StrategyCheckpointRow).where(StrategyCheckpointRow.id.in_(ids)))
+
+        self._retry(prune)
+
+    # --- tables -----------------------------------------------------------------------------
+    def trials_dataframe(self, study: str | int) -> Any:
+        """A pandas DataFrame with one row per trial: number, state, value, genotype, budget,
+        timestamps, worker, error and one ``metric_<name>`` column per metric."""
+        import pandas as pd
+
+        rows = []
+        for t in self.trials(study):
+            row = {
+                "number": t.number,
+                "state": t.state,
+                "value": t.value,
+                "arch_hash": t.arch_hash,
+                "genotype": t.genotype.to_json(),
+                "budget": t.budget,
+                "tag": t.tag,
+                "started_at": t.started_at,
+                "finished_at": t.finished_at,
+                "duration_s": t.duration,
+                "worker": t.worker,
+                "retries": t.retries,
+                "error": t.error,
+            }
+            row.update({f"metric_{k}": v for k, v in sorted(t.metrics.items())})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    # --- record building --------------------------------------------------------------------
+    @staticmethod
+    def _study_record(row: StudyRow) -> StudyRecord:
+        return StudyRecord(
+            id=row.id,
+            name=row.name,
+            space=row.space,
+            strategy=row.strategy,
+            evaluator=row.evaluator,
+            objectives=tuple((str(o[0]), str(o[1])) for o in row.objectives),
+            config=dict(row.config or {}),
+            created_at=_as_utc(row.created_at),
+        )
+
+    def _study_by_id(self, study_id: int) -> StudyRecord:
+        with self._session() as session:
+            row = session.get(StudyRow, study_id)
+            if row is None:
+                raise StorageError(f"no study with id {study_id}")
+            return self._study_record(row)
+
+    @staticmethod
+    def _trial_record(
+        row: TrialRow,
+        arch_hash: str,
+        genotype: Genotype,
+        metrics: dict[str, float],
+        intermediate: tuple[tuple[int, float], ...],
+    ) -> TrialRecord:
+        return TrialRecord(
+            id=row.id,
+            study_id=row.study_id,
+            number=row.number,
+            state=row.state,
+            genotype=genotype,
+            arch_hash=arch_hash,
+            budget=dict(row.budget or {}),
+            value=row.value,
+            metrics=metrics,
+            started_at=_as_utc(row.started_at),
+            finished_at=_as_utc(row.finished_at),
+            worker=row.worker,
+            error=row.error,
+            tag=row.tag,
+            retries=row.retries or 0,
+            intermediate=intermediate,
+        )
+
+    def _load_trials(
+        self, session: Session, rows: Sequence[TrialRow], with_intermediate: bool = False
+    ) -> list[TrialRecord]:
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        archs = {
+            a.id: a
+            for a in session.scalars(
+                select(ArchitectureRow).where(
+                    ArchitectureRow.id.in_({r.architecture_id for r in rows})
+                )
+            )
+        }
+        metrics: dict[int, dict[str, float]] = {}
+        for trial_id, key, value in session.execute(
+            select(TrialValueRow.trial_id, TrialValueRow.key, TrialValueRow.value).where(
+                TrialValueRow.trial_id.in_(ids)
+            )
+        ):
+            metrics.setdefault(trial_id, {})[key] = value
+        inter: dict[int, list[tuple[int, float]]] = {}
+        if with_intermediate:
+            for trial_id, step, value in session.execute(
+                select(
+                    IntermediateValueRow.trial_id, IntermediateValueRow.step, IntermediateValueRow.value
+                )
+                .where(IntermediateValueRow.trial_id.in_(ids), IntermediateValueRow.key == "value")
+                .order_by(IntermediateValueRow.step)
+            ):
+                inter.setdefault(trial_id, []).append((step, value))
+        genotypes: dict[int, Genotype] = {}
+        out = []
+        for row in rows:
+            arch = archs[row.architecture_id]
+            if arch.id not in genotypes:
+                genotypes[arch.id] = Genotype.from_json(arch.genotype)
+            out.append(
+                self._trial_record(
+                    row,
+                    arch.hash,
+                    genotypes[arch.id],
+                    metrics.get(row.id, {}),
+                    tuple(inter.get(row.id, ())),
+                )
+            )
+        return out
