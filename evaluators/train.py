@@ -13,10 +13,21 @@ from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
-TRAIN_OPTIONS = ("batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "grad_clip", "label_smoothing")
+TRAIN_OPTIONS = (
+    "batch_size",
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "grad_clip",
+    "label_smoothing",
+)
 
 
-@EVALUATORS.register("train", description="full training from scratch; per-epoch validation accuracy")
+@EVALUATORS.register(
+    "train", description="full training from scratch; per-epoch validation accuracy"
+)
 class TrainEvaluator(Evaluator):
     """Builds the genotype's network, trains it for ``epochs`` and measures it.
 
@@ -38,7 +49,9 @@ class TrainEvaluator(Evaluator):
         restore_best: bool = False,
         **options: Any,
     ) -> None:
-        common = {k: options.pop(k) for k in ("dataset", "data_dir", "seed", "device") if k in options}
+        common = {
+            k: options.pop(k) for k in ("dataset", "data_dir", "seed", "device") if k in options
+        }
         unknown = sorted(set(options) - set(TRAIN_OPTIONS))
         if unknown:
             raise ConfigError(
@@ -58,7 +71,17 @@ class TrainEvaluator(Evaluator):
         return budget if budget.epochs is not None else budget.replace(epochs=self.epochs)
 
     def metric_names(self) -> list[str]:
-        return ["val_acc", "val_loss", "test_acc", "train_loss", "train_acc", "params", "flops", "latency_ms", "seconds"]
+        return [
+            "val_acc",
+            "val_loss",
+            "test_acc",
+            "train_loss",
+            "train_acc",
+            "params",
+            "flops",
+            "latency_ms",
+            "seconds",
+        ]
 
     def load_splits(self, budget: Budget) -> Any:
         from nasplat.data import load_dataset
@@ -94,8 +117,12 @@ class TrainEvaluator(Evaluator):
         model = self.build_network(genotype, budget, splits)
         shape = (1, splits.in_channels, splits.input_size, splits.input_size)
         cost = profile(model, shape)
-        config = TrainConfig(epochs=budget.epochs, seed=self.seed, device=self.device, **self.train_options)
-        result = train_model(model, splits, config, reporter=reporter, restore_best=self.restore_best)
+        config = TrainConfig(
+            epochs=budget.epochs, seed=self.seed, device=self.device, **self.train_options
+        )
+        result = train_model(
+            model, splits, config, reporter=reporter, restore_best=self.restore_best
+        )
         metrics = {
             "val_acc": result.val_acc,
             "val_loss": result.val_loss,

@@ -36,7 +36,9 @@ def get_space(name: str, **options: Any) -> Any:
     return SPACES.get(name)(**options)
 
 
-def build(genotype: Genotype | str, *, space_options: dict[str, Any] | None = None, **net_kwargs: Any) -> Any:
+def build(
+    genotype: Genotype | str, *, space_options: dict[str, Any] | None = None, **net_kwargs: Any
+) -> Any:
     """Build the ``nn.Module`` of a genotype (a Genotype or its JSON) with its space's builder."""
     if isinstance(genotype, str):
         genotype = Genotype.from_json(genotype)

@@ -78,7 +78,9 @@ class EvalResult:
     def value(self, objective: str) -> float:
         if objective not in self.metrics:
             known = ", ".join(sorted(self.metrics))
-            raise ConfigError(f"objective {objective!r} is not a metric of this evaluator; known: {known}")
+            raise ConfigError(
+                f"objective {objective!r} is not a metric of this evaluator; known: {known}"
+            )
         value = self.metrics[objective]
         if math.isnan(value):
             raise FloatingPointError(f"objective {objective!r} is NaN")

@@ -20,10 +20,16 @@ log = logging.getLogger("nasplat")
 EXIT_BAD_INPUT = 2
 
 storage_option = click.option(
-    "--storage", default=None, help="SQLAlchemy URL (default: $NASPLAT_STORAGE or sqlite:///nasplat.db)."
+    "--storage",
+    default=None,
+    help="SQLAlchemy URL (default: $NASPLAT_STORAGE or sqlite:///nasplat.db).",
 )
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
 )
 
 
@@ -64,14 +70,23 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--data-dir", default=None, help="Folder with the dataset's files.")
 @click.option("--budget", type=int, default=None, help="Number of trials. [20]")
 @click.option("--epochs", type=int, default=None, help="Training epochs per trial.")
-@click.option("--data-fraction", type=float, default=None, help="Fraction of the training split (low fidelity).")
+@click.option(
+    "--data-fraction",
+    type=float,
+    default=None,
+    help="Fraction of the training split (low fidelity).",
+)
 @click.option("--width-mult", type=float, default=None, help="Channel multiplier (low fidelity).")
 @click.option("--resolution", type=int, default=None, help="Input resolution (low fidelity).")
 @click.option("--proxy", default=None, help="Zero-cost proxy of the proxy evaluator.")
-@click.option("--table", default=None, help="Benchmark table (CSV/Parquet) of the tabular evaluator.")
+@click.option(
+    "--table", default=None, help="Benchmark table (CSV/Parquet) of the tabular evaluator."
+)
 @click.option("--metric", default=None, help="Column of the benchmark table to read.")
 @click.option("--pruner", default=None, help="Pruner of the early-stop evaluator.")
-@click.option("--constraint", multiple=True, help='Reject architectures before training, e.g. "params<=1e6".')
+@click.option(
+    "--constraint", multiple=True, help='Reject architectures before training, e.g. "params<=1e6".'
+)
 @click.option("--workers", type=int, default=None, help="Trials in flight (parallel executors).")
 @click.option("--ray-address", default=None, help="Ray cluster: auto, local or HOST:PORT.")
 @click.option("--cpus-per-trial", type=float, default=None)
@@ -83,7 +98,9 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--time-limit", type=float, default=None, help="Stop asking after this many seconds.")
 @click.option("--study", default=None, help="Study name (default: SPACE-STRATEGY[-N]).")
 @click.option("--resume", is_flag=True, help="Continue an existing study.")
-@click.option("--config", "config_file", default=None, help="YAML, JSON or TOML file of search settings.")
+@click.option(
+    "--config", "config_file", default=None, help="YAML, JSON or TOML file of search settings."
+)
 @click.option("--ops", default=None, help="Comma-separated operators for the space.")
 @click.option("--space-opt", multiple=True, help="Space option key=value (repeatable).")
 @click.option("--strategy-opt", multiple=True, help="Strategy option key=value (repeatable).")
@@ -110,21 +127,42 @@ def build_search_config(kw: dict[str, Any]) -> SearchConfig:
     data: dict[str, Any] = read_config_file(kw["config_file"]) if kw["config_file"] else {}
     data = {k.replace("-", "_"): v for k, v in data.items()}
     for key in (
-        "space", "strategy", "evaluator", "executor", "dataset", "data_dir", "budget", "epochs",
-        "seed", "objective", "direction", "time_limit", "study", "keep_weights", "device",
-        "data_fraction", "width_mult", "resolution",
+        "space",
+        "strategy",
+        "evaluator",
+        "executor",
+        "dataset",
+        "data_dir",
+        "budget",
+        "epochs",
+        "seed",
+        "objective",
+        "direction",
+        "time_limit",
+        "study",
+        "keep_weights",
+        "device",
+        "data_fraction",
+        "width_mult",
+        "resolution",
     ):
         if kw.get(key) is not None:
             data[key] = kw[key]
     for group, keys in (
         ("evaluator_options", ("proxy", "table", "metric", "pruner")),
-        ("executor_options", ("workers", "ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries")),
+        (
+            "executor_options",
+            ("workers", "ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries"),
+        ),
     ):
         given = {k: kw[k] for k in keys if kw.get(k) is not None}
         if given:
             data[group] = {**data.get(group, {}), **given}
     if kw.get("constraint"):
-        data["evaluator_options"] = {**data.get("evaluator_options", {}), "constraints": list(kw["constraint"])}
+        data["evaluator_options"] = {
+            **data.get("evaluator_options", {}),
+            "constraints": list(kw["constraint"]),
+        }
     for flag, key in (
         ("space_opt", "space_options"),
         ("strategy_opt", "strategy_options"),
@@ -132,7 +170,10 @@ def build_search_config(kw: dict[str, Any]) -> SearchConfig:
         ("executor_opt", "executor_options"),
     ):
         if kw.get(flag):
-            data[key] = {**data.get(key, {}), **parse_option_pairs(kw[flag], "--" + flag.replace("_", "-"))}
+            data[key] = {
+                **data.get(key, {}),
+                **parse_option_pairs(kw[flag], "--" + flag.replace("_", "-")),
+            }
     if kw.get("ops"):
         data["space_options"] = {**data.get("space_options", {}), "ops": kw["ops"]}
     return SearchConfig.from_dict(data)
@@ -142,7 +183,9 @@ def print_best(best: Any, study: Any, store: Any) -> None:
     from nasplat.registry import SPACES
 
     space = SPACES.get(study.space)(**study.config.get("space_options", {}))
-    click.echo(f"best trial {best.number} of study {study.name}: {study.objective}={best.value:.4f}")
+    click.echo(
+        f"best trial {best.number} of study {study.name}: {study.objective}={best.value:.4f}"
+    )
     click.echo(f"genotype: {best.genotype.to_json()}")
     notation = space.to_notation(best.genotype)
     if notation != best.genotype.to_json():
@@ -156,11 +199,15 @@ def emit(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None)
     """Print rows as a rich table, JSON lines array, or CSV on stdout."""
     columns = columns or (list(rows[0]) if rows else [])
     if fmt == "json":
-        click.echo(json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, default=str))
+        click.echo(
+            json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, default=str)
+        )
     elif fmt == "csv":
         import csv
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
+        )
         writer.writeheader()
         for row in rows:
             writer.writerow({c: _cell(row.get(c)) for c in columns})
@@ -196,7 +243,9 @@ def studies(storage: str | None, fmt: str) -> None:
 
 @cli.command()
 @click.option("--study", required=True)
-@click.option("--state", type=click.Choice(["RUNNING", "COMPLETE", "PRUNED", "FAILED"]), default=None)
+@click.option(
+    "--state", type=click.Choice(["RUNNING", "COMPLETE", "PRUNED", "FAILED"]), default=None
+)
 @storage_option
 @format_option
 def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None:
@@ -220,7 +269,17 @@ def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None
                 "budget": t.budget if fmt != "table" else None,
             }
         )
-    columns = ["number", "state", record.objective, "params", "seconds", "tag", "worker", "error", "genotype"]
+    columns = [
+        "number",
+        "state",
+        record.objective,
+        "params",
+        "seconds",
+        "tag",
+        "worker",
+        "error",
+        "genotype",
+    ]
     if fmt != "table":
         columns += ["metrics", "budget"]
     emit(rows, fmt, columns)
@@ -229,7 +288,9 @@ def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None
 @cli.command()
 @click.option("--study", required=True)
 @storage_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def best(study: str, storage: str | None, fmt: str) -> None:
     """Print the best architecture of a study (genotype JSON and metrics)."""
     store = open_store(storage)
@@ -267,7 +328,11 @@ def best(study: str, storage: str | None, fmt: str) -> None:
 @click.option("--study", required=True)
 @click.option("--out", "out_dir", required=True, help="Folder to write the files to.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["all", "json", "darts", "nb201"]), default="all", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["all", "json", "darts", "nb201"]),
+    default="all",
+    show_default=True,
 )
 @storage_option
 def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
@@ -279,7 +344,9 @@ def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
 
 
 @cli.command()
-@click.option("--genotype", "genotype_text", required=True, help="Genotype JSON, a file, or a space notation.")
+@click.option(
+    "--genotype", "genotype_text", required=True, help="Genotype JSON, a file, or a space notation."
+)
 @click.option("--space", default=None, help="Space of a notation string (cell, nb201, ...).")
 @click.option("--dataset", default="digits", show_default=True)
 @click.option("--data-dir", default=None)
@@ -314,7 +381,10 @@ def train(**kw: Any) -> None:
 
 
 @cli.command(name="list")
-@click.argument("kind", type=click.Choice(["ops", "spaces", "strategies", "evaluators", "datasets", "executors"]))
+@click.argument(
+    "kind",
+    type=click.Choice(["ops", "spaces", "strategies", "evaluators", "datasets", "executors"]),
+)
 @format_option
 def list_cmd(kind: str, fmt: str) -> None:
     """List what a registry holds."""

@@ -89,7 +89,9 @@ class SearchConfig:
 
 def default_minimized(objective: str) -> bool:
     """Loss, size, cost and error metrics are minimised by default."""
-    return any(word in objective for word in ("loss", "params", "flops", "latency", "seconds", "error"))
+    return any(
+        word in objective for word in ("loss", "params", "flops", "latency", "seconds", "error")
+    )
 
 
 def read_config_file(path: str) -> dict[str, Any]:

@@ -48,7 +48,9 @@ class Pruner(ABC):
     """
 
     @abstractmethod
-    def should_prune(self, store: Any, study_id: int, trial_id: int, step: int, value: float) -> bool:
+    def should_prune(
+        self, store: Any, study_id: int, trial_id: int, step: int, value: float
+    ) -> bool:
         """True to stop the trial now (it is then stored PRUNED)."""
 
 

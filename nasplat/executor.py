@@ -71,7 +71,9 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def run_trial(task: TrialTask, evaluator: Evaluator, reporter: Reporter, objective: str) -> TrialOutcome:
+def run_trial(
+    task: TrialTask, evaluator: Evaluator, reporter: Reporter, objective: str
+) -> TrialOutcome:
     """Evaluate one task, turning pruning and any exception into an outcome (never raises
     except for KeyboardInterrupt/SystemExit)."""
     worker = worker_name()
@@ -81,7 +83,12 @@ def run_trial(task: TrialTask, evaluator: Evaluator, reporter: Reporter, objecti
         if not math.isfinite(value):
             raise FloatingPointError(f"objective {objective!r} is {value}")
         return TrialOutcome(
-            task.trial_id, "COMPLETE", value, dict(result.metrics), weights=result.state_dict, worker=worker
+            task.trial_id,
+            "COMPLETE",
+            value,
+            dict(result.metrics),
+            weights=result.state_dict,
+            worker=worker,
         )
     except TrialPruned as exc:
         last = reporter.history[-1][1] if reporter.history else None
@@ -91,7 +98,9 @@ def run_trial(task: TrialTask, evaluator: Evaluator, reporter: Reporter, objecti
         return TrialOutcome(task.trial_id, "FAILED", None, error=describe_error(exc), worker=worker)
 
 
-def store_reporter(store: Any, study_id: int, trial_id: int, pruner: Pruner | None = None) -> Reporter:
+def store_reporter(
+    store: Any, study_id: int, trial_id: int, pruner: Pruner | None = None
+) -> Reporter:
     """A reporter that writes intermediate values to the store and consults the pruner."""
 
     def sink(step: int, value: float) -> None:

@@ -49,7 +49,14 @@ def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> 
         write(f"genotype.{study.space}.txt", notation + "\n")
     data = study.config.get("data", {})
     net_kwargs = {k: data[k] for k in ("in_channels", "num_classes", "input_size") if k in data}
-    write("metrics.json", json.dumps({"trial": trial.number, "value": trial.value, "net": net_kwargs, **trial.metrics}, indent=2) + "\n")
+    write(
+        "metrics.json",
+        json.dumps(
+            {"trial": trial.number, "value": trial.value, "net": net_kwargs, **trial.metrics},
+            indent=2,
+        )
+        + "\n",
+    )
     import torch
 
     model = space.build(trial.genotype, **net_kwargs)
@@ -61,7 +68,12 @@ def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> 
     else:
         log.warning("trial %d kept no weights; the TorchScript model is untrained", trial.number)
     model.eval()
-    example = torch.zeros(1, net_kwargs.get("in_channels", 1), net_kwargs.get("input_size", 8), net_kwargs.get("input_size", 8))
+    example = torch.zeros(
+        1,
+        net_kwargs.get("in_channels", 1),
+        net_kwargs.get("input_size", 8),
+        net_kwargs.get("input_size", 8),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(model, example)

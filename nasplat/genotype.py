@@ -6,11 +6,11 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from nasplat.errors import InvalidGenotypeError
 
-Value = Union[str, int, float, bool, None]
+Value = str | int | float | bool | None
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -47,7 +47,9 @@ class Genotype(Mapping[str, Value]):
         index: dict[str, Value] = {}
         for pair in items:
             if not (isinstance(pair, tuple | list) and len(pair) == 2):
-                raise InvalidGenotypeError(f"genotype entries must be (name, value) pairs, got {pair!r}")
+                raise InvalidGenotypeError(
+                    f"genotype entries must be (name, value) pairs, got {pair!r}"
+                )
             key, value = pair
             if not isinstance(key, str):
                 raise InvalidGenotypeError(f"decision name must be a string, got {key!r}")
@@ -81,7 +83,9 @@ class Genotype(Mapping[str, Value]):
             isinstance(other, Genotype)
             and self._space == other._space
             and self._items == other._items
-            and all(type(a[1]) is type(b[1]) for a, b in zip(self._items, other._items, strict=True))
+            and all(
+                type(a[1]) is type(b[1]) for a, b in zip(self._items, other._items, strict=True)
+            )
         )
 
     def __hash__(self) -> int:

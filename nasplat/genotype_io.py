@@ -24,7 +24,9 @@ def read_genotype_text(text: str) -> str:
     return text.strip()
 
 
-def parse_genotype(text: str, space: str | None = None, space_options: dict[str, Any] | None = None) -> tuple[Genotype, Any]:
+def parse_genotype(
+    text: str, space: str | None = None, space_options: dict[str, Any] | None = None
+) -> tuple[Genotype, Any]:
     """Parse genotype JSON or notation; returns the genotype (validated) and its space."""
     load_builtins()
     text = read_genotype_text(text)
@@ -44,7 +46,9 @@ def parse_genotype(text: str, space: str | None = None, space_options: dict[str,
             genotype = instance.from_notation(text)
     else:
         if space is None:
-            space = next((name for prefix, name in NOTATION_SPACES if text.startswith(prefix)), None)
+            space = next(
+                (name for prefix, name in NOTATION_SPACES if text.startswith(prefix)), None
+            )
         if space is None:
             raise NasplatError("cannot tell the space of this genotype; pass --space")
         instance = SPACES.get(space)(**(space_options or {}))

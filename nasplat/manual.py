@@ -29,7 +29,14 @@ def train_one(
     from nasplat.data import load_dataset
 
     genotype, space_obj = parse_genotype(genotype_text, space, space_options)
-    options = {"dataset": dataset, "data_dir": data_dir, "seed": seed, "device": device, "epochs": epochs, **evaluator_options}
+    options = {
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "seed": seed,
+        "device": device,
+        "epochs": epochs,
+        **evaluator_options,
+    }
     evaluator = EVALUATORS.get("train")(space_obj, **options)
     splits = load_dataset(dataset, data_dir=data_dir, seed=seed)
     name = study or f"train-{space_obj.name}"
@@ -48,14 +55,20 @@ def train_one(
                 "dataset": dataset,
                 "data_dir": data_dir,
                 "seed": seed,
-                "data": {"in_channels": splits.in_channels, "num_classes": splits.num_classes, "input_size": splits.input_size},
+                "data": {
+                    "in_channels": splits.in_channels,
+                    "num_classes": splits.num_classes,
+                    "input_size": splits.input_size,
+                },
             },
         )
     canonical = space_obj.canonicalize(genotype)
     budget = Budget(epochs=epochs)
     trial = store.create_trial(record.id, canonical, budget, tag="manual")
     reporter = store_reporter(store, record.id, trial.id)
-    outcome = run_trial(TrialTask(trial.id, trial.number, canonical, budget), evaluator, reporter, record.objective)
+    outcome = run_trial(
+        TrialTask(trial.id, trial.number, canonical, budget), evaluator, reporter, record.objective
+    )
     store.finish_trial(
         trial.id,
         state=outcome.state,

@@ -17,7 +17,9 @@ class _Bar:
 
 
 @contextmanager
-def progress_bar(enabled: bool, *, total: int, completed: int = 0, label: str = "") -> Iterator[_Bar]:
+def progress_bar(
+    enabled: bool, *, total: int, completed: int = 0, label: str = ""
+) -> Iterator[_Bar]:
     if not enabled:
         yield _Bar(None, None)
         return

@@ -233,9 +233,15 @@ class _Run:
         canonical = self.space.canonicalize(genotype)
         cached = self.store.find_evaluated(self.study.id, canonical, self.budget)
         if cached is not None:
-            log.info("skipping architecture %s: already evaluated as trial %d", canonical.sha[:10], cached.number)
+            log.info(
+                "skipping architecture %s: already evaluated as trial %d",
+                canonical.sha[:10],
+                cached.number,
+            )
             self.strategy.tell(
-                Observation(genotype, cached.value, cached.state, cached.number, cached.metrics, cached=True)
+                Observation(
+                    genotype, cached.value, cached.state, cached.number, cached.metrics, cached=True
+                )
             )
             self._note_duplicate()
             return
@@ -268,7 +274,14 @@ class _Run:
         self.strategy.tell(observation)
         for duplicate in self.waiting_duplicates.pop(task.genotype.sha, []):
             self.strategy.tell(
-                Observation(duplicate, outcome.value, outcome.state, task.number, outcome.metrics, cached=True)
+                Observation(
+                    duplicate,
+                    outcome.value,
+                    outcome.state,
+                    task.number,
+                    outcome.metrics,
+                    cached=True,
+                )
             )
         self.store.finish_trial(
             outcome.trial_id,

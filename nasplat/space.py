@@ -92,8 +92,10 @@ class SearchSpace(ABC):
             if decision.name not in genotype:
                 raise InvalidGenotypeError(f"decision {decision.name!r} is missing")
             value = genotype[decision.name]
-            if value not in decision.choices or type(value) is bool and not any(
-                c is value for c in decision.choices
+            if (
+                value not in decision.choices
+                or type(value) is bool
+                and not any(c is value for c in decision.choices)
             ):
                 raise InvalidGenotypeError(
                     f"decision {decision.name!r} has value {value!r}; choices: "

@@ -37,7 +37,9 @@ def parse_list(value: Any, name: str, cast: type = str) -> tuple[Any, ...]:
     try:
         out = tuple(cast(item.strip()) if isinstance(item, str) else cast(item) for item in items)
     except ValueError:
-        raise ConfigError(f"option {name!r}: cannot read {value!r} as a list of {cast.__name__}") from None
+        raise ConfigError(
+            f"option {name!r}: cannot read {value!r} as a list of {cast.__name__}"
+        ) from None
     if not out:
         raise ConfigError(f"option {name!r} must not be empty")
     return out
@@ -51,7 +53,9 @@ def accepts_keyword(factory: Any, keyword: str) -> bool:
         return False
 
 
-@SPACES.register("chain", description="a chain of layers, each choosing an operator, width and skip")
+@SPACES.register(
+    "chain", description="a chain of layers, each choosing an operator, width and skip"
+)
 class ChainSpace(SearchSpace):
     """A chain of ``layers`` layers: operator, width and residual skip per layer."""
 
@@ -113,7 +117,10 @@ class ChainSpace(SearchSpace):
             if op not in OPS:
                 continue
             factory = OPS.get(op)
-            for key, default in (("act", self.options["acts"][0]), ("norm", self.options["norms"][0])):
+            for key, default in (
+                ("act", self.options["acts"][0]),
+                ("norm", self.options["norms"][0]),
+            ):
                 name = f"layer{i}.{key}"
                 if name in values and not accepts_keyword(factory, key):
                     values[name] = default
@@ -164,4 +171,3 @@ class ChainSpace(SearchSpace):
             stem_channels=self.options["stem_channels"],
             width_mult=width_mult,
         )
-

@@ -61,7 +61,9 @@ def _make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StorageError(f"bad storage URL {url!r} (expected e.g. sqlite:///nasplat.db)") from None
+        raise StorageError(
+            f"bad storage URL {url!r} (expected e.g. sqlite:///nasplat.db)"
+        ) from None
     if parsed.get_backend_name() != "sqlite":
         try:
             return create_engine(url, pool_pre_ping=True, future=True)
@@ -190,7 +192,10 @@ class Store:
         with self._session() as session:
             row = session.scalar(select(StudyRow).where(StudyRow.name == name))
             if row is None:
-                known = ", ".join(session.scalars(select(StudyRow.name).order_by(StudyRow.id))) or "none"
+                known = (
+                    ", ".join(session.scalars(select(StudyRow.name).order_by(StudyRow.id)))
+                    or "none"
+                )
                 raise StorageError(f"no study {name!r} in {self.safe_url} (studies: {known})")
             return self._study_record(row)
 
@@ -309,7 +314,9 @@ class Store:
         arch_id = session.scalar(query)
         if arch_id is None:
             with session.begin_nested():
-                row = ArchitectureRow(space=genotype.space, hash=genotype.sha, genotype=genotype.to_json())
+                row = ArchitectureRow(
+                    space=genotype.space, hash=genotype.sha, genotype=genotype.to_json()
+                )
                 session.add(row)
             arch_id = row.id
         return arch_id
@@ -349,7 +356,9 @@ class Store:
                 self._keep_weights(session, row, weights, keep_weights)
             if checkpoint is not None:
                 session.add(
-                    StrategyCheckpointRow(study_id=row.study_id, created_at=utcnow(), state=checkpoint)
+                    StrategyCheckpointRow(
+                        study_id=row.study_id, created_at=utcnow(), state=checkpoint
+                    )
                 )
 
         self._retry(finish)
@@ -365,7 +374,7 @@ class Store:
                 .join(TrialArtifactRow, TrialArtifactRow.trial_id == TrialRow.id)
                 .where(TrialRow.study_id == row.study_id, TrialArtifactRow.kind == "weights")
             ).all()
-            for holder_id, holder_value in holders:
+            for _, holder_value in holders:
                 if holder_value is not None and (
                     holder_value > row.value if maximize else holder_value < row.value
                 ):
@@ -400,7 +409,9 @@ class Store:
 
         return self._retry(interrupt)
 
-    def report_intermediate(self, trial_id: int, step: int, value: float, key: str = "value") -> None:
+    def report_intermediate(
+        self, trial_id: int, step: int, value: float, key: str = "value"
+    ) -> None:
         def report(session: Session) -> None:
             existing = session.scalar(
                 select(IntermediateValueRow).where(
@@ -410,13 +421,17 @@ class Store:
                 )
             )
             if existing is None:
-                session.add(IntermediateValueRow(trial_id=trial_id, key=key, step=step, value=value))
+                session.add(
+                    IntermediateValueRow(trial_id=trial_id, key=key, step=step, value=value)
+                )
             else:
                 existing.value = value
 
         self._retry(report)
 
-    def intermediate_values(self, trial_id: int, key: str | None = "value") -> list[tuple[int, float]]:
+    def intermediate_values(
+        self, trial_id: int, key: str | None = "value"
+    ) -> list[tuple[int, float]]:
         with self._session() as session:
             query = select(IntermediateValueRow.step, IntermediateValueRow.value).where(
                 IntermediateValueRow.trial_id == trial_id
@@ -429,7 +444,9 @@ class Store:
         """Every intermediate series of a trial, by key."""
         with self._session() as session:
             rows = session.execute(
-                select(IntermediateValueRow.key, IntermediateValueRow.step, IntermediateValueRow.value)
+                select(
+                    IntermediateValueRow.key, IntermediateValueRow.step, IntermediateValueRow.value
+                )
                 .where(IntermediateValueRow.trial_id == trial_id)
                 .order_by(IntermediateValueRow.key, IntermediateValueRow.step)
             ).all()
@@ -438,7 +455,9 @@ class Store:
             out.setdefault(key, []).append((step, value))
         return out
 
-    def find_evaluated(self, study_id: int, genotype: Genotype, budget: Budget) -> TrialRecord | None:
+    def find_evaluated(
+        self, study_id: int, genotype: Genotype, budget: Budget
+    ) -> TrialRecord | None:
         """A COMPLETE or PRUNED trial of the same canonical architecture and budget."""
         with self._session() as session:
             row = session.scalar(
@@ -481,7 +500,9 @@ class Store:
             rows = session.scalars(query.order_by(TrialRow.number)).all()
             return self._load_trials(session, rows, with_intermediate)
 
-    def count_trials(self, study_id: int, states: Iterable[str] = FINISHED, tag: str | None = None) -> int:
+    def count_trials(
+        self, study_id: int, states: Iterable[str] = FINISHED, tag: str | None = None
+    ) -> int:
         with self._session() as session:
             query = select(func.count()).where(
                 TrialRow.study_id == study_id, TrialRow.state.in_(tuple(states))
@@ -541,7 +562,9 @@ class Store:
                 .offset(keep)
             ).all()
             if ids:
-                session.execute(delete(StrategyCheckpointRow).where(StrategyCheckpointRow.id.in_(ids)))
+                session.execute(
+                    delete(StrategyCheckpointRow).where(StrategyCheckpointRow.id.in_(ids))
+                )
 
         self._retry(prune)
 
@@ -645,7 +668,9 @@ class Store:
         if with_intermediate:
             for trial_id, step, value in session.execute(
                 select(
-                    IntermediateValueRow.trial_id, IntermediateValueRow.step, IntermediateValueRow.value
+                    IntermediateValueRow.trial_id,
+                    IntermediateValueRow.step,
+                    IntermediateValueRow.value,
                 )
                 .where(IntermediateValueRow.trial_id.in_(ids), IntermediateValueRow.key == "value")
                 .order_by(IntermediateValueRow.step)

@@ -1,0 +1,410 @@
+"""The plain PyTorch training loop that evaluators share.
+
+:func:`train_model` trains a classifier on :class:`~nasplat.data.DataSplits` with per-epoch
+validation, optional pruning through a :class:`~nasplat.evaluator.Reporter`, and is
+deterministic for a seed on CPU. Data tensors are moved to the device once per call and
+batched by indexing (no DataLoader), which suits the in-memory datasets of nasplat.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from nasplat.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nasplat.data import DataSplits
+    from nasplat.evaluator import Reporter
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "evaluate_model",
+    "resolve_device",
+    "seed_everything",
+    "train_model",
+]
+
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> ``cuda`` when available, else ``cpu``; otherwise the named device.
+
+    Raises ConfigError for a malformed string or a device this machine does not have.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"invalid device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if resolved.type not in _DEVICE_TYPES:
+        raise ConfigError(f"unsupported device {device!r}; use auto, cpu, cuda or cuda:N")
+    _check_available(resolved)
+    return resolved
+
+
+def _check_available(device: torch.device) -> None:
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {device} requested but CUDA is not available")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {device} requested but only {count} CUDA device(s) exist")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device mps requested but MPS is not available")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and every GPU)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _cosine(step: int, total: int) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def _constant(step: int, total: int) -> float:
+    return 1.0
+
+
+_SCHEDULES: dict[str, Callable[[int, int], float]] = {"cosine": _cosine, "constant": _constant}
+
+
+def _sgd(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        params,
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
+
+
+def _adam(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _adamw(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+_OPTIMIZERS: dict[str, Callable[[Any, TrainConfig], torch.optim.Optimizer]] = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "adamw": _adamw,
+}
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run; validated on construction (ConfigError).
+
+    ``schedule`` is applied per optimisation step; ``nesterov`` applies to ``sgd`` only;
+    ``num_threads`` sets torch's intra-op threads for the run and restores them afterwards.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    schedule: str = "cosine"
+    grad_clip: float | None = 5.0
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
+        _check_choice("schedule", self.schedule, _SCHEDULES)
+        checks = {
+            "epochs must be >= 0": self.epochs >= 0,
+            "batch_size must be >= 1": self.batch_size >= 1,
+            "lr must be > 0": self.lr > 0,
+            "momentum must be >= 0": self.momentum >= 0,
+            "weight_decay must be >= 0": self.weight_decay >= 0,
+            "grad_clip must be > 0 or None": self.grad_clip is None or self.grad_clip > 0,
+            "label_smoothing must be in [0, 1)": 0 <= self.label_smoothing < 1,
+            "num_threads must be >= 1 or None": self.num_threads is None or self.num_threads >= 1,
+        }
+        failed = [message for message, ok in checks.items() if not ok]
+        if failed:
+            raise ConfigError(f"invalid training config: {'; '.join(failed)}")
+
+
+def _check_choice(what: str, value: str, choices: dict[str, Any]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; known: {', '.join(sorted(choices))}")
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_model`; accuracies are fractions in [0, 1].
+
+    ``val_*`` and ``train_*`` describe the final weights (the best epoch's with
+    ``restore_best``). ``train_*`` are running averages over the epoch's batches, or a plain
+    evaluation of the train split when no epoch was run. ``best_epoch`` is 1-based (0: none).
+    """
+
+    val_acc: float
+    val_loss: float
+    test_acc: float | None
+    train_loss: float
+    train_acc: float
+    epochs_run: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    best_epoch: int = 0
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _logits(output: Any) -> torch.Tensor:
+    """The logits of a model's output; networks with auxiliary heads return them first."""
+    return output[0] if isinstance(output, tuple | list) else output
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    dataset: TensorDataset,
+    *,
+    batch_size: int = 512,
+    device: torch.device | str | None = None,
+) -> tuple[float, float]:
+    """``(accuracy, mean cross-entropy)`` of ``model`` on ``dataset`` in eval mode.
+
+    ``device`` defaults to the model's; the model's train/eval mode is restored afterwards.
+    """
+    x, y = dataset.tensors
+    if len(y) == 0:
+        raise ValueError("cannot evaluate on an empty dataset")
+    device = _model_device(model) if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    try:
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(y), batch_size):
+            xb = x[start : start + batch_size].to(device)
+            yb = y[start : start + batch_size].to(device)
+            out = _logits(model(xb))
+            loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
+            correct += int((out.argmax(dim=1) == yb).sum())
+    finally:
+        model.train(was_training)
+    return correct / len(y), loss_sum / len(y)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@contextmanager
+def _intra_op_threads(num_threads: int | None) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        if num_threads is not None:
+            torch.set_num_threads(previous)
+
+
+def _batch_count(n: int, batch_size: int) -> int:
+    """Batches per epoch; a trailing batch of one sample is dropped (BatchNorm needs two)."""
+    full, rest = divmod(n, batch_size)
+    return full + (rest > 1 or (rest == 1 and full == 0))
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled index batches, :func:`_batch_count` of them."""
+    batches = torch.randperm(n, generator=generator).split(batch_size)
+    return list(batches[: _batch_count(n, batch_size)])
+
+
+@dataclass
+class _Run:
+    """The state of one :func:`train_model` call."""
+
+    model: nn.Module
+    config: TrainConfig
+    device: torch.device
+    x: torch.Tensor
+    y: torch.Tensor
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over the train split: ``(mean loss, accuracy)``."""
+        self.model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for index in _batches(len(self.y), self.config.batch_size, self.generator):
+            index = index.to(self.device)
+            xb, yb = self.x[index], self.y[index]
+            self.optimizer.zero_grad(set_to_none=True)
+            out = _logits(self.model(xb))
+            loss = F.cross_entropy(out, yb, label_smoothing=self.config.label_smoothing)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"non-finite loss at epoch {epoch}")
+            loss.backward()
+            if self.config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            loss_sum += value * len(yb)
+            correct += int((out.argmax(dim=1) == yb).sum())
+            seen += len(yb)
+        return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def _start_run(model: nn.Module, splits: DataSplits, config: TrainConfig) -> _Run:
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    model.to(device)
+    x, y = (t.to(device) for t in splits.train.tensors)
+    optimizer = _OPTIMIZERS[config.optimizer](model.parameters(), config)
+    total = config.epochs * _batch_count(len(y), config.batch_size)
+    factor = _SCHEDULES[config.schedule]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(step, total))
+    generator = torch.Generator().manual_seed(config.seed)
+    return _Run(model, config, device, x, y, optimizer, scheduler, generator)
+
+
+def _is_better(record: dict[str, float], best: dict[str, float] | None) -> bool:
+    """Higher validation accuracy wins; ties go to the lower validation loss, then the earlier."""
+    if best is None:
+        return True
+    return (record["val_acc"], -record["val_loss"]) > (best["val_acc"], -best["val_loss"])
+
+
+@dataclass
+class _Fitted:
+    """What the epoch loop produced."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, float] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+
+
+def train_model(
+    model: nn.Module,
+    splits: DataSplits,
+    config: TrainConfig,
+    *,
+    reporter: Reporter | None = None,
+    evaluate_test: bool = True,
+    restore_best: bool = False,
+) -> TrainResult:
+    """Train ``model`` on ``splits.train``, validating after every epoch.
+
+    The model is moved to ``config.device`` and stays there. After each epoch
+    ``reporter.report(epoch, val_acc)`` is called (epochs count from 1); a
+    :class:`~nasplat.errors.TrialPruned` it raises propagates. A non-finite training loss
+    raises FloatingPointError at once. With ``restore_best`` the best-validation epoch's
+    weights are loaded at the end. Whatever happens, the model is left in eval mode without
+    gradients. Deterministic for ``config.seed`` on CPU.
+    """
+    started = time.perf_counter()
+    with _intra_op_threads(config.num_threads):
+        run = _start_run(model, splits, config)
+        try:
+            fitted = _fit(run, splits, reporter, restore_best)
+        finally:
+            model.eval()
+            model.zero_grad(set_to_none=True)
+        if fitted.best_state is not None:
+            model.load_state_dict(fitted.best_state)
+        return _result(run, splits, fitted, evaluate_test, restore_best, started)
+
+
+def _fit(
+    run: _Run,
+    splits: DataSplits,
+    reporter: Reporter | None,
+    restore_best: bool,
+) -> _Fitted:
+    """The epoch loop (keeping the best weights only with ``restore_best``)."""
+    fitted = _Fitted()
+    for epoch in range(1, run.config.epochs + 1):
+        epoch_start = time.perf_counter()
+        train_loss, train_acc = run.train_epoch(epoch)
+        val_acc, val_loss = evaluate_model(run.model, splits.val, device=run.device)
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_acc": val_acc,
+            "val_loss": val_loss,
+            "seconds": time.perf_counter() - epoch_start,
+        }
+        fitted.history.append(record)
+        if _is_better(record, fitted.best):
+            fitted.best = record
+            if restore_best:
+                fitted.best_state = copy.deepcopy(run.model.state_dict())
+        if reporter is not None:
+            reporter.report(epoch, val_acc)
+    return fitted
+
+
+def _result(
+    run: _Run,
+    splits: DataSplits,
+    fitted: _Fitted,
+    evaluate_test: bool,
+    restore_best: bool,
+    started: float,
+) -> TrainResult:
+    history, best = fitted.history, fitted.best
+    final = best if restore_best else (history[-1] if history else None)
+    if final is None:  # no epoch was run: evaluate the untrained weights
+        val_acc, val_loss = evaluate_model(run.model, splits.val, device=run.device)
+        train_acc, train_loss = evaluate_model(run.model, splits.train, device=run.device)
+        final = {"val_acc": val_acc, "val_loss": val_loss}
+        final |= {"train_acc": train_acc, "train_loss": train_loss}
+    test_acc = (
+        evaluate_model(run.model, splits.test, device=run.device)[0] if evaluate_test else None
+    )
+    return TrainResult(
+        val_acc=final["val_acc"],
+        val_loss=final["val_loss"],
+        test_acc=test_acc,
+        train_loss=final["train_loss"],
+        train_acc=final["train_acc"],
+        epochs_run=len(history),
+        history=history,
+        seconds=time.perf_counter() - started,
+        best_epoch=int(best["epoch"]) if best is not None else 0,
+    )

@@ -1,0 +1,295 @@
+"""Tests of nasplat.training: the plain PyTorch training loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from nasplat.data import DataSplits, load_dataset
+from nasplat.errors import ConfigError, TrialPruned
+from nasplat.evaluator import Reporter
+from nasplat.training import (
+    TrainConfig,
+    evaluate_model,
+    resolve_device,
+    seed_everything,
+    train_model,
+)
+
+
+def small_cnn(in_channels: int = 1, classes: int = 10, size: int = 8, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * (size // 2) ** 2, classes),
+    )
+
+
+@pytest.fixture(scope="module")
+def digits() -> DataSplits:
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def tiny() -> DataSplits:
+    """Small synthetic data for the tests that only need some training to happen."""
+    return load_dataset("synthetic", n=400, channels=1, size=8, classes=4, noise=1.0)
+
+
+def cpu_config(**changes: object) -> TrainConfig:
+    return TrainConfig(**{"epochs": 2, "batch_size": 32, "device": "cpu", **changes})
+
+
+class Counting(nn.Module):
+    """Wraps a model and counts the training-mode forward passes."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.train_batches = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.train_batches += int(self.training)
+        return self.inner(x)
+
+
+def weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_small_cnn_learns_digits(digits: DataSplits) -> None:
+    model = small_cnn()
+    result = train_model(model, digits, cpu_config(epochs=3))
+    assert result.val_acc > 0.7 and result.test_acc is not None and result.test_acc > 0.7
+    assert result.epochs_run == 3 and len(result.history) == 3
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert set(result.history[0]) == {
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_acc",
+        "val_loss",
+        "seconds",
+    }
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.val_acc == result.history[-1]["val_acc"]
+    assert (result.val_acc, result.val_loss) == pytest.approx(evaluate_model(model, digits.val))
+    assert 0 <= result.train_acc <= 1 and result.seconds > 0
+    assert not model.training
+
+
+def test_training_is_deterministic_for_a_seed(tiny: DataSplits) -> None:
+    runs = []
+    for _ in range(2):
+        model = small_cnn(classes=4)
+        runs.append((model, train_model(model, tiny, cpu_config(seed=5))))
+    (m1, r1), (m2, r2) = runs
+    assert_same_weights(m1, m2)
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in r1.history]
+    assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in r2.history]
+    other = small_cnn(classes=4)
+    train_model(other, tiny, cpu_config(seed=6))
+    w1, w_other = weights(m1), weights(other)
+    assert not all(torch.equal(w1[k], w_other[k]) for k in w1)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"optimizer": "adam", "lr": 1e-2},
+        {"optimizer": "adamw", "lr": 1e-2, "schedule": "constant"},
+        {"nesterov": True, "grad_clip": None, "label_smoothing": 0.1},
+    ],
+)
+def test_optimizer_and_schedule_variants_train(
+    tiny: DataSplits, changes: dict[str, object]
+) -> None:
+    result = train_model(small_cnn(classes=4), tiny, cpu_config(**changes))
+    assert result.val_acc > 0.5  # chance is 0.25
+
+
+def test_nan_loss_raises_and_leaves_model_in_eval_mode(tiny: DataSplits) -> None:
+    class NaNOut(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = small_cnn(classes=4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x) * float("nan")
+
+    model = NaNOut()
+    with pytest.raises(FloatingPointError, match="non-finite loss at epoch 1"):
+        train_model(model, tiny, cpu_config())
+    assert not model.training
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_reporter_receives_each_epochs_val_acc(tiny: DataSplits) -> None:
+    reporter = Reporter()
+    result = train_model(small_cnn(classes=4), tiny, cpu_config(epochs=3), reporter=reporter)
+    assert reporter.history == [(r["epoch"], r["val_acc"]) for r in result.history]
+    assert [step for step, _ in reporter.history] == [1, 2, 3]
+
+
+def test_pruning_reporter_stops_training(tiny: DataSplits) -> None:
+    model = Counting(small_cnn(classes=4))
+    reporter = Reporter(should_prune=lambda step, value: step >= 2)
+    with pytest.raises(TrialPruned):
+        train_model(model, tiny, cpu_config(epochs=5, batch_size=40), reporter=reporter)
+    batches_per_epoch = len(tiny.train) // 40
+    assert model.train_batches == 2 * batches_per_epoch
+    assert len(reporter.history) == 2
+    assert not model.training
+
+
+def _anti_splits(splits: DataSplits) -> DataSplits:
+    """Train labels shifted by one class: learning makes validation accuracy worse."""
+    x, y = splits.train.tensors
+    shifted = TensorDataset(x, (y + 1) % splits.num_classes)
+    return dataclasses.replace(splits, train=shifted)
+
+
+def test_restore_best_keeps_best_epoch_weights(tiny: DataSplits) -> None:
+    splits = _anti_splits(tiny)
+    config = cpu_config(epochs=4, schedule="constant", lr=0.02)
+    last = train_model(small_cnn(classes=4), splits, config)
+    assert last.val_acc == last.history[-1]["val_acc"]
+
+    model = small_cnn(classes=4)
+    result = train_model(model, splits, config, restore_best=True)
+    first, final = result.history[0], result.history[-1]
+    assert result.best_epoch == 1 and result.epochs_run == 4
+    assert (first["val_acc"], first["val_loss"]) != (final["val_acc"], final["val_loss"])
+    assert (result.val_acc, result.val_loss) == (first["val_acc"], first["val_loss"])
+    assert evaluate_model(model, splits.val) == pytest.approx((first["val_acc"], first["val_loss"]))
+    one_epoch = small_cnn(classes=4)  # a constant schedule makes epoch 1 the same in both runs
+    train_model(one_epoch, splits, dataclasses.replace(config, epochs=1))
+    assert_same_weights(model, one_epoch)
+
+
+def test_zero_epochs_only_evaluates(tiny: DataSplits) -> None:
+    model = small_cnn(classes=4)
+    before = weights(model)
+    result = train_model(model, tiny, cpu_config(epochs=0))
+    assert result.epochs_run == 0 and result.history == [] and result.best_epoch == 0
+    assert (result.val_acc, result.val_loss) == pytest.approx(evaluate_model(model, tiny.val))
+    assert result.train_acc == pytest.approx(evaluate_model(model, tiny.train)[0])
+    assert all(torch.equal(before[k], v) for k, v in weights(model).items())
+
+
+def test_evaluate_test_false_skips_test(tiny: DataSplits) -> None:
+    result = train_model(small_cnn(classes=4), tiny, cpu_config(epochs=1), evaluate_test=False)
+    assert result.test_acc is None
+
+
+def test_auxiliary_head_outputs_use_the_first_logits(tiny: DataSplits) -> None:
+    class WithAux(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = small_cnn(classes=4)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = self.net(x)
+            return logits, torch.zeros_like(logits)
+
+    assert train_model(WithAux(), tiny, cpu_config()).val_acc > 0.5
+
+
+def test_num_threads_is_restored(tiny: DataSplits) -> None:
+    before = torch.get_num_threads()
+    train_model(small_cnn(classes=4), tiny, cpu_config(epochs=1, num_threads=1))
+    assert torch.get_num_threads() == before
+
+
+def test_single_sample_last_batch_does_not_break_batchnorm(tiny: DataSplits) -> None:
+    x, y = tiny.train.tensors
+    odd = dataclasses.replace(tiny, train=TensorDataset(x[:65], y[:65]))
+    assert train_model(small_cnn(classes=4), odd, cpu_config(epochs=1)).epochs_run == 1
+
+
+# --------------------------------------------------------------------------- evaluation + config
+
+
+def test_evaluate_model_matches_manual_computation_and_keeps_mode(tiny: DataSplits) -> None:
+    model = small_cnn(classes=4).train()
+    acc, loss = evaluate_model(model, tiny.val, batch_size=7)
+    assert model.training
+    model.eval()
+    with torch.no_grad():
+        x, y = tiny.val.tensors
+        out = model(x)
+    assert acc == pytest.approx((out.argmax(1) == y).double().mean().item())
+    assert loss == pytest.approx(nn.functional.cross_entropy(out, y).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; known: adam, adamw, sgd"),
+        ({"schedule": "step"}, "unknown schedule"),
+        ({"epochs": -1}, "epochs must be >= 0"),
+        ({"batch_size": 0, "lr": 0.0}, "batch_size must be >= 1; lr must be > 0"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+    ],
+)
+def test_train_config_validation(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**changes)
+
+
+# --------------------------------------------------------------------------- devices + seeds
+
+
+def test_resolve_device_auto_and_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device() == torch.device("cpu")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        resolve_device("cuda")
+
+
+def test_resolve_device_cuda_indices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ConfigError, match="only 2 CUDA"):
+        resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("bad", ["banana", "cuda:x", "meta", ""])
+def test_resolve_device_rejects_bad_strings(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        resolve_device(bad)
+
+
+def test_seed_everything_seeds_all_generators() -> None:
+    def draw() -> tuple[float, float, float]:
+        return random.random(), float(np.random.rand()), float(torch.rand(()))
+
+    seed_everything(11)
+    first = draw()
+    seed_everything(11)
+    assert draw() == first
+    seed_everything(12)
+    assert draw() != first
