@@ -1,0 +1,158 @@
+"""Convolutions in DARTS's ReLU -> conv -> norm order."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nasplat.registry import OPS
+from search_spaces.ops.common import check_stride, group_count, make_act, make_norm
+
+
+class ActConvNorm(nn.Sequential):
+    """activation -> conv(s) -> norm; the convs are built by the caller.
+
+    Padding of every conv here is ``dilation * (k - 1) // 2`` for odd ``k``, which with stride 2
+    gives ``ceil(H / 2)`` for odd and even sizes.
+    """
+
+    def __init__(self, c_in: int, c_out: int, convs: list[nn.Module], act: str, norm: str) -> None:
+        super().__init__(make_act(act, c_in), *convs, make_norm(norm, c_out))
+
+
+def _pad(k: int, dilation: int = 1) -> int:
+    return dilation * (k - 1) // 2
+
+
+def conv(
+    c_in: int, c_out: int, k: int, stride: int, dilation: int = 1, groups: int = 1
+) -> nn.Conv2d:
+    return nn.Conv2d(
+        c_in, c_out, k, check_stride(stride), _pad(k, dilation), dilation, groups, bias=False
+    )
+
+
+def _conv_op(k: int) -> None:
+    name = f"conv_{k}x{k}"
+
+    def factory(
+        c_in: int, c_out: int, stride: int, *, act: str = "relu", norm: str = "batch"
+    ) -> nn.Module:
+        return ActConvNorm(c_in, c_out, [conv(c_in, c_out, k, stride)], act, norm)
+
+    factory.__name__ = name
+    factory.__doc__ = f"ReLU -> {k}x{k} conv -> BN (DARTS ReLUConvBN)."
+    OPS.register(name, family="conv", description=f"act -> {k}x{k} conv -> norm")(factory)
+
+
+def _dil_conv_op(k: int) -> None:
+    name = f"dil_conv_{k}x{k}"
+
+    def factory(
+        c_in: int, c_out: int, stride: int, *, act: str = "relu", norm: str = "batch"
+    ) -> nn.Module:
+        convs = [conv(c_in, c_in, k, stride, dilation=2, groups=c_in), conv(c_in, c_out, 1, 1)]
+        return ActConvNorm(c_in, c_out, convs, act, norm)
+
+    factory.__name__ = name
+    factory.__doc__ = f"act -> depthwise {k}x{k} conv (dilation 2) -> 1x1 conv -> norm."
+    OPS.register(name, family="conv", description=f"depthwise dilated (2) {k}x{k} + pointwise")(
+        factory
+    )
+
+
+def _sep_conv_op(k: int) -> None:
+    name = f"sep_conv_{k}x{k}"
+
+    def factory(
+        c_in: int, c_out: int, stride: int, *, act: str = "relu", norm: str = "batch"
+    ) -> nn.Module:
+        first = [conv(c_in, c_in, k, stride, groups=c_in), conv(c_in, c_in, 1, 1)]
+        second = [conv(c_in, c_in, k, 1, groups=c_in), conv(c_in, c_out, 1, 1)]
+        return nn.Sequential(
+            ActConvNorm(c_in, c_in, first, act, norm), ActConvNorm(c_in, c_out, second, act, norm)
+        )
+
+    factory.__name__ = name
+    factory.__doc__ = (
+        f"Two stacked (act -> depthwise {k}x{k} -> 1x1 -> norm) units, stride on the first."
+    )
+    OPS.register(
+        name, family="conv", description=f"depthwise-separable {k}x{k}, two units (DARTS)"
+    )(factory)
+
+
+for _k in (1, 3, 5):
+    _conv_op(_k)
+for _k in (3, 5):
+    _dil_conv_op(_k)
+for _k in (3, 5, 7):
+    _sep_conv_op(_k)
+
+
+@OPS.register(
+    "dw_conv_3x3", family="conv", description="act -> depthwise 3x3 (+1x1 if c_in != c_out) -> norm"
+)
+def dw_conv_3x3(
+    c_in: int, c_out: int, stride: int, *, act: str = "relu", norm: str = "batch"
+) -> nn.Module:
+    """act -> depthwise 3x3 conv -> 1x1 projection when ``c_in != c_out`` -> norm."""
+    convs = [conv(c_in, c_in, 3, stride, groups=c_in)]
+    if c_in != c_out:
+        convs.append(conv(c_in, c_out, 1, 1))
+    return ActConvNorm(c_in, c_out, convs, act, norm)
+
+
+@OPS.register("group_conv_3x3", family="conv", description="act -> grouped 3x3 conv -> norm")
+def group_conv_3x3(
+    c_in: int, c_out: int, stride: int, *, groups: int = 4, act: str = "relu", norm: str = "batch"
+) -> nn.Module:
+    """act -> 3x3 conv with ``groups`` groups (gcd with both channel counts if not a divisor) -> norm."""
+    g = group_count(group_count(c_in, groups), c_out)
+    return ActConvNorm(c_in, c_out, [conv(c_in, c_out, 3, stride, groups=g)], act, norm)
+
+
+@OPS.register(
+    "conv_7x1_1x7", family="conv", description="act -> 1x7 conv -> 7x1 conv -> norm (factorized)"
+)
+def conv_7x1_1x7(
+    c_in: int, c_out: int, stride: int, *, act: str = "relu", norm: str = "batch"
+) -> nn.Module:
+    """act -> 1x7 conv (stride along W) -> 7x1 conv (stride along H) -> norm, as in DARTS."""
+    s = check_stride(stride)
+    convs = [
+        nn.Conv2d(c_in, c_in, (1, 7), (1, s), (0, 3), bias=False),
+        nn.Conv2d(c_in, c_out, (7, 1), (s, 1), (3, 0), bias=False),
+    ]
+    return ActConvNorm(c_in, c_out, convs, act, norm)
+
+
+class TransposedConv(nn.Module):
+    """A 3x3 ``nn.ConvTranspose2d`` (stride 1, padding 1: same size); stride 2 keeps every other row/column.
+
+    A stride-2 transposed conv upsamples, which no downsampling edge can use, so at stride 2 the
+    op computes the stride-1 transposed conv and then subsamples it (``y[..., ::2, ::2]``, giving
+    ``ceil(H / 2)``). Note that a stride-1 transposed conv equals an ordinary conv with the kernel
+    flipped and its in/out axes swapped, so this op spans the same functions as ``conv_3x3``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.stride = check_stride(stride)
+        self.conv = nn.ConvTranspose2d(c_in, c_out, 3, 1, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y[..., :: self.stride, :: self.stride]
+
+
+@OPS.register(
+    "trans_conv_3x3",
+    family="conv",
+    description="act -> 3x3 transposed conv (stride 2: subsampled) -> norm",
+)
+def trans_conv_3x3(
+    c_in: int, c_out: int, stride: int, *, act: str = "relu", norm: str = "batch"
+) -> nn.Module:
+    """act -> 3x3 ConvTranspose2d at stride 1 (subsampled by 2 at stride 2) -> norm."""
+    return ActConvNorm(c_in, c_out, [TransposedConv(c_in, c_out, stride)], act, norm)
