@@ -37,11 +37,21 @@ def get_space(name: str, **options: Any) -> Any:
 
 
 def build(
-    genotype: Genotype | str, *, space_options: dict[str, Any] | None = None, **net_kwargs: Any
+    genotype: Genotype | str,
+    *,
+    space_options: dict[str, Any] | None = None,
+    **net_kwargs: Any,
 ) -> Any:
-    """Build the ``nn.Module`` of a genotype (a Genotype or its JSON) with its space's builder."""
+    """Build the ``nn.Module`` of a genotype with its space's builder.
+
+    ``genotype`` is a Genotype, its JSON, or the path of a JSON file written by
+    ``nasplat export`` (whose ``space_options`` are used unless given here).
+    """
     if isinstance(genotype, str):
-        genotype = Genotype.from_json(genotype)
+        from nasplat.genotype_io import load_genotype_json
+
+        genotype, stored_options = load_genotype_json(genotype)
+        space_options = stored_options if space_options is None else space_options
     space = get_space(genotype.space, **(space_options or {}))
     space.validate(genotype)
     return space.build(genotype, **net_kwargs)

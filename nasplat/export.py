@@ -42,7 +42,9 @@ def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> 
             raise NasplatError(f"format {fmt!r} does not apply to space {study.space!r}")
         write(f"genotype.{fmt}.txt", notation + "\n")
         return written
-    write("genotype.json", json.dumps(trial.genotype.to_dict(), indent=2) + "\n")
+    space_options = study.config.get("space_options", {})
+    exported = {**trial.genotype.to_dict(), "space_options": space_options}
+    write("genotype.json", json.dumps(exported, indent=2) + "\n")
     if fmt == "json":
         return written
     if has_notation:

@@ -24,6 +24,19 @@ def read_genotype_text(text: str) -> str:
     return text.strip()
 
 
+def load_genotype_json(text: str) -> tuple[Genotype, dict[str, Any]]:
+    """A genotype and the space options stored beside it (``nasplat export``'s JSON)."""
+    text = read_genotype_text(text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidGenotypeError(f"malformed genotype JSON: {exc}") from None
+    options = data.get("space_options", {}) if isinstance(data, dict) else {}
+    if not isinstance(options, dict):
+        raise InvalidGenotypeError('"space_options" must be a JSON object')
+    return Genotype.from_dict(data), options
+
+
 def parse_genotype(
     text: str, space: str | None = None, space_options: dict[str, Any] | None = None
 ) -> tuple[Genotype, Any]:
@@ -36,9 +49,9 @@ def parse_genotype(
         except json.JSONDecodeError as exc:
             raise InvalidGenotypeError(f"malformed genotype JSON: {exc}") from None
         if isinstance(data, dict) and "decisions" in data:
-            genotype = Genotype.from_dict(data)
+            genotype, stored_options = load_genotype_json(text)
             space = space or genotype.space
-            instance = SPACES.get(space)(**(space_options or {}))
+            instance = SPACES.get(space)(**(space_options or stored_options))
         else:
             if space is None:
                 raise NasplatError("a JSON object of decisions needs --space")

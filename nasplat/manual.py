@@ -51,7 +51,7 @@ def train_one(
             objectives=[("val_acc", "maximize")],
             config={
                 "space": space_obj.name,
-                "space_options": space_options,
+                "space_options": space_obj.options,
                 "dataset": dataset,
                 "data_dir": data_dir,
                 "seed": seed,

@@ -1,0 +1,80 @@
+"""Shared test fixtures: tiny spaces, temporary stores, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NB201_CSV = REPO.parent / "shared" / "data" / "nb201" / "nb201_12epoch.csv"
+
+# small chain networks keep end-to-end searches to about a second per trial
+TINY_CHAIN = ["--space-opt", "layers=2", "--space-opt", "widths=[8,16]", "--space-opt", "ops=conv_3x3,max_pool_3x3,sep_conv_3x3,skip_connect"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_thread_torch() -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``nasplat ARGS`` in a subprocess (the real entry point) and capture its output."""
+    full_env = {k: v for k, v in os.environ.items() if k != "NASPLAT_STORAGE"}
+    full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "nasplat.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+def run_main(*args: str, cwd: Path, env: dict | None = None) -> tuple[int, str, str]:
+    """Run the CLI entry point in this process (fast); returns (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from nasplat.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old_cwd = os.getcwd()
+    old_env = os.environ.pop("NASPLAT_STORAGE", None)
+    os.environ.update(env or {})
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    finally:
+        os.chdir(old_cwd)
+        for key in env or {}:
+            os.environ.pop(key, None)
+        if old_env is not None:
+            os.environ["NASPLAT_STORAGE"] = old_env
+    return code, out.getvalue(), err.getvalue()
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    nb201_missing = not NB201_CSV.exists()
+    for item in items:
+        if nb201_missing and "nb201_table" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=f"{NB201_CSV} is absent"))

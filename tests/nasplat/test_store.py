@@ -1,0 +1,138 @@
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nasplat import Budget, Genotype
+from nasplat.errors import StorageError
+from nasplat.store import Store
+from nasplat.store.models import SchemaVersion
+
+
+def make_study(store: Store, name: str = "s", direction: str = "maximize"):
+    return store.create_study(
+        name, space="chain", strategy="random", evaluator="train",
+        objectives=[("val_acc", direction)], config={"seed": 1},
+    )
+
+
+@pytest.fixture(params=["memory", "file"])
+def store(request, tmp_path: Path) -> Store:
+    url = "sqlite://" if request.param == "memory" else f"sqlite:///{tmp_path / 's.db'}"
+    s = Store(url)
+    yield s
+    s.close()
+
+
+def test_round_trip_of_study_trials_values_and_checkpoints(store: Store) -> None:
+    study = make_study(store)
+    g1 = Genotype("chain", {"a": 1})
+    g2 = Genotype("chain", {"a": 2})
+    t1 = store.create_trial(study.id, g1, Budget(epochs=2))
+    t2 = store.create_trial(study.id, g2, Budget(epochs=2), worker="w1")
+    assert (t1.number, t2.number) == (0, 1) and t1.state == "RUNNING"
+    store.report_intermediate(t1.id, 1, 0.4)
+    store.report_intermediate(t1.id, 2, 0.6)
+    store.report_intermediate(t1.id, 2, 0.65)  # a repeated step overwrites
+    store.finish_trial(t1.id, state="COMPLETE", value=0.65, metrics={"val_acc": 0.65, "params": 10.0},
+                       checkpoint={"strategy": {"k": [1, 2]}})
+    store.finish_trial(t2.id, state="FAILED", error="ValueError: boom")
+    trials = store.trials("s", with_intermediate=True)
+    assert [t.state for t in trials] == ["COMPLETE", "FAILED"]
+    assert trials[0].genotype == g1 and trials[0].metrics == {"val_acc": 0.65, "params": 10.0}
+    assert trials[0].intermediate == ((1, 0.4), (2, 0.65))
+    assert trials[0].budget["epochs"] == 2 and trials[0].finished_at >= trials[0].started_at
+    assert trials[1].error == "ValueError: boom" and trials[1].worker == "w1"
+    assert store.load_checkpoint(study.id) == {"strategy": {"k": [1, 2]}}
+    assert store.best_trial("s").number == 0
+    assert store.find_evaluated(study.id, g1, Budget(epochs=2)).number == 0
+    assert store.find_evaluated(study.id, g1, Budget(epochs=3)) is None  # other budget
+    assert store.find_evaluated(study.id, g2, Budget(epochs=2)) is None  # failed: not evaluated
+    summary = store.list_studies()[0]
+    assert summary["trials"] == 2 and summary["complete"] == 1 and summary["failed"] == 1
+    frame = store.trials_dataframe("s")
+    assert list(frame["number"]) == [0, 1] and frame.loc[0, "metric_params"] == 10.0
+
+
+def test_architectures_are_shared_across_trials(store: Store) -> None:
+    study = make_study(store)
+    g = Genotype("chain", {"a": 1})
+    a = store.create_trial(study.id, g, Budget(epochs=1))
+    b = store.create_trial(study.id, g, Budget(epochs=2))
+    assert a.arch_hash == b.arch_hash == g.sha
+
+
+def test_best_respects_direction_and_weights_policy(store: Store) -> None:
+    study = make_study(store, direction="minimize")
+    values = [0.5, 0.2, 0.9]
+    ids = []
+    for i, v in enumerate(values):
+        t = store.create_trial(study.id, Genotype("chain", {"a": i}), Budget())
+        store.finish_trial(t.id, state="COMPLETE", value=v, metrics={"val_acc": v}, weights=f"w{i}".encode())
+        ids.append(t.id)
+    assert store.best_trial("s").value == 0.2
+    # "best" keeps only the best trial's weights
+    assert [store.trial_weights(i) for i in ids] == [None, b"w1", None]
+
+
+def test_duplicate_study_and_unknown_study_are_clear_errors(store: Store) -> None:
+    make_study(store)
+    with pytest.raises(StorageError, match="already exists"):
+        make_study(store)
+    with pytest.raises(StorageError, match="no study 'x'"):
+        store.get_study("x")
+    with pytest.raises(StorageError, match="no completed trial"):
+        store.best_trial("s")
+
+
+def test_interrupted_trials_are_marked_failed(store: Store) -> None:
+    study = make_study(store)
+    store.create_trial(study.id, Genotype("chain", {"a": 1}), Budget())
+    assert store.interrupt_running(study.id) == 1
+    (trial,) = store.trials("s")
+    assert trial.state == "FAILED" and trial.error.startswith("interrupted")
+
+
+def test_bad_urls_are_storage_errors(tmp_path: Path) -> None:
+    for url in ("nonsense", "sqlite:////no/such/folder/x.db", "mysqlx://u@h/db"):
+        with pytest.raises(StorageError):
+            Store(url)
+
+
+def test_schema_version_mismatch_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    with store._session() as session:
+        session.query(SchemaVersion).update({SchemaVersion.version: 999})
+    store.close()
+    with pytest.raises(StorageError, match="schema version 999"):
+        Store(url)
+
+
+def test_two_processes_writing_one_sqlite_file_lose_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    store = Store(url)
+    make_study(store)
+    writer = textwrap.dedent(
+        f"""
+        import sys
+        from nasplat import Budget, Genotype
+        from nasplat.store import Store
+        store = Store({url!r})
+        study = store.get_study("s")
+        tag = sys.argv[1]
+        for i in range(60):
+            t = store.create_trial(study.id, Genotype("chain", {{"w": tag, "i": i}}), Budget(), worker=tag)
+            store.report_intermediate(t.id, 1, i / 100)
+            store.finish_trial(t.id, state="COMPLETE", value=i / 100, metrics={{"val_acc": i / 100}})
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", writer, tag]) for tag in ("p1", "p2")]
+    assert all(p.wait(timeout=300) == 0 for p in procs)
+    trials = store.trials("s", with_intermediate=True)
+    assert sorted(t.number for t in trials) == list(range(120))
+    for t in trials:  # each value belongs to the genotype that produced it
+        assert t.state == "COMPLETE" and t.value == t.genotype["i"] / 100 == t.intermediate[0][1]
+        assert t.worker == t.genotype["w"]
