@@ -1,3 +1,3 @@
 """Search spaces and the operator library; importing the package registers them all."""
 
-from search_spaces import chain, ops  # noqa: F401
+from search_spaces import cell, chain, hierarchical, nb201, ops  # noqa: F401

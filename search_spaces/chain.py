@@ -10,6 +10,8 @@ Layers listed in ``reduce_at`` use stride 2.
 from __future__ import annotations
 
 import inspect
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nasplat.errors import ConfigError
@@ -169,5 +171,129 @@ class ChainSpace(SearchSpace):
             in_channels=in_channels,
             num_classes=num_classes,
             stem_channels=self.options["stem_channels"],
+            width_mult=width_mult,
+        )
+
+    # --- supernet (machinery in search_spaces.supernet) ---------------------------------------
+    # Edge ``layer{i}`` holds one candidate per (input width, canonical layer decisions), named
+    # "<c_in>-<values>"; edge ``head`` holds one linear classifier per last-layer width.
+
+    def _layer_table(self, i: int) -> dict[str, tuple[int, dict[str, Any]]]:
+        """Supernet candidates of layer ``i``: name -> (input width, canonical decision values)."""
+        names = [d.name for d in self.decisions() if d.name.startswith(f"layer{i}.")]
+        base = self.genotype({d.name: d.choices[0] for d in self.decisions()})
+        c_ins = [self.options["stem_channels"]] if i == 0 else self.options["widths"]
+        table: dict[str, tuple[int, dict[str, Any]]] = {}
+        for combo in itertools.product(*(self.decision_map()[n].choices for n in names)):
+            canonical = self.canonicalize(base.replace(dict(zip(names, combo, strict=True))))
+            values = {n.split(".", 1)[1]: canonical[n] for n in names}
+            for c_in in c_ins:
+                table["-".join(map(str, (c_in, *values.values())))] = (c_in, values)
+        return table
+
+    def edge_candidates(self) -> dict[str, tuple[str, ...]]:
+        out = {f"layer{i}": tuple(self._layer_table(i)) for i in range(self.options["layers"])}
+        return {**out, "head": tuple(f"w{w}" for w in self.options["widths"])}
+
+    def edge_ops(self, genotype: Genotype) -> dict[str, tuple[str, ...]]:
+        canonical = self.canonicalize(genotype)
+        path: dict[str, tuple[str, ...]] = {}
+        c_in = self.options["stem_channels"]
+        for i in range(self.options["layers"]):
+            values = [
+                canonical[d.name] for d in self.decisions() if d.name.startswith(f"layer{i}.")
+            ]
+            path[f"layer{i}"] = ("-".join(map(str, (c_in, *values))),)
+            c_in = int(canonical[f"layer{i}.width"])  # type: ignore[arg-type]
+        path["head"] = (f"w{c_in}",)
+        return path
+
+    def derive(self, weights: Mapping[str, Mapping[str, float]]) -> Genotype:
+        """Per layer the strongest candidate whose input width matches the previous choice."""
+        values: dict[str, Any] = {}
+        c_in = self.options["stem_channels"]
+        for i in range(self.options["layers"]):
+            table, w = self._layer_table(i), weights[f"layer{i}"]
+            best = max((n for n, (c, _) in table.items() if c == c_in), key=w.__getitem__)
+            values.update({f"layer{i}.{k}": v for k, v in table[best][1].items()})
+            c_in = int(values[f"layer{i}.width"])
+        return self.canonicalize(self.genotype(values))
+
+    def network(
+        self,
+        candidates: Mapping[str, Sequence[str]],
+        *,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        input_size: int = 8,
+        width_mult: float = 1.0,
+    ) -> Any:
+        """An ``EdgeChain`` holding the given candidates (module names mirror ``ChainNet``)."""
+        from torch import nn
+
+        from search_spaces.chain_net import ChainLayer, ChainNet, Shortcut, scaled
+        from search_spaces.supernet import Edge, EdgeChain
+
+        base = self.genotype({d.name: d.choices[0] for d in self.decisions()})
+
+        def layer(i: int, table: dict[str, tuple[int, dict[str, Any]]], name: str) -> nn.Module:
+            c_in, values = table[name]
+            genotype = base.replace({f"layer{i}.{k}": v for k, v in values.items()})
+            spec = self.layer_specs(genotype)[i]
+            c, c_out = scaled(c_in, width_mult), scaled(spec["width"], width_mult)
+            op = OPS.get(spec["op"])(c, c_out, spec["stride"], **spec["kwargs"])
+            shortcut = Shortcut(c, c_out, spec["stride"]) if spec["skip"] else None
+            return ChainLayer(op, shortcut)
+
+        layers = []
+        for i in range(self.options["layers"]):
+            table = self._layer_table(i)
+            layers.append(
+                Edge(f"layer{i}", candidates[f"layer{i}"], lambda n, i=i, t=table: layer(i, t, n))
+            )
+        head = Edge(
+            "head",
+            candidates["head"],
+            lambda n: nn.Linear(scaled(int(n[1:]), width_mult), num_classes),
+        )
+        stem = ChainNet(
+            [],
+            in_channels=in_channels,
+            num_classes=num_classes,
+            stem_channels=self.options["stem_channels"],
+            width_mult=width_mult,
+        ).stem
+        return EdgeChain(stem, layers, head)
+
+    def supernet(
+        self,
+        *,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        input_size: int = 8,
+        width_mult: float = 1.0,
+        mode: str = "continuous",
+        **net_kwargs: Any,
+    ) -> Any:
+        """Weight-sharing supernet: per layer one module per (input width, op, width, skip, ...).
+
+        Single-path mode works for any genotype. The continuous (DARTS) mixture needs outputs of
+        one width, so ``mode="continuous"`` requires a single entry in ``widths``.
+        """
+        from search_spaces.supernet import build_supernet
+
+        if net_kwargs:
+            raise ConfigError(f"unknown network option(s) for chain: {', '.join(net_kwargs)}")
+        if mode == "continuous" and len(self.options["widths"]) > 1:
+            raise ConfigError(
+                "chain supernet: continuous mode mixes ops of one width; this space offers widths "
+                f"{self.options['widths']} (use mode='single_path' or a single width)"
+            )
+        return build_supernet(
+            self,
+            mode,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            input_size=input_size,
             width_mult=width_mult,
         )

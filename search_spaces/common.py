@@ -1,0 +1,166 @@
+"""Shared, torch-free pieces of the cell-based spaces: the weight-sharing base class, network
+option handling and DAG helpers (pruning, the NAS-Bench-201 string form).
+
+Torch modules live in :mod:`search_spaces.supernet`, imported only by ``build``/``supernet``.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from nasplat.errors import ConfigError, InvalidGenotypeError
+from nasplat.genotype import Genotype
+from nasplat.space import SearchSpace
+
+Dag = dict[tuple[int, int], str]
+"""(successor j, predecessor i) -> op name, for ``0 <= i < j < n_nodes``."""
+
+_GROUP = re.compile(r"\|((?:[A-Za-z0-9_\-]+~\d+\|)+)")
+_TOKEN = re.compile(r"([A-Za-z0-9_\-]+)~(\d+)")
+
+
+def net_options(
+    space: str, defaults: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Network options: ``defaults`` overridden by ``given``; an unknown name is a ConfigError."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ConfigError(
+            f"unknown network option(s) for {space}: {', '.join(unknown)}; known: {', '.join(defaults)}"
+        )
+    return {**defaults, **given}
+
+
+def dag_edges(n_nodes: int) -> list[tuple[int, int]]:
+    """All edges ``(j, i)``, ``i < j``, in NAS-Bench-201 string order (by ``j``, then ``i``)."""
+    return [(j, i) for j in range(1, n_nodes) for i in range(j)]
+
+
+def prune_dag(n_nodes: int, ops: Mapping[tuple[int, int], str], zero: str = "none") -> Dag:
+    """Set to ``zero`` every edge that cannot affect the output (the last node).
+
+    An edge ``(j, i)`` matters when node ``i`` is reachable from node 0 through non-zero edges
+    and node ``j`` reaches the output. If the output is unreachable the whole DAG is zero.
+    One pass suffices, so the result is a fixed point (pruning is idempotent).
+    """
+    live = {e for e, op in ops.items() if op != zero}
+    reached = {0}
+    for j in range(1, n_nodes):
+        if any((j, i) in live and i in reached for i in range(j)):
+            reached.add(j)
+    out = n_nodes - 1
+    reaches = {out}
+    for i in range(out - 1, -1, -1):
+        if any((j, i) in live and j in reaches for j in range(i + 1, n_nodes)):
+            reaches.add(i)
+    alive = out in reached
+    return {
+        (j, i): op if alive and (j, i) in live and i in reached and j in reaches else zero
+        for (j, i), op in ops.items()
+    }
+
+
+def format_dag(n_nodes: int, ops: Mapping[tuple[int, int], Any]) -> str:
+    """``|op~0|+|op~0|op~1|+|...|``: one group per node ``j >= 1`` listing its inputs in order."""
+    return "+".join(
+        "|" + "|".join(f"{ops[(j, i)]}~{i}" for i in range(j)) + "|" for j in range(1, n_nodes)
+    )
+
+
+def parse_dag(text: str) -> tuple[int, Dag]:
+    """Parse :func:`format_dag` output into ``(n_nodes, {(j, i): op})``; strict about order."""
+    groups = text.strip().split("+")
+    ops: Dag = {}
+    for j, group in enumerate(groups, start=1):
+        match = _GROUP.fullmatch(group.strip())
+        if match is None:
+            raise InvalidGenotypeError(f"cannot read the group of node {j}, {group!r}, in {text!r}")
+        tokens = _TOKEN.findall(match.group(1))
+        inputs = [int(i) for _, i in tokens]
+        if inputs != list(range(j)):
+            raise InvalidGenotypeError(
+                f"the group of node {j}, {group!r}, must list inputs ~0..~{j - 1} in order; got {inputs}"
+            )
+        ops.update({(j, int(i)): op for op, i in tokens})
+    return len(groups) + 1, ops
+
+
+class WeightSharingSpace(SearchSpace):
+    """A space whose networks are built from named edges, so it also offers a supernet.
+
+    Subclasses implement ``edge_candidates``, ``edge_ops``, ``network`` and ``derive`` (see
+    :mod:`search_spaces.supernet`); ``build`` and ``supernet`` come from here. Network options
+    (``NET_DEFAULTS``) may be given to the space as defaults and overridden per ``build`` call.
+    """
+
+    NET_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def net_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """This space's network options (its defaults, then ``given``)."""
+        defaults = {k: self.options.get(k, v) for k, v in self.NET_DEFAULTS.items()}
+        return net_options(self.name, defaults, given)
+
+    @abstractmethod
+    def edge_candidates(self) -> dict[str, tuple[str, ...]]:
+        """Every edge key and its candidate ops (what the supernet holds)."""
+
+    @abstractmethod
+    def edge_ops(self, genotype: Genotype) -> dict[str, tuple[str, ...]]:
+        """The ops each edge key runs for a genotype (its path); unused keys are absent."""
+
+    @abstractmethod
+    def network(self, candidates: Mapping[str, Sequence[str]], **net_kwargs: Any) -> Any:
+        """A ``RoutedNetwork`` holding the given edges (all candidates, or one genotype's path)."""
+
+    @abstractmethod
+    def derive(self, weights: Mapping[str, Mapping[str, float]]) -> Genotype:
+        """The genotype that softmax weights per edge key and op point to."""
+
+    def build(
+        self,
+        genotype: Genotype,
+        *,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        input_size: int = 8,
+        width_mult: float = 1.0,
+        **net_kwargs: Any,
+    ) -> Any:
+        """The standalone network of a genotype (module names mirror the supernet's)."""
+        from search_spaces.supernet import build_standalone
+
+        return build_standalone(
+            self,
+            genotype,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            input_size=input_size,
+            width_mult=width_mult,
+            **net_kwargs,
+        )
+
+    def supernet(
+        self,
+        *,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        input_size: int = 8,
+        width_mult: float = 1.0,
+        mode: str = "continuous",
+        **net_kwargs: Any,
+    ) -> Any:
+        """A :class:`search_spaces.supernet.Supernet`: every candidate op on every edge."""
+        from search_spaces.supernet import build_supernet
+
+        return build_supernet(
+            self,
+            mode,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            input_size=input_size,
+            width_mult=width_mult,
+            **net_kwargs,
+        )

@@ -1,0 +1,154 @@
+"""The NAS-Bench-201 space: one cell (a DAG with an op on every edge) in a fixed ResNet-like skeleton.
+
+Cell: nodes ``0..nodes-1`` (default 4); node 0 is the cell input, node ``j`` sums ``op_{j,i}(node i)``
+over ``i < j``, the last node is the output. Decisions ``edge.{j}.{i}``. Default ops are the
+benchmark's five; ``nor_conv_kxk`` is the registry's ReLU-conv-BN ``conv_kxk``. A custom ``ops=``
+list uses registry names directly.
+
+Skeleton (``build`` options): 3x3 conv + BN stem with ``channels`` (16), three stages of
+``cells_per_stage`` (5) cells with ``channels`` x1/x2/x4, a stride-2 ResNet basic block between
+stages, then BN-ReLU, global average pooling and a linear classifier.
+
+The module also holds the DAG helpers the hierarchical space reuses: the NAS-Bench-201 string
+``|op~0|+|op~0|op~1|+|...|`` and the pruning of edges that cannot affect the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from nasplat.errors import ConfigError, InvalidGenotypeError
+from nasplat.genotype import Decision, Genotype
+from nasplat.registry import OPS, SPACES
+from search_spaces.chain import parse_list
+from search_spaces.common import (
+    Dag,
+    WeightSharingSpace,
+    dag_edges,
+    format_dag,
+    parse_dag,
+    prune_dag,
+)
+
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+ALIASES = {"nor_conv_1x1": "conv_1x1", "nor_conv_3x3": "conv_3x3"}
+"""NAS-Bench-201 op names -> registry names."""
+
+
+def resolve_op(name: str) -> str:
+    """The registry name of an op (NAS-Bench-201 aliases resolved); unknown -> UnknownNameError."""
+    registry_name = ALIASES.get(name, name)
+    OPS.get(registry_name)
+    return registry_name
+
+
+def edge_name(j: int, i: int) -> str:
+    return f"edge.{j}.{i}"
+
+
+@SPACES.register(
+    "nb201", description="NAS-Bench-201 cell (4 nodes, 6 edges) in the benchmark skeleton"
+)
+class NB201Space(WeightSharingSpace):
+    """The NAS-Bench-201 cell space (15,625 genotypes with the default five ops)."""
+
+    name = "nb201"
+    NET_DEFAULTS: ClassVar[dict[str, Any]] = {"channels": 16, "cells_per_stage": 5}
+
+    def __init__(self, *, ops: Any = NB201_OPS, nodes: int = 4, **net_defaults: Any) -> None:
+        ops_t = parse_list(ops, "ops")
+        for op in ops_t:
+            resolve_op(op)
+        nodes = int(nodes)
+        if nodes < 2:
+            raise ConfigError(f"nb201 space needs nodes >= 2, got {nodes}")
+        super().__init__(ops=list(dict.fromkeys(ops_t)), nodes=nodes)
+        self.options.update(self.net_options(net_defaults))
+
+    def decisions(self) -> list[Decision]:
+        ops = tuple(self.options["ops"])
+        return [Decision(edge_name(j, i), ops) for j, i in dag_edges(self.options["nodes"])]
+
+    def dag(self, genotype: Genotype) -> Dag:
+        return {(j, i): str(genotype[edge_name(j, i)]) for j, i in dag_edges(self.options["nodes"])}
+
+    def from_dag(self, ops: Mapping[tuple[int, int], str]) -> Genotype:
+        return self.genotype({edge_name(j, i): op for (j, i), op in ops.items()})
+
+    def canonicalize(self, genotype: Genotype) -> Genotype:
+        """Edges that cannot affect the output become ``none`` (a disconnected cell is all-none)."""
+        self.validate(genotype)
+        return self.from_dag(prune_dag(self.options["nodes"], self.dag(genotype)))
+
+    def to_notation(self, genotype: Genotype) -> str:
+        return format_dag(self.options["nodes"], self.dag(genotype))
+
+    def from_notation(self, text: str) -> Genotype:
+        if text.strip().startswith("{"):
+            return super().from_notation(text)
+        n_nodes, ops = parse_dag(text)
+        if n_nodes != self.options["nodes"]:
+            raise InvalidGenotypeError(
+                f"{text!r} has {n_nodes} nodes; this nb201 space has nodes={self.options['nodes']}"
+            )
+        genotype = self.from_dag(ops)
+        self.validate(genotype)
+        return genotype
+
+    # --- networks ----------------------------------------------------------------------------
+    def edge_candidates(self) -> dict[str, tuple[str, ...]]:
+        return {d.name: tuple(d.choices) for d in self.decisions()}  # type: ignore[misc]
+
+    def edge_ops(self, genotype: Genotype) -> dict[str, tuple[str, ...]]:
+        return {d.name: (str(genotype[d.name]),) for d in self.decisions()}
+
+    def derive(self, weights: Mapping[str, Mapping[str, float]]) -> Genotype:
+        """Per edge the op with the largest weight, ``none`` included (as NAS-Bench-201's DARTS)."""
+        return self.genotype({key: max(w, key=w.__getitem__) for key, w in weights.items()})
+
+    def network(
+        self,
+        candidates: Mapping[str, Sequence[str]],
+        *,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        input_size: int = 8,
+        width_mult: float = 1.0,
+        **net_kwargs: Any,
+    ) -> Any:
+        """Stem, three stages of cells with residual reductions between, BN-ReLU-GAP-linear."""
+        from search_spaces.supernet import (
+            CellNetwork,
+            ClassifierHead,
+            DagCell,
+            Edge,
+            ResidualReduction,
+            conv_bn,
+            scaled,
+        )
+
+        opts = self.net_options(net_kwargs)
+        c = scaled(int(opts["channels"]), width_mult)
+        n = self.options["nodes"]
+        blocks = []
+        c_prev = c
+        for stage in range(3):
+            c_stage = c * 2**stage
+            if stage:
+                blocks.append(ResidualReduction(c_prev, c_stage))
+            for _ in range(int(opts["cells_per_stage"])):
+                edges = {
+                    (j, i): Edge(
+                        key,
+                        candidates[key],
+                        lambda op, c=c_stage: OPS.get(ALIASES.get(op, op))(c, c, 1),
+                    )
+                    for j, i in dag_edges(n)
+                    if (key := edge_name(j, i)) in candidates
+                }
+                blocks.append(DagCell(1, n, edges))
+            c_prev = c_stage
+        return CellNetwork(
+            conv_bn(in_channels, c), blocks, ClassifierHead(c_prev, num_classes, pre_act=True)
+        )
