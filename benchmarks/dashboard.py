@@ -1,0 +1,298 @@
+"""Dashboard speed at 1k, 10k and 100k trials.
+
+Builds a synthetic chain-space study per size with bulk inserts (SQLAlchemy core on the store's
+tables: architectures, trials, 4 metrics and 3 intermediate values per trial, a few retries and
+failures), then measures
+
+- server side: each figure's data + drawing step, a trial-table page, the version poll;
+- the static report: build time and file size;
+- in headless Chromium (when /usr/bin/chromium exists): page load (navigation until the overview
+  figures and the first table page are in the DOM) and refresh (trials written to the store until
+  the table and the scatter show them; the page polls every 0.5 s, so up to 0.5 s is waiting).
+
+Usage: python benchmarks/dashboard.py [--sizes 1000,10000,100000] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from nasplat.budget import Budget
+from nasplat.genotype import Genotype
+from nasplat.store import Store
+from nasplat.store.models import ArchitectureRow, IntermediateValueRow, TrialRow, TrialValueRow
+
+OPS = (
+    "conv_3x3",
+    "conv_5x5",
+    "sep_conv_3x3",
+    "dil_conv_3x3",
+    "res_basic",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+)
+NASPLAT = [sys.executable, "-c", "from nasplat.cli import main; main()"]
+
+
+def build_store(path: Path, trials: int, seed: int = 0) -> str:
+    """A store with one study of ``trials`` synthetic trials, written in bulk."""
+    url = f"sqlite:///{path}"
+    store = Store(url)
+    study = store.create_study(
+        "bench",
+        space="chain",
+        strategy="random",
+        evaluator="train",
+        objectives=[("val_acc", "maximize")],
+        config={},
+    )
+    rng = random.Random(seed)
+    budget = Budget(epochs=3)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    archs, rows, values, inter = [], [], [], []
+    seen: set[str] = set()
+    clock = [start] * 8  # eight workers
+    for number in range(trials):
+        decisions: dict[str, Any] = {}
+        for i in range(4):
+            decisions[f"layer{i}.op"] = rng.choice(OPS)
+            decisions[f"layer{i}.width"] = rng.choice((16, 32, 64))
+            decisions[f"layer{i}.skip"] = rng.random() < 0.5
+        genotype = Genotype("chain", decisions)
+        if genotype.sha not in seen:
+            seen.add(genotype.sha)
+            archs.append(
+                {
+                    "id": len(archs) + 1,
+                    "space": "chain",
+                    "hash": genotype.sha,
+                    "genotype": genotype.to_json(),
+                }
+            )
+        arch_id = len(archs)  # duplicates (rare) reuse the newest id: fine for a benchmark
+        worker = number % 8
+        began = clock[worker]
+        seconds = rng.uniform(5, 60)
+        clock[worker] = began + timedelta(seconds=seconds)
+        acc = min(0.99, 0.5 + 0.4 * rng.random() + 0.05 * number / trials)
+        state = "FAILED" if number % 97 == 5 else "PRUNED" if number % 9 == 4 else "COMPLETE"
+        trial_id = number + 1
+        rows.append(
+            {
+                "id": trial_id,
+                "study_id": study.id,
+                "number": number,
+                "architecture_id": arch_id,
+                "state": state,
+                "budget": budget.to_dict(),
+                "budget_key": budget.key(),
+                "value": None if state == "FAILED" else acc * (0.66 if state == "PRUNED" else 1.0),
+                "started_at": began,
+                "finished_at": clock[worker],
+                "worker": f"w{worker}",
+                "error": "RuntimeError: boom" if state == "FAILED" else None,
+                "tag": None,
+                "retries": 1 if state == "FAILED" else 0,
+            }
+        )
+        if state == "COMPLETE":
+            params = sum(decisions[f"layer{i}.width"] for i in range(4)) * 1000.0
+            for key, value in (
+                ("val_acc", acc),
+                ("params", params),
+                ("flops", params * 64),
+                ("latency_ms", params / 1e4 + rng.random()),
+            ):
+                values.append({"trial_id": trial_id, "key": key, "value": value})
+        for step in range(2 if state == "PRUNED" else 3):
+            inter.append(
+                {"trial_id": trial_id, "key": "value", "step": step, "value": acc * (step + 1) / 3}
+            )
+    with store.engine.begin() as conn:
+        for table, data in (
+            (ArchitectureRow, archs),
+            (TrialRow, rows),
+            (TrialValueRow, values),
+            (IntermediateValueRow, inter),
+        ):
+            for i in range(0, len(data), 20_000):
+                conn.execute(insert(table.__table__), data[i : i + 20_000])
+    store.close()
+    return url
+
+
+def timed(fn: Any, repeat: int = 3) -> float:
+    """Best of ``repeat`` wall-clock seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def server_side(url: str) -> dict[str, float]:
+    from dashboards.app import TABS, figure_for
+    from dashboards.db import Reader
+    from dashboards.table import trial_page
+
+    reader = Reader(url)
+    out = {}
+    for tab, keys in TABS.items():
+        for key in keys:
+            out[f"figure {key}"] = timed(lambda key=key: figure_for(reader, key, "bench", [], 20))
+        out[f"tab {tab} (all its figures)"] = sum(out[f"figure {k}"] for k in keys)
+    out["table page (sorted by value, filtered)"] = timed(
+        lambda: trial_page(
+            reader,
+            "bench",
+            3,
+            25,
+            [{"column_id": "value", "direction": "desc"}],
+            "{state} contains COMPLETE",
+        )
+    )
+    out["version poll"] = timed(reader.version, 5)
+    reader.close()
+    return out
+
+
+def report(url: str, folder: Path) -> dict[str, float]:
+    out_file = folder / "report.html"
+    began = time.perf_counter()
+    done = subprocess.run(
+        [*NASPLAT, "dashboard", "--study", "bench", "--out", str(out_file), "--storage", url],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr)
+    return {
+        "report build (CLI, s)": time.perf_counter() - began,
+        "report size (MB)": out_file.stat().st_size / 1e6,
+    }
+
+
+def in_browser(url: str, trials: int) -> dict[str, float]:
+    from dashboards.browser import CHROMIUM, Browser
+
+    if not os.path.exists(CHROMIUM):
+        return {}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            *NASPLAT,
+            "dashboard",
+            "--serve",
+            "--port",
+            str(port),
+            "--storage",
+            url,
+            "--refresh",
+            "0.5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    page = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(page, timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        ready = (
+            "document.querySelector('#fig-trials .gtitle') && document.querySelector('#fig-timeline .gtitle')"
+            " && document.querySelector('#fig-best-so-far .gtitle')"
+            " && document.querySelectorAll('#trials td[data-dash-column=number]').length > 0"
+        )
+        count = "((document.querySelector('#fig-trials .js-plotly-plot') || {})._fullData || []).reduce((n, t) => n + t.x.length, 0)"
+        with Browser() as browser:
+            began = time.perf_counter()
+            browser.navigate(page, timeout=300)
+            browser.wait_for(ready, timeout=300)
+            load = time.perf_counter() - began
+            browser.wait_for(f"{count} > 0", timeout=300)
+            points = browser.evaluate(count)
+            store = Store(url)
+            study = store.get_study("bench")
+            began = time.perf_counter()
+            for k in range(5):
+                t = store.create_trial(
+                    study.id,
+                    Genotype("chain", {"layer0.op": "conv_3x3", "layer0.n": k}),
+                    Budget(epochs=3),
+                )
+                store.finish_trial(
+                    t.id,
+                    state="COMPLETE",
+                    value=0.5,
+                    metrics={"params": 1e4, "flops": 1e6, "latency_ms": 1.0},
+                )
+            store.close()
+            browser.wait_for(
+                f"document.querySelector('#table-status').textContent === '{trials + 5} trial(s) match' && {count} > {points}",
+                timeout=300,
+            )
+            refresh = time.perf_counter() - began
+            errors = browser.js_errors()
+        return {
+            "page load (browser, s)": load,
+            "refresh after new trials (browser, s)": refresh,
+            "JS errors": len(errors),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument(
+        "--out", default=None, help="Folder for the stores and reports (default: a temp folder)."
+    )
+    args = parser.parse_args()
+    folder = Path(args.out or tempfile.mkdtemp(prefix="nasplat-dash-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    results: dict[int, dict[str, float]] = {}
+    for size in (int(s) for s in args.sizes.split(",")):
+        began = time.perf_counter()
+        url = build_store(folder / f"bench-{size}.db", size)
+        row = {"build store (bulk insert, s)": time.perf_counter() - began}
+        row.update(server_side(url))
+        row.update(report(url, folder / f"r{size}"))
+        row.update(in_browser(url, size))
+        results[size] = row
+        print(json.dumps({size: row}, indent=1), file=sys.stderr, flush=True)
+    keys = list(next(iter(results.values())))
+    print("| measure | " + " | ".join(f"{s:,} trials" for s in results) + " |")
+    print("|---|" + "---:|" * len(results))
+    for key in keys:
+        print(
+            f"| {key} | "
+            + " | ".join(f"{results[s].get(key, float('nan')):.3g}" for s in results)
+            + " |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,576 @@
+"""The data step: every figure's table, read from the store with SQL-side aggregation.
+
+Each function takes a :class:`~dashboards.db.Reader` and a study name and returns a plain pandas
+DataFrame (or a dict of plain values); the drawing step in :mod:`dashboards.figures` never
+touches the store. Work that grows with the number of trials happens in SQL (window functions,
+joins on indexed keys, ``GROUP BY``) or in vectorised pandas/numpy, never in per-trial Python
+loops; per-row Python work is limited to bounded samples (top-k, a few thousand rows).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, case, func, literal, select, text, union
+from sqlalchemy.orm import aliased
+
+from dashboards.db import Reader, StudyInfo
+from nasplat.genotype import Genotype
+from nasplat.store.models import (
+    ArchitectureRow,
+    IntermediateValueRow,
+    StudyRow,
+    TrialRow,
+    TrialValueRow,
+)
+
+COST_METRICS = ("params", "flops", "latency_ms")
+STATE_ORDER = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
+ALPHA_PREFIX = "alpha."
+HOVER_GENOTYPE_LIMIT = 5_000
+
+
+def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
+
+
+def _seconds(values: pd.Series) -> pd.Series:
+    """Timestamps (naive ones read as UTC) as float seconds since the epoch."""
+    stamps = pd.to_datetime(values, utc=True, format="mixed")
+    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+
+
+# --- best so far ------------------------------------------------------------------------------
+def best_so_far(reader: Reader, studies: Sequence[str]) -> pd.DataFrame:
+    """Best objective so far per study, by trial number and by wall-clock time.
+
+    Columns: study, number, elapsed_s (finish time since the study's first trial started),
+    value, best_by_number, best_by_time. Only rows where either running best changes, plus each
+    study's last trial, are kept (the lines are step functions), so 100k trials stay small.
+    """
+    frames = []
+    for name in studies:
+        info = reader.study(name)
+        agg = func.max if info.maximize else func.min
+        t = TrialRow
+        start = select(func.min(t.started_at)).where(t.study_id == info.id).scalar_subquery()
+        query = (
+            select(
+                t.number,
+                t.value,
+                t.finished_at,
+                start.label("start"),
+                agg(t.value).over(order_by=t.number, rows=(None, 0)).label("best_by_number"),
+                agg(t.value)
+                .over(order_by=(t.finished_at, t.number), rows=(None, 0))
+                .label("best_by_time"),
+            )
+            .where(t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None))
+            .order_by(t.number)
+        )
+        df = _frame(
+            reader.execute(query),
+            ["number", "value", "finished_at", "start", "best_by_number", "best_by_time"],
+        )
+        if df.empty:
+            continue
+        df["elapsed_s"] = _seconds(df["finished_at"]) - _seconds(df["start"])
+        changed = (df["best_by_number"] != df["best_by_number"].shift()) | (
+            df["best_by_time"] != df["best_by_time"].shift()
+        )
+        changed.iloc[-1] = True
+        df = df[changed].copy()
+        df.insert(0, "study", name)
+        frames.append(df.drop(columns=["finished_at", "start"]))
+    columns = ["study", "number", "value", "best_by_number", "best_by_time", "elapsed_s"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+# --- all trials ---------------------------------------------------------------------------------
+def _metric_columns(query: Any, trial: Any, metrics: Sequence[str]) -> Any:
+    """Add one LEFT JOIN per metric on the (trial_id, key) unique index."""
+    for metric in metrics:
+        tv = aliased(TrialValueRow)
+        query = query.outerjoin(tv, and_(tv.trial_id == trial.id, tv.key == metric)).add_columns(
+            tv.value.label(metric)
+        )
+    return query
+
+
+def compact_genotype(genotype_json: str, per_line: int = 4) -> str:
+    """A genotype as ``name=value`` pairs, a few per line (hover text)."""
+    decisions = json.loads(genotype_json)["decisions"]
+    pairs = [f"{k}={v}" for k, v in decisions.items()]
+    return "<br>".join("  ".join(pairs[i : i + per_line]) for i in range(0, len(pairs), per_line))
+
+
+def pareto_mask(cost: np.ndarray, objective: np.ndarray, maximize: bool) -> np.ndarray:
+    """True where no other point has lower-or-equal cost and a strictly better objective
+    (and no cheaper point is at least as good). Vectorised: sort by cost, running best."""
+    cost = np.asarray(cost, dtype=float)
+    score = np.asarray(objective, dtype=float) * (1.0 if maximize else -1.0)
+    valid = ~(np.isnan(cost) | np.isnan(score))
+    mask = np.zeros(len(cost), dtype=bool)
+    idx = np.flatnonzero(valid)
+    if not len(idx):
+        return mask
+    order = idx[np.lexsort((-score[idx], cost[idx]))]  # cost ascending, best score first
+    ordered = score[order]
+    running = np.maximum.accumulate(ordered)
+    previous = np.concatenate(([-np.inf], running[:-1]))
+    mask[order[ordered > previous]] = True
+    return mask
+
+
+def trials_frame(
+    reader: Reader,
+    study: str,
+    metrics: Sequence[str] = COST_METRICS,
+    hover_limit: int = HOVER_GENOTYPE_LIMIT,
+) -> pd.DataFrame:
+    """One row per trial: id, number, state, value, tag, worker, retries, arch_hash, one column per
+    metric, ``pareto_<metric>`` flags (objective vs. that cost, COMPLETE trials) and ``genotype``
+    hover text (for every trial up to ``hover_limit`` trials, else for Pareto and top trials)."""
+    info = reader.study(study)
+    t, a = TrialRow, ArchitectureRow
+    query = (
+        select(
+            t.id, t.number, t.state, t.value, t.tag, t.worker, t.retries, a.hash, t.architecture_id
+        )
+        .join(a, a.id == t.architecture_id)
+        .where(t.study_id == info.id)
+    )
+    query = _metric_columns(query, t, metrics).order_by(t.number)
+    columns = ["id", "number", "state", "value", "tag", "worker", "retries", "arch_hash", "arch_id"]
+    df = _frame(reader.execute(query), [*columns, *metrics])
+    complete = (df["state"] == "COMPLETE").to_numpy()
+    for metric in metrics:
+        df[metric] = pd.to_numeric(df[metric], errors="coerce")
+        on_front = pareto_mask(
+            df[metric].where(complete), df["value"].where(complete), info.maximize
+        )
+        df[f"pareto_{metric}"] = on_front
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    wanted = df.index
+    if len(df) > hover_limit:
+        fronts = df[[f"pareto_{m}" for m in metrics]].any(axis=1) if metrics else False
+        ranked = df["value"].rank(ascending=not info.maximize, method="first")
+        wanted = df.index[fronts | (ranked <= 100)]
+    df["genotype"] = ""
+    arch_ids = sorted(set(df.loc[wanted, "arch_id"].tolist()))
+    if arch_ids:
+        texts = dict(_architecture_json(reader, arch_ids))
+        df.loc[wanted, "genotype"] = df.loc[wanted, "arch_id"].map(
+            {k: compact_genotype(v) for k, v in texts.items()}
+        )
+    return df
+
+
+def _architecture_json(reader: Reader, arch_ids: Sequence[int]) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    for i in range(0, len(arch_ids), 900):  # stay under SQLite's bound-parameter limit
+        chunk = list(arch_ids[i : i + 900])
+        out += [
+            (r[0], r[1])
+            for r in reader.execute(
+                select(ArchitectureRow.id, ArchitectureRow.genotype).where(
+                    ArchitectureRow.id.in_(chunk)
+                )
+            )
+        ]
+    return out
+
+
+# --- learning curves and rungs --------------------------------------------------------------------
+def learning_curves(
+    reader: Reader, study: str, key: str = "value", max_trials: int = 200
+) -> pd.DataFrame:
+    """Intermediate values of up to ``max_trials`` trials: the most recent half and the best half.
+
+    Columns: trial_id, number, state, tag, step, value, stopped (True on the last reported
+    step of a PRUNED trial: where the pruner stopped it).
+    """
+    info = reader.study(study)
+    t, iv = TrialRow, IntermediateValueRow
+    half = max(1, max_trials // 2)
+    has_curve = select(iv.trial_id).where(iv.trial_id == t.id, iv.key == key).exists()
+    recent = (
+        select(t.id).where(t.study_id == info.id, has_curve).order_by(t.number.desc()).limit(half)
+    )
+    order = t.value.desc() if info.maximize else t.value.asc()
+    best = (
+        select(t.id)
+        .where(t.study_id == info.id, t.value.is_not(None), has_curve)
+        .order_by(order)
+        .limit(half)
+    )
+    chosen = union(recent.subquery().select(), best.subquery().select()).subquery()
+    query = (
+        select(t.id, t.number, t.state, t.tag, iv.step, iv.value)
+        .join(iv, iv.trial_id == t.id)
+        .where(t.id.in_(select(chosen.c[0])), iv.key == key)
+        .order_by(t.number, iv.step)
+    )
+    df = _frame(reader.execute(query), ["trial_id", "number", "state", "tag", "step", "value"])
+    last = ~df.duplicated("trial_id", keep="last")
+    df["stopped"] = last & (df["state"] == "PRUNED")
+    return df
+
+
+def rungs(reader: Reader, study: str) -> pd.DataFrame:
+    """Trials of a fidelity ladder (tag ``rung-<k>``): one row per trial.
+
+    Columns: number, arch_hash, rung (int), epochs, budget, state, value.
+    """
+    info = reader.study(study)
+    t, a = TrialRow, ArchitectureRow
+    query = (
+        select(t.number, a.hash, t.tag, t.budget, t.state, t.value)
+        .join(a, a.id == t.architecture_id)
+        .where(t.study_id == info.id, t.tag.like("rung-%"))
+        .order_by(t.number)
+    )
+    df = _frame(reader.execute(query), ["number", "arch_hash", "tag", "budget", "state", "value"])
+    df["rung"] = pd.to_numeric(df["tag"].str.slice(5), errors="coerce").astype("Int64")
+    df["epochs"] = pd.to_numeric(
+        df["budget"].map(lambda b: (b or {}).get("epochs")), errors="coerce"
+    )
+    df["budget"] = df["budget"].map(lambda b: json.dumps(b or {}, sort_keys=True))
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    return df[["number", "arch_hash", "rung", "epochs", "budget", "state", "value"]]
+
+
+# --- operator frequency ---------------------------------------------------------------------------
+_SLOT_RULES: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
+    "chain": ((re.compile(r"^layer(\d+)\.op$"), "layer {0}"),),
+    "cell": ((re.compile(r"^(normal|reduce)\.n(\d+)\.op\d+$"), "{0} node {1}"),),
+    "nb201": ((re.compile(r"^edge\.(\d+)\.(\d+)$"), "edge {1}→{0}"),),
+    "hierarchical": (
+        (re.compile(r"^motif2\.(\w+)\.e(\d+)_(\d+)$"), "{0} edge {2}→{1}"),
+        (re.compile(r"^motif3\.e(\d+)_(\d+)$"), "cell edge {1}→{0}"),
+    ),
+}
+_OP_NAME = re.compile(r"(^|\.)op\d*$|(^|\.)ops?\.|(^|\.)edge\.")
+
+
+def op_slot(space: str, decision: str) -> str | None:
+    """The edge or layer an operator decision belongs to; ``None`` for non-operator decisions.
+
+    Known spaces map decisions to layers/nodes/edges; for any other space every decision whose
+    name looks like an operator choice (``...op``, ``...op<k>``, ``edge....``) is its own slot.
+    """
+    rules = _SLOT_RULES.get(space)
+    if rules is None:
+        return decision if _OP_NAME.search(decision) else None
+    for pattern, template in rules:
+        if match := pattern.match(decision):
+            return template.format(*match.groups())
+    return None
+
+
+def _decision_counts(reader: Reader, arch_ids: Any) -> pd.DataFrame:
+    """(decision, choice, count) over string-valued decisions of the given architectures,
+    aggregated in SQL (SQLite ``json_each``, PostgreSQL ``jsonb_each``) where possible."""
+    columns = ["decision", "choice", "count"]
+    compiled = arch_ids.compile(reader.engine, compile_kwargs={"literal_binds": True})
+    if reader.dialect == "sqlite":
+        sql = text(
+            "SELECT je.key, je.value, count(*) FROM architectures AS a, "
+            "json_each(a.genotype, '$.decisions') AS je "
+            f"WHERE a.id IN ({compiled}) AND je.type = 'text' GROUP BY je.key, je.value"
+        )
+        return _frame(reader.execute(sql), columns)
+    if reader.dialect == "postgresql":
+        sql = text(
+            "SELECT je.key, je.value #>> '{}', count(*) FROM architectures AS a, "
+            "jsonb_each(a.genotype::jsonb -> 'decisions') AS je "
+            f"WHERE a.id IN ({compiled}) AND jsonb_typeof(je.value) = 'string' "
+            "GROUP BY je.key, je.value #>> '{}'"
+        )
+        return _frame(reader.execute(sql), columns)
+    counts: Counter[tuple[str, str]] = Counter()
+    rows = reader.execute(select(ArchitectureRow.genotype).where(ArchitectureRow.id.in_(arch_ids)))
+    for (genotype,) in rows:  # other databases: one pass over the distinct architectures
+        for key, value in json.loads(genotype)["decisions"].items():
+            if isinstance(value, str):
+                counts[(key, value)] += 1
+    return pd.DataFrame([(k, v, n) for (k, v), n in counts.items()], columns=columns)
+
+
+def top_architectures(reader: Reader, info: StudyInfo, top_k: int) -> Any:
+    """A SELECT of the ids of the ``top_k`` best distinct architectures (COMPLETE trials)."""
+    t = TrialRow
+    best = (func.max if info.maximize else func.min)(t.value)
+    return (
+        select(t.architecture_id)
+        .where(t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None))
+        .group_by(t.architecture_id)
+        .order_by(best.desc() if info.maximize else best.asc(), t.architecture_id)
+        .limit(top_k)
+    )
+
+
+def op_frequency(reader: Reader, study: str, top_k: int = 20) -> pd.DataFrame:
+    """How often each operator is chosen per edge/layer among the top-k architectures and
+    among all architectures of the study.
+
+    Columns: group ("top-k" or "all"), slot, op, count, fraction (of the slot's choices in the
+    group). Counts are over distinct architectures.
+    """
+    info = reader.study(study)
+    everything = select(TrialRow.architecture_id).where(TrialRow.study_id == info.id).distinct()
+    top = select(top_architectures(reader, info, top_k).subquery().c[0])
+    frames = []
+    for group, ids in ((f"top-{top_k}", top), ("all", everything)):
+        counts = _decision_counts(reader, ids)
+        counts["slot"] = counts["decision"].map(lambda d: op_slot(info.space, d))
+        counts = counts.dropna(subset=["slot"])
+        counts = counts.groupby(["slot", "choice"], as_index=False)["count"].sum()
+        counts["fraction"] = counts["count"] / counts.groupby("slot")["count"].transform("sum")
+        counts.insert(0, "group", group)
+        frames.append(counts.rename(columns={"choice": "op"}))
+    df = pd.concat(frames, ignore_index=True)
+    return df[["group", "slot", "op", "count", "fraction"]]
+
+
+# --- decisions (parallel categories) --------------------------------------------------------------
+def decisions_frame(
+    reader: Reader, study: str, limit: int = 3000, max_dims: int = 8
+) -> pd.DataFrame:
+    """COMPLETE trials (an even sample of at most ``limit``) with one column per decision.
+
+    Columns: number, value, then at most ``max_dims`` decision columns, the ones whose choices
+    separate the objective most (spread of the per-choice mean objective), in space order.
+    """
+    info = reader.study(study)
+    t, a = TrialRow, ArchitectureRow
+    where = [t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None)]
+    total = reader.execute(select(func.count()).select_from(t).where(*where))[0][0]
+    step = max(1, -(-total // limit))
+    query = (
+        select(t.number, t.value, a.genotype)
+        .join(a, a.id == t.architecture_id)
+        .where(*where, (t.number % step) == 0 if step > 1 else literal(True))
+        .order_by(t.number)
+        .limit(limit)
+    )
+    rows = reader.execute(query)
+    if not rows:
+        return pd.DataFrame(columns=["number", "value"])
+    decisions = pd.DataFrame([json.loads(g)["decisions"] for _, _, g in rows])
+    df = pd.DataFrame({"number": [r[0] for r in rows], "value": [float(r[1]) for r in rows]})
+    spread = {}
+    for column in decisions.columns:
+        choices = decisions[column].astype(str)
+        if choices.nunique() < 2:
+            continue
+        means = df["value"].groupby(choices.to_numpy()).mean()
+        spread[column] = float(means.max() - means.min())
+    keep = sorted(spread, key=lambda c: -spread[c])[:max_dims]
+    ordered = [c for c in decisions.columns if c in keep]
+    return pd.concat([df, decisions[ordered].astype(str)], axis=1)
+
+
+# --- one-shot (DARTS / ENAS) architecture weights ---------------------------------------------------
+def arch_weights(reader: Reader, study: str, trial_number: int | None = None) -> pd.DataFrame:
+    """Architecture weights per epoch from intermediate values keyed ``alpha.<edge>.<op>``.
+
+    Reads the given trial, or the newest trial of the study that has such keys.
+    Columns: number, edge, op, step, weight.
+    """
+    info = reader.study(study)
+    t, iv = TrialRow, IntermediateValueRow
+    is_alpha = iv.key.like(ALPHA_PREFIX + "%")
+    if trial_number is None:
+        found = reader.execute(
+            select(t.id, t.number)
+            .where(
+                t.study_id == info.id, select(iv.id).where(iv.trial_id == t.id, is_alpha).exists()
+            )
+            .order_by(t.number.desc())
+            .limit(1)
+        )
+    else:
+        found = reader.execute(
+            select(t.id, t.number).where(t.study_id == info.id, t.number == trial_number)
+        )
+    columns = ["number", "edge", "op", "step", "weight"]
+    if not found:
+        return pd.DataFrame(columns=columns)
+    trial_id, number = found[0]
+    rows = reader.execute(
+        select(iv.key, iv.step, iv.value)
+        .where(iv.trial_id == trial_id, is_alpha)
+        .order_by(iv.key, iv.step)
+    )
+    df = _frame(rows, ["key", "step", "weight"])
+    parts = df["key"].str.slice(len(ALPHA_PREFIX)).str.rsplit(".", n=1, expand=True)
+    df["edge"], df["op"] = (parts[0], parts[1]) if len(parts.columns) == 2 else ("", df["key"])
+    df["number"] = number
+    return df[columns]
+
+
+def derived_genotypes(weights: pd.DataFrame, exclude: Sequence[str] = ("none",)) -> pd.DataFrame:
+    """The genotype derived at every epoch: per edge, the op with the largest weight (ops in
+    ``exclude`` never win, as in DARTS). Columns: step, edge, op, weight."""
+    kept = weights[~weights["op"].isin(exclude)]
+    if kept.empty:
+        return pd.DataFrame(columns=["step", "edge", "op", "weight"])
+    idx = kept.groupby(["step", "edge"])["weight"].idxmax()
+    out = kept.loc[idx, ["step", "edge", "op", "weight"]]
+    return out.sort_values(["step", "edge"]).reset_index(drop=True)
+
+
+# --- timeline -------------------------------------------------------------------------------------
+def timeline(reader: Reader, study: str) -> pd.DataFrame:
+    """One row per trial: number, worker, state, retries, error, start_s and end_s in seconds
+    since the study's first trial started (running trials end at the newest timestamp)."""
+    info = reader.study(study)
+    t = TrialRow
+    query = (
+        select(t.number, t.worker, t.state, t.retries, t.error, t.started_at, t.finished_at)
+        .where(t.study_id == info.id)
+        .order_by(t.number)
+    )
+    df = _frame(
+        reader.execute(query),
+        ["number", "worker", "state", "retries", "error", "started_at", "finished_at"],
+    )
+    if df.empty:
+        return df.assign(start_s=[], end_s=[])
+    start = _seconds(df["started_at"])
+    end = _seconds(df["finished_at"])
+    origin = start.min()
+    now = np.nanmax([start.max(), end.max()])
+    df["start_s"] = start - origin
+    df["end_s"] = end.fillna(now) - origin
+    df["worker"] = df["worker"].fillna("local")
+    df["retries"] = df["retries"].fillna(0).astype(int)
+    return df.drop(columns=["started_at", "finished_at"])
+
+
+def concurrency(frame: pd.DataFrame) -> pd.DataFrame:
+    """Trials in flight over time from a :func:`timeline` table. Columns: time_s, running."""
+    if frame.empty:
+        return pd.DataFrame(columns=["time_s", "running"])
+    events = pd.concat(
+        [
+            pd.DataFrame({"time_s": frame["start_s"], "delta": 1}),
+            pd.DataFrame({"time_s": frame["end_s"], "delta": -1}),
+        ]
+    ).sort_values(["time_s", "delta"], kind="stable")
+    events["running"] = events["delta"].cumsum()
+    return events.drop_duplicates("time_s", keep="last")[["time_s", "running"]].reset_index(
+        drop=True
+    )
+
+
+# --- single trials --------------------------------------------------------------------------------
+def best_genotype(reader: Reader, study: str) -> tuple[int, float, Genotype] | None:
+    """(number, value, genotype) of the best COMPLETE trial, or ``None``."""
+    info = reader.study(study)
+    t, a = TrialRow, ArchitectureRow
+    order = t.value.desc() if info.maximize else t.value.asc()
+    rows = reader.execute(
+        select(t.number, t.value, a.genotype)
+        .join(a, a.id == t.architecture_id)
+        .where(t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None))
+        .order_by(order, t.number)
+        .limit(1)
+    )
+    if not rows:
+        return None
+    number, value, genotype = rows[0]
+    return number, float(value), Genotype.from_json(genotype)
+
+
+def trial_detail(reader: Reader, study: str, number: int) -> dict[str, Any] | None:
+    """One trial: number, state, value, tag, worker, error, budget, genotype (a Genotype),
+    metrics and every intermediate series by key (``{key: DataFrame[step, value]}``)."""
+    info = reader.study(study)
+    t, a = TrialRow, ArchitectureRow
+    rows = reader.execute(
+        select(t.id, t.number, t.state, t.value, t.tag, t.worker, t.error, t.budget, a.genotype)
+        .join(a, a.id == t.architecture_id)
+        .where(t.study_id == info.id, t.number == number)
+    )
+    if not rows:
+        return None
+    trial_id, number, state, value, tag, worker, error, budget, genotype = rows[0]
+    metrics = dict(
+        reader.execute(
+            select(TrialValueRow.key, TrialValueRow.value).where(TrialValueRow.trial_id == trial_id)
+        )
+    )
+    iv = IntermediateValueRow
+    series = _frame(
+        reader.execute(
+            select(iv.key, iv.step, iv.value)
+            .where(iv.trial_id == trial_id)
+            .order_by(iv.key, iv.step)
+        ),
+        ["key", "step", "value"],
+    )
+    return {
+        "number": number,
+        "state": state,
+        "value": value,
+        "tag": tag,
+        "worker": worker,
+        "error": error,
+        "budget": budget,
+        "genotype": Genotype.from_json(genotype),
+        "metrics": metrics,
+        "series": {
+            k: g[["step", "value"]].reset_index(drop=True) for k, g in series.groupby("key")
+        },
+    }
+
+
+def studies_frame(reader: Reader) -> pd.DataFrame:
+    """One row per study: name, space, strategy, objective, direction, trials, complete, pruned,
+    failed, running, best (all counted in SQL)."""
+    t, s = TrialRow, StudyRow
+    counts = {state: func.sum(case((t.state == state, 1), else_=0)) for state in STATE_ORDER}
+    query = (
+        select(
+            s.id,
+            s.name,
+            s.space,
+            s.strategy,
+            s.objectives,
+            func.count(t.id),
+            *[c.label(k.lower()) for k, c in counts.items()],
+            func.max(case((t.state == "COMPLETE", t.value))),
+            func.min(case((t.state == "COMPLETE", t.value))),
+        )
+        .outerjoin(t, t.study_id == s.id)
+        .group_by(s.id)
+        .order_by(s.id)
+    )
+    rows = []
+    for r in reader.execute(query):
+        objective, direction = r[4][0]
+        best = r[10] if direction == "maximize" else r[11]
+        rows.append(
+            {
+                "name": r[1],
+                "space": r[2],
+                "strategy": r[3],
+                "objective": objective,
+                "direction": direction,
+                "trials": int(r[5] or 0),
+                **{k.lower(): int(r[6 + i] or 0) for i, k in enumerate(STATE_ORDER)},
+                "best": best,
+            }
+        )
+    columns = ["name", "space", "strategy", "objective", "direction", "trials"]
+    return pd.DataFrame(rows, columns=[*columns, *(s.lower() for s in STATE_ORDER), "best"])

@@ -1,0 +1,128 @@
+"""A read-only view of a nasplat store for the dashboards.
+
+The store's own sessions start write transactions on SQLite (``BEGIN IMMEDIATE``), which would
+make a dashboard that refreshes every few seconds compete with a running search for the write
+lock. The :class:`Reader` opens its own engine instead: on SQLite in autocommit mode with
+``PRAGMA query_only`` (WAL readers never block the writer); on other databases plain reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, create_engine, event, func, select
+from sqlalchemy.engine import Engine, make_url
+
+from nasplat.errors import StorageError
+from nasplat.store.models import IntermediateValueRow, StudyRow, TrialRow
+from nasplat.store.store import Store, resolve_storage_url
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """What the figures need to know about a study."""
+
+    id: int
+    name: str
+    space: str
+    strategy: str
+    evaluator: str
+    objective: str
+    direction: str
+    config: dict[str, Any]
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+
+def _read_engine(url: str) -> Engine | None:
+    """A lock-free read engine for a SQLite file; ``None`` for in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if (parsed.database or ":memory:") == ":memory:":
+        return None
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # autocommit: every SELECT is its own snapshot
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return engine
+
+
+class Reader:
+    """Read-only SQL access to the studies of one store (thread safe; one pool per reader)."""
+
+    def __init__(self, source: Store | str | None = None) -> None:
+        if isinstance(source, Store):
+            self.url = source.url
+            store: Store | None = source
+        else:
+            self.url = resolve_storage_url(source)
+            store = Store(self.url)  # checks the URL and schema, creates tables if new
+        engine = _read_engine(self.url)
+        self._own_engine = engine is not None
+        self.engine: Engine = engine if engine is not None else store.engine
+        if store is not source and engine is not None:
+            store.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        if self._own_engine:
+            self.engine.dispose()
+
+    def execute(self, statement: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        """All rows of one statement."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(statement, params or {}))
+
+    def study(self, name: str) -> StudyInfo:
+        """A study by name; a StorageError listing the known names if there is none."""
+        rows = self.execute(select(StudyRow).where(StudyRow.name == name))
+        if not rows:
+            known = ", ".join(self.study_names()) or "none"
+            raise StorageError(f"no study {name!r} in this store (studies: {known})")
+        row = rows[0]._mapping
+        objective, direction = row["objectives"][0]
+        return StudyInfo(
+            id=row["id"],
+            name=row["name"],
+            space=row["space"],
+            strategy=row["strategy"],
+            evaluator=row["evaluator"],
+            objective=str(objective),
+            direction=str(direction),
+            config=dict(row["config"] or {}),
+        )
+
+    def study_names(self) -> list[str]:
+        return [r[0] for r in self.execute(select(StudyRow.name).order_by(StudyRow.id))]
+
+    def version(self, study_id: int | None = None) -> tuple[Any, ...]:
+        """A cheap token that changes whenever trials or intermediate values are written."""
+        trials = select(
+            func.count(TrialRow.id),
+            func.count(TrialRow.finished_at),
+            func.max(TrialRow.id),
+            func.coalesce(func.sum(TrialRow.retries), 0),
+            func.sum(case((TrialRow.state == "PRUNED", 1), else_=0)),
+        )
+        if study_id is not None:
+            trials = trials.where(TrialRow.study_id == study_id)
+        inter = select(func.max(IntermediateValueRow.id))
+        studies = select(func.count(StudyRow.id))
+        with self.engine.connect() as conn:
+            return (
+                tuple(conn.execute(trials).one()),
+                conn.execute(inter).scalar(),
+                conn.execute(studies).scalar(),
+            )

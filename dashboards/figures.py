@@ -1,0 +1,598 @@
+"""The drawing step: tables from :mod:`dashboards.data` in, plotly Figures out.
+
+No function here reads the store. Scatter-like traces with one point per trial use WebGL
+(``go.Scattergl``) and one trace per group (lines of many trials are joined with gaps), so a
+figure stays a handful of traces at 100,000 trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboards.cells import CellGraph, Component, Edge
+from dashboards.data import COST_METRICS, STATE_ORDER
+
+STATE_COLORS = {
+    "COMPLETE": "#2a9d8f",
+    "PRUNED": "#f4a261",
+    "FAILED": "#e63946",
+    "RUNNING": "#457b9d",
+}
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+TEMPLATE = "plotly_white"
+
+
+def _layout(
+    fig: go.Figure, title: str, height: int = 420, revision: str | None = None
+) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01},
+        template=TEMPLATE,
+        height=height,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        legend={"orientation": "h", "y": -0.18},
+        uirevision=revision or title,  # keep zoom and legend choices across live refreshes
+    )
+    return fig
+
+
+def empty_figure(message: str, title: str = "") -> go.Figure:
+    """A blank figure that says why there is nothing to draw."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, height=260)
+
+
+def _gapped(frame: pd.DataFrame, key: str, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of many polylines (grouped by ``key``) joined into one array with NaN gaps."""
+    if frame.empty:
+        return np.array([]), np.array([])
+    starts = frame[key].ne(frame[key].shift()).to_numpy().copy()
+    starts[0] = False
+    n = len(frame) + int(starts.sum())
+    positions = np.arange(len(frame)) + np.cumsum(starts)
+    xs = np.full(n, np.nan)
+    ys = np.full(n, np.nan)
+    xs[positions] = frame[x].to_numpy(dtype=float)
+    ys[positions] = frame[y].to_numpy(dtype=float)
+    return xs, ys
+
+
+# --- best so far ----------------------------------------------------------------------------------
+def best_so_far_figure(frame: pd.DataFrame, objective: str = "objective") -> go.Figure:
+    """One step line per study against trial number (left) and wall-clock seconds (right)."""
+    title = f"Best {objective} so far"
+    if frame.empty:
+        return empty_figure("no completed trial yet", title)
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, subplot_titles=("by trial number", "by wall-clock time")
+    )
+    for k, (study, group) in enumerate(frame.groupby("study", sort=False)):
+        color = PALETTE[k % len(PALETTE)]
+        by_time = group.sort_values("elapsed_s")
+        for col, x, y, data in (
+            (1, "number", "best_by_number", group),
+            (2, "elapsed_s", "best_by_time", by_time),
+        ):
+            fig.add_trace(
+                go.Scattergl(
+                    x=data[x],
+                    y=data[y],
+                    mode="lines+markers",
+                    line={"shape": "hv", "color": color},
+                    marker={"size": 5},
+                    name=str(study),
+                    legendgroup=str(study),
+                    showlegend=col == 1,
+                    hovertemplate=f"{study}<br>{x}=%{{x}}<br>best=%{{y:.4g}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="trial number", row=1, col=1)
+    fig.update_xaxes(title_text="seconds since the study started", row=1, col=2)
+    fig.update_yaxes(title_text=objective, row=1, col=1)
+    return _layout(fig, title)
+
+
+# --- all trials -----------------------------------------------------------------------------------
+def trials_figure(
+    frame: pd.DataFrame, objective: str = "objective", metrics: Sequence[str] = COST_METRICS
+) -> go.Figure:
+    """Objective against each cost metric present (params, FLOPs, latency), one WebGL trace per
+    state, the Pareto front drawn as a line; hover shows the trial, its hash and genotype."""
+    title = f"All trials: {objective} against cost"
+    scored = frame[frame["value"].notna()] if not frame.empty else frame
+    if scored.empty:
+        return empty_figure("no trial with an objective value yet", title)
+    present = [m for m in metrics if m in scored and scored[m].notna().any()]
+    axes = present or ["number"]
+    fig = make_subplots(rows=1, cols=len(axes), shared_yaxes=True, horizontal_spacing=0.04)
+    hover = (
+        "trial %{customdata[0]} (%{customdata[1]})<br>"
+        + objective
+        + "=%{y:.4g}<br>%{xaxis.title.text}=%{x:.4g}<br>%{customdata[2]}<extra></extra>"
+    )
+    for col, metric in enumerate(axes, start=1):
+        for state in STATE_ORDER:
+            group = scored[(scored["state"] == state) & scored[metric].notna()]
+            if group.empty:
+                continue
+            fig.add_trace(
+                go.Scattergl(
+                    x=group[metric],
+                    y=group["value"],
+                    mode="markers",
+                    marker={"color": STATE_COLORS[state], "size": 6, "opacity": 0.75},
+                    name=state,
+                    legendgroup=state,
+                    showlegend=col == 1,
+                    customdata=np.stack(
+                        [group["number"], group["arch_hash"].str.slice(0, 10), group["genotype"]],
+                        axis=-1,
+                    ),
+                    hovertemplate=hover,
+                ),
+                row=1,
+                col=col,
+            )
+        flag = f"pareto_{metric}"
+        if flag in scored:
+            front = scored[scored[flag]].sort_values(metric)
+            if not front.empty:
+                fig.add_trace(
+                    go.Scattergl(
+                        x=front[metric],
+                        y=front["value"],
+                        mode="lines+markers",
+                        line={"shape": "hv", "color": "#222", "width": 1.5},
+                        marker={"symbol": "diamond", "size": 9, "color": "#222"},
+                        name="Pareto front",
+                        legendgroup="pareto",
+                        showlegend=col == 1,
+                        customdata=np.stack(
+                            [
+                                front["number"],
+                                front["arch_hash"].str.slice(0, 10),
+                                front["genotype"],
+                            ],
+                            axis=-1,
+                        ),
+                        hovertemplate=hover,
+                    ),
+                    row=1,
+                    col=col,
+                )
+        log = metric != "number" and (scored[metric] > 0).all()
+        fig.update_xaxes(title_text=metric, type="log" if log else "linear", row=1, col=col)
+    fig.update_yaxes(title_text=objective, row=1, col=1)
+    return _layout(fig, title, height=440)
+
+
+# --- learning curves and rungs ----------------------------------------------------------------------
+def learning_curves_figure(
+    curves: pd.DataFrame, ladder: pd.DataFrame | None = None, key: str = "value"
+) -> go.Figure:
+    """Intermediate values per step (one gapped WebGL line per state), an ✕ where each pruned
+    trial stopped; on the right (when present) the fidelity ladder: value per rung, lines joining
+    the same architecture."""
+    title = "Learning curves" + (
+        " and fidelity ladder" if ladder is not None and len(ladder) else ""
+    )
+    has_ladder = ladder is not None and not ladder.empty
+    if curves.empty and not has_ladder:
+        return empty_figure("no intermediate values reported yet", title)
+    cols = 2 if has_ladder else 1
+    fig = make_subplots(
+        rows=1,
+        cols=cols,
+        subplot_titles=("intermediate " + key, "rungs (same architecture joined)")[:cols],
+        horizontal_spacing=0.08,
+    )
+    for state in STATE_ORDER:
+        group = curves[curves["state"] == state]
+        if group.empty:
+            continue
+        xs, ys = _gapped(group, "trial_id", "step", "value")
+        fig.add_trace(
+            go.Scattergl(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": STATE_COLORS[state], "width": 1},
+                opacity=0.7,
+                name=f"{state} curves",
+                connectgaps=False,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
+    stops = curves[curves["stopped"]] if not curves.empty else curves
+    if not stops.empty:
+        fig.add_trace(
+            go.Scattergl(
+                x=stops["step"],
+                y=stops["value"],
+                mode="markers",
+                marker={"symbol": "x", "size": 9, "color": STATE_COLORS["PRUNED"]},
+                name="pruned here",
+                customdata=stops[["number"]],
+                hovertemplate="trial %{customdata[0]} pruned at step %{x}<br>%{y:.4g}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.update_xaxes(title_text="step", row=1, col=1)
+    fig.update_yaxes(title_text=key, row=1, col=1)
+    if has_ladder:
+        ladder = ladder.sort_values(["arch_hash", "rung"])
+        xs, ys = _gapped(ladder, "arch_hash", "rung", "value")
+        fig.add_trace(
+            go.Scattergl(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": "#999", "width": 1},
+                name="same architecture",
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=2,
+        )
+        for k, (rung, group) in enumerate(ladder.groupby("rung")):
+            epochs = group["epochs"].dropna()
+            label = f"rung {rung}" + (f" ({int(epochs.iloc[0])} epochs)" if len(epochs) else "")
+            fig.add_trace(
+                go.Scattergl(
+                    x=group["rung"],
+                    y=group["value"],
+                    mode="markers",
+                    marker={"size": 8, "color": PALETTE[k % len(PALETTE)]},
+                    name=label,
+                    customdata=np.stack(
+                        [group["number"], group["arch_hash"].str.slice(0, 10)], axis=-1
+                    ),
+                    hovertemplate="trial %{customdata[0]} (%{customdata[1]})<br>%{y:.4g}<extra></extra>",
+                ),
+                row=1,
+                col=2,
+            )
+        fig.update_xaxes(title_text="rung", dtick=1, row=1, col=2)
+    return _layout(fig, title)
+
+
+# --- operator frequency -----------------------------------------------------------------------------
+def op_frequency_figure(frame: pd.DataFrame) -> go.Figure:
+    """Heatmaps of operator share per edge/layer: top-k architectures beside all of them."""
+    title = "Operator frequency per edge / layer"
+    if frame.empty:
+        return empty_figure("no operator decisions to count", title)
+    groups = list(dict.fromkeys(frame["group"]))
+    ops = sorted(frame["op"].unique())
+    slots = sorted(frame["slot"].unique(), reverse=True)
+    fig = make_subplots(
+        rows=1, cols=len(groups), shared_yaxes=True, subplot_titles=groups, horizontal_spacing=0.03
+    )
+    for col, group in enumerate(groups, start=1):
+        table = frame[frame["group"] == group]
+        share = table.pivot(index="slot", columns="op", values="fraction").reindex(
+            index=slots, columns=ops
+        )
+        count = table.pivot(index="slot", columns="op", values="count").reindex(
+            index=slots, columns=ops
+        )
+        fig.add_trace(
+            go.Heatmap(
+                z=share.to_numpy(dtype=float),
+                x=ops,
+                y=slots,
+                zmin=0,
+                zmax=1,
+                colorscale="Viridis",
+                showscale=col == len(groups),
+                colorbar={"title": {"text": "share"}},
+                customdata=count.fillna(0).to_numpy(),
+                hovertemplate="%{y} · %{x}<br>share %{z:.2f} (%{customdata:.0f} archs)<extra>"
+                + group
+                + "</extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    return _layout(fig, title, height=max(300, 120 + 24 * len(slots)))
+
+
+# --- parallel categories ----------------------------------------------------------------------------
+def parallel_categories_figure(frame: pd.DataFrame, objective: str = "objective") -> go.Figure:
+    """Decisions as parallel categories, each trial's ribbon coloured by its objective."""
+    title = "Decisions and objective"
+    dims = [c for c in frame.columns if c not in ("number", "value")]
+    if frame.empty or not dims:
+        return empty_figure("no completed trial with varying decisions yet", title)
+    fig = go.Figure(
+        go.Parcats(
+            dimensions=[{"label": d, "values": frame[d]} for d in dims],
+            line={
+                "color": frame["value"],
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": {"text": objective}},
+            },
+            hoveron="color",
+            arrangement="freeform",
+        )
+    )
+    fig.update_layout(margin={"l": 40, "r": 40})
+    return _layout(fig, title + f" ({len(frame)} trials)", height=460)
+
+
+# --- one-shot architecture weights --------------------------------------------------------------------
+def arch_weights_figure(weights: pd.DataFrame) -> go.Figure:
+    """Softmax weight of every op on every edge against epoch: one small panel per edge."""
+    title = "Architecture weights per edge (softmax over ops)"
+    if weights.empty:
+        return empty_figure("no alpha.<edge>.<op> intermediate values in this study", title)
+    edges = list(dict.fromkeys(weights["edge"]))
+    ops = sorted(weights["op"].unique())
+    cols = min(4, len(edges))
+    rows = math.ceil(len(edges) / cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=edges,
+        shared_yaxes=True,
+        vertical_spacing=min(0.12, 0.6 / rows),
+    )
+    colors = {op: PALETTE[k % len(PALETTE)] for k, op in enumerate(ops)}
+    for k, edge in enumerate(edges):
+        row, col = divmod(k, cols)
+        panel = weights[weights["edge"] == edge]
+        for op, series in panel.groupby("op"):
+            fig.add_trace(
+                go.Scatter(
+                    x=series["step"],
+                    y=series["weight"],
+                    mode="lines",
+                    line={"color": colors[op]},
+                    name=str(op),
+                    legendgroup=str(op),
+                    showlegend=k == 0,
+                    hovertemplate=f"{edge} · {op}<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
+                ),
+                row=row + 1,
+                col=col + 1,
+            )
+    fig.update_yaxes(range=[0, 1])
+    number = int(weights["number"].iloc[0])
+    return _layout(fig, f"{title}, trial {number}", height=220 + 180 * rows)
+
+
+def derived_genotype_figure(derived: pd.DataFrame) -> go.Figure:
+    """The genotype derived at every epoch: the winning op per edge, shaded by its weight."""
+    title = "Derived genotype per epoch (argmax op per edge)"
+    if derived.empty:
+        return empty_figure("no architecture weights to derive a genotype from", title)
+    z = derived.pivot(index="edge", columns="step", values="weight")
+    labels = derived.pivot(index="edge", columns="step", values="op").reindex_like(z)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.to_numpy(dtype=float),
+            x=[str(s) for s in z.columns],
+            y=list(z.index),
+            text=labels.fillna("").to_numpy(),
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": {"text": "weight"}},
+            hovertemplate="%{y}, epoch %{x}: %{text} (%{z:.3f})<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="epoch", type="category")
+    return _layout(fig, title, height=max(260, 120 + 40 * len(z.index)))
+
+
+# --- cell drawing -----------------------------------------------------------------------------------
+def _edge_path(
+    x0: float, y0: float, x1: float, y1: float, bend: float
+) -> tuple[str, tuple[float, float], tuple[float, float]]:
+    """An SVG path for a straight or curved (quadratic) edge, its label position and the point
+    the edge arrives from (the control point, or the start for a straight edge)."""
+    if not bend:
+        return f"M {x0},{y0} L {x1},{y1}", ((x0 + x1) / 2, (y0 + y1) / 2), (x0, y0)
+    cx = (x0 + x1) / 2 - (y1 - y0) * bend * 2
+    cy = (y0 + y1) / 2 + (x1 - x0) * bend * 2
+    label = (0.25 * x0 + 0.5 * cx + 0.25 * x1, 0.25 * y0 + 0.5 * cy + 0.25 * y1)
+    return f"M {x0},{y0} Q {cx},{cy} {x1},{y1}", label, (cx, cy)
+
+
+def _draw_component(fig: go.Figure, component: Component, dy: float) -> None:
+    where = {n.id: (n.x, n.y + dy) for n in component.nodes}
+    shrink = 0.12
+    for edge in component.edges:
+        _draw_edge(fig, edge, where, shrink)
+    colors = {"input": "#a8dadc", "node": "#f1faee", "output": "#ffd6a5"}
+    fig.add_trace(
+        go.Scatter(
+            x=[where[n.id][0] for n in component.nodes],
+            y=[where[n.id][1] for n in component.nodes],
+            mode="markers+text",
+            text=[n.label for n in component.nodes],
+            textposition="middle center",
+            marker={
+                "size": 34,
+                "color": [colors.get(n.kind, "#eee") for n in component.nodes],
+                "line": {"color": "#333", "width": 1},
+            },
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
+    xs = [x for x, _ in where.values()]
+    fig.add_annotation(
+        x=min(xs),
+        y=max(y for _, y in where.values()) + 0.55,
+        text=f"<b>{component.title}</b>",
+        showarrow=False,
+        xanchor="left",
+    )
+
+
+def _draw_edge(
+    fig: go.Figure, edge: Edge, where: dict[str, tuple[float, float]], shrink: float
+) -> None:
+    (x0, y0), (x1, y1) = where[edge.source], where[edge.target]
+    path, (lx, ly), (fx, fy) = _edge_path(x0, y0, x1, y1, edge.bend)
+    color = {"op": "#1d3557", "skip": "#e76f51", "concat": "#aaa"}.get(edge.style, "#1d3557")
+    dash = "dot" if edge.style == "concat" else "solid"
+    fig.add_shape(
+        type="path", path=path, line={"color": color, "width": 1.5, "dash": dash}, layer="below"
+    )
+    # the arrow head: a short segment ending just outside the target node's marker
+    length = math.hypot(x1 - fx, y1 - fy) or 1.0
+    ux, uy = (x1 - fx) / length, (y1 - fy) / length
+    ex, ey = x1 - ux * shrink, y1 - uy * shrink
+    fig.add_annotation(
+        x=ex,
+        y=ey,
+        ax=ex - ux * 0.05,
+        ay=ey - uy * 0.05,
+        xref="x",
+        yref="y",
+        axref="x",
+        ayref="y",
+        text="",
+        showarrow=True,
+        arrowhead=2,
+        arrowsize=1.2,
+        arrowcolor=color,
+        arrowwidth=1.5,
+    )
+    if edge.label:
+        fig.add_annotation(
+            x=lx,
+            y=ly,
+            text=edge.label,
+            showarrow=False,
+            font={"size": 10, "color": color},
+            bgcolor="rgba(255,255,255,0.85)",
+        )
+
+
+def cell_figure(graph: CellGraph, title: str = "Best architecture") -> go.Figure:
+    """The genotype drawn as nodes and labelled edges (components stacked), or for spaces without
+    a drawing a table of decisions."""
+    if not graph.components:
+        names = [k for k, _ in graph.table]
+        values = [v for _, v in graph.table]
+        fig = go.Figure(
+            go.Table(header={"values": ["decision", "value"]}, cells={"values": [names, values]})
+        )
+        return _layout(
+            fig, f"{title} ({graph.space}: decisions)", height=min(900, 120 + 24 * len(names))
+        )
+    fig = go.Figure()
+    dy = 0.0
+    for component in graph.components:
+        ys = [n.y for n in component.nodes]
+        top = max(ys)
+        _draw_component(fig, component, dy - top)
+        dy -= (top - min(ys)) + 1.6
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
+    height = int(min(1400, max(280, 150 * (-dy) + 80)))
+    return _layout(fig, f"{title} ({graph.space})", height=height)
+
+
+# --- timeline -----------------------------------------------------------------------------------------
+def timeline_figure(frame: pd.DataFrame, running: pd.DataFrame) -> go.Figure:
+    """Each trial a bar on its worker's row (colour = state, ✕ = retried), and below the number
+    of trials in flight over time."""
+    title = "Trial timeline per worker"
+    if frame.empty:
+        return empty_figure("no trial yet", title)
+    workers = sorted(frame["worker"].astype(str).unique())
+    row_of = {w: k for k, w in enumerate(workers)}
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06
+    )
+    frame = frame.assign(y=frame["worker"].astype(str).map(row_of))
+    for state in STATE_ORDER:
+        group = frame[frame["state"] == state]
+        if group.empty:
+            continue
+        n = len(group)
+        xs = np.full(3 * n, np.nan)
+        ys = np.full(3 * n, np.nan)
+        xs[0::3], xs[1::3] = group["start_s"], group["end_s"]
+        ys[0::3] = ys[1::3] = group["y"]
+        numbers = np.repeat(group["number"].to_numpy(dtype=float), 3)
+        fig.add_trace(
+            go.Scattergl(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": STATE_COLORS[state], "width": 8},
+                name=state,
+                customdata=numbers,
+                hovertemplate="trial %{customdata}<br>t=%{x:.1f}s<extra>" + state + "</extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    retried = frame[frame["retries"] > 0]
+    if not retried.empty:
+        fig.add_trace(
+            go.Scattergl(
+                x=retried["start_s"],
+                y=retried["y"],
+                mode="markers",
+                marker={"symbol": "x", "size": 10, "color": "#000"},
+                name="retried",
+                customdata=np.stack(
+                    [retried["number"], retried["retries"], retried["error"].fillna("")], axis=-1
+                ),
+                hovertemplate="trial %{customdata[0]}: %{customdata[1]} retries<br>%{customdata[2]}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scattergl(
+            x=running["time_s"],
+            y=running["running"],
+            mode="lines",
+            line={"shape": "hv", "color": "#555"},
+            name="in flight",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.update_yaxes(
+        tickvals=list(range(len(workers))), ticktext=workers, title_text="worker", row=1, col=1
+    )
+    fig.update_yaxes(title_text="in flight", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="seconds since the study started", row=2, col=1)
+    return _layout(fig, title, height=max(360, 260 + 26 * len(workers)))
+
+
+def trial_curves_figure(series: dict[str, pd.DataFrame], number: int) -> go.Figure:
+    """Every intermediate series of one trial (``alpha.*`` keys left out)."""
+    title = f"Trial {number}: intermediate values"
+    shown = {k: v for k, v in series.items() if not k.startswith("alpha.")}
+    if not shown:
+        return empty_figure("this trial reported no intermediate values", title)
+    fig = go.Figure()
+    for key, frame in shown.items():
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines+markers", name=key))
+    fig.update_xaxes(title_text="step")
+    return _layout(fig, title, height=320)

@@ -1,0 +1,230 @@
+"""The data step of every figure, on a small study written through the Store API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dash_studies import Built, add_trials
+from sqlalchemy import text
+
+from dashboards import data
+from dashboards.db import Reader
+from dashboards.table import FilterError, parse_filter, trial_page
+from nasplat.errors import StorageError
+
+
+def test_reader_is_read_only_and_names_unknown_studies(reader: Reader) -> None:
+    with pytest.raises(StorageError, match="alpha-study, beta-study"):
+        reader.study("nope")
+    with pytest.raises(Exception, match="readonly|read-only|query_only|attempt to write"):
+        reader.execute(text("DELETE FROM trials"))
+
+
+def test_version_changes_when_trials_are_written(built: Built, reader: Reader) -> None:
+    before = reader.version()
+    assert reader.version() == before
+    add_trials(built.store, built.study, 1, seed=9, start=100)
+    assert reader.version() != before
+
+
+def test_best_so_far_is_monotone_and_keeps_only_changes(built: Built, reader: Reader) -> None:
+    frame = data.best_so_far(reader, [built.study, built.other])
+    assert set(frame["study"]) == {built.study, built.other}
+    values = {t.number: t.value for t in built.store.trials(built.study, states=["COMPLETE"])}
+    alpha = frame[frame["study"] == built.study]
+    assert alpha["best_by_number"].is_monotonic_increasing
+    running = np.maximum.accumulate([values[n] for n in sorted(values)])
+    expected = dict(zip(sorted(values), running, strict=True))
+    for number, best in zip(alpha["number"], alpha["best_by_number"], strict=True):
+        assert best == pytest.approx(expected[number])
+    assert alpha["best_by_number"].iloc[-1] == pytest.approx(max(values.values()))
+    assert len(alpha) < len(values)  # only the points where the best changes (and the last)
+    assert alpha["number"].iloc[-1] == max(values)
+    assert (alpha["elapsed_s"] >= 0).all()
+
+
+def test_pareto_mask() -> None:
+    cost = np.array([1.0, 2.0, 2.0, 3.0, 4.0, np.nan])
+    acc = np.array([0.5, 0.7, 0.6, 0.65, 0.9, 1.0])
+    assert data.pareto_mask(cost, acc, maximize=True).tolist() == [
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert data.pareto_mask(cost, -acc, maximize=False).tolist() == [
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert data.pareto_mask(cost, acc, maximize=False).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_trials_frame_has_metrics_pareto_and_genotype(built: Built, reader: Reader) -> None:
+    frame = data.trials_frame(reader, built.study)
+    assert len(frame) == len(built.store.trials(built.study))
+    assert set(frame["state"]) == {"COMPLETE", "PRUNED", "FAILED", "RUNNING"}
+    complete = frame[frame["params"].notna()]
+    assert (complete["flops"] == complete["params"] * 64).all()
+    front = frame[frame["pareto_params"]]
+    assert not front.empty and (front["state"] == "COMPLETE").all()
+    cheapest = complete["params"].min()
+    assert front["value"].max() == pytest.approx(complete["value"].max())
+    assert front["params"].min() == cheapest
+    assert frame["genotype"].str.contains("layer0.op=").all()
+    limited = data.trials_frame(reader, built.study, hover_limit=5)
+    assert (limited["genotype"] == "").sum() > 0
+    assert limited.loc[limited["pareto_params"], "genotype"].str.len().gt(0).all()
+
+
+def test_learning_curves_mark_where_pruned_trials_stopped(built: Built, reader: Reader) -> None:
+    curves = data.learning_curves(reader, built.study)
+    pruned = curves[curves["state"] == "PRUNED"]
+    assert not pruned.empty
+    stops = curves[curves["stopped"]]
+    assert set(stops["trial_id"]) == set(pruned["trial_id"])
+    assert (stops["step"] == 1).all()  # pruned after two steps (0 and 1)
+    few = data.learning_curves(reader, built.study, max_trials=4)
+    assert few["trial_id"].nunique() <= 4
+
+
+def test_rungs_group_the_same_architecture(built: Built, reader: Reader) -> None:
+    ladder = data.rungs(reader, built.study)
+    assert sorted(ladder["rung"].tolist()) == [0, 0, 0, 1, 1]
+    assert ladder.groupby("rung")["epochs"].first().tolist() == [1, 3]
+    promoted = ladder[ladder["rung"] == 1]["arch_hash"]
+    assert set(promoted) <= set(ladder[ladder["rung"] == 0]["arch_hash"])
+
+
+def test_op_frequency_top_k_and_all(built: Built, reader: Reader) -> None:
+    freq = data.op_frequency(reader, built.study, top_k=3)
+    assert set(freq["group"]) == {"top-3", "all"}
+    assert set(freq["slot"]) == {"layer 0", "layer 1", "layer 2"}
+    sums = freq.groupby(["group", "slot"])["fraction"].sum()
+    assert np.allclose(sums.to_numpy(), 1.0)
+    top = freq[freq["group"] == "top-3"].groupby("slot")["count"].sum()
+    assert (top == 3).all()
+    archs = {t.arch_hash: t.genotype for t in built.store.trials(built.study)}
+    layer0 = [g["layer0.op"] for g in archs.values()]
+    everything = freq[(freq["group"] == "all") & (freq["slot"] == "layer 0")].set_index("op")[
+        "count"
+    ]
+    assert everything.to_dict() == {op: layer0.count(op) for op in set(layer0)}
+
+
+@pytest.mark.parametrize(
+    ("space", "decision", "slot"),
+    [
+        ("chain", "layer3.op", "layer 3"),
+        ("chain", "layer3.width", None),
+        ("cell", "reduce.n4.op1", "reduce node 4"),
+        ("cell", "reduce.n4.in1", None),
+        ("nb201", "edge.3.1", "edge 1→3"),
+        ("hierarchical", "motif2.m1.e2_0", "m1 edge 0→2"),
+        ("hierarchical", "motif3.e4_3", "cell edge 3→4"),
+        ("mystery", "block.op", "block.op"),
+        ("mystery", "block.kernel", None),
+    ],
+)
+def test_op_slot(space: str, decision: str, slot: str | None) -> None:
+    assert data.op_slot(space, decision) == slot
+
+
+def test_decisions_frame_samples_and_ranks_dimensions(built: Built, reader: Reader) -> None:
+    frame = data.decisions_frame(reader, built.study, max_dims=3)
+    assert list(frame.columns[:2]) == ["number", "value"]
+    assert len(frame.columns) == 5
+    assert (
+        len(frame)
+        == built.store.count_trials(
+            built.store.get_study(built.study).id, states=["COMPLETE"], tag=None
+        )
+        + 6
+    )
+    sampled = data.decisions_frame(reader, built.study, limit=10)
+    assert 0 < len(sampled) <= 10
+
+
+def test_arch_weights_and_derived_genotype(built: Built, reader: Reader) -> None:
+    weights = data.arch_weights(reader, built.study)
+    assert set(weights["edge"]) == {"normal.n2.e0", "normal.n2.e1"}
+    assert set(weights["op"]) == {"none", "sep_conv_3x3", "skip_connect"}
+    per_step = weights.groupby(["edge", "step"])["weight"].sum()
+    assert np.allclose(per_step.to_numpy(), 1.0)
+    derived = data.derived_genotypes(weights)
+    assert "none" not in set(derived["op"])  # none is the largest weight at epoch 0, never chosen
+    assert derived[derived["step"] == 2]["op"].tolist() == ["sep_conv_3x3", "sep_conv_3x3"]
+    assert data.arch_weights(reader, built.other).empty
+
+
+def test_timeline_and_concurrency(built: Built, reader: Reader) -> None:
+    line = data.timeline(reader, built.study)
+    assert {"w0", "w1", "local"} <= set(line["worker"])
+    assert (line["end_s"] >= line["start_s"]).all()
+    assert line.loc[line["state"] == "FAILED", "retries"].eq(1).all()
+    running = data.concurrency(line)
+    assert running["running"].iloc[-1] == 0
+    assert running["running"].max() >= 1
+
+
+def test_best_and_trial_detail(built: Built, reader: Reader) -> None:
+    best = built.store.best_trial(built.study)
+    number, value, genotype = data.best_genotype(reader, built.study)
+    assert (number, value, genotype) == (best.number, best.value, best.genotype)
+    detail = data.trial_detail(reader, built.study, best.number)
+    assert detail["genotype"] == best.genotype and detail["metrics"] == best.metrics
+    assert detail["series"]["value"]["step"].tolist() == [0, 1, 2]
+    assert data.trial_detail(reader, built.study, 10_000) is None
+
+
+def test_studies_frame_counts(built: Built, reader: Reader) -> None:
+    frame = data.studies_frame(reader).set_index("name")
+    listed = {s["name"]: s for s in built.store.list_studies()}
+    for name in (built.study, built.other):
+        for column in ("trials", "complete", "pruned", "failed", "running"):
+            assert frame.loc[name, column] == listed[name][column]
+        assert frame.loc[name, "best"] == pytest.approx(listed[name]["best_value"])
+
+
+def test_trial_page_sorts_filters_and_pages_in_sql(built: Built, reader: Reader) -> None:
+    page, total = trial_page(
+        reader, built.study, 0, 5, [{"column_id": "value", "direction": "desc"}]
+    )
+    assert total == len(built.store.trials(built.study)) and len(page) == 5
+    assert page["value"].is_monotonic_decreasing
+    page, total = trial_page(
+        reader, built.study, 0, 50, [], '{state} icontains "pru" && {value} > 0.3'
+    )
+    assert total == len(page) > 0 and set(page["state"]) == {"PRUNED"}
+    second, _ = trial_page(reader, built.study, 1, 10)
+    assert second["number"].tolist() == list(range(10, 20))
+    assert trial_page(reader, built.study, 0, 50, [], "{tag} rung-1")[1] == 2
+    with pytest.raises(FilterError):
+        parse_filter("{nope} > 1")
+    with pytest.raises(FilterError):
+        parse_filter("{value} > abc")
+    assert parse_filter("{number} s>= 3 && {worker} eq w1") == [
+        ("number", "ge", 3.0),
+        ("worker", "eq", "w1"),
+    ]
+
+
+def test_package_import_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, dashboards, dashboards.cells; print('plotly' in sys.modules, 'dash' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "False"], done.stderr
