@@ -34,10 +34,17 @@ format_option = click.option(
 
 
 def setup_logging(verbosity: int) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
-    handler = RichHandler(show_path=False, show_time=False, markup=False, rich_tracebacks=False)
+    handler = RichHandler(
+        console=Console(stderr=True),  # logs on stderr, data on stdout
+        show_path=False,
+        show_time=False,
+        markup=False,
+        rich_tracebacks=False,
+    )
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("nasplat")
     root.handlers[:] = [handler]
@@ -93,8 +100,8 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--gpus-per-trial", type=float, default=None)
 @click.option("--max-retries", type=int, default=None, help="Retries of a trial whose worker died.")
 @click.option("--seed", type=int, default=None, help="Random seed. [0]")
-@click.option("--objective", default=None, help="Metric to optimise. [val_acc]")
-@click.option("--direction", type=click.Choice(["maximize", "minimize"]), default=None)
+@click.option("--objective", default=None, help="Metric(s) to optimise, e.g. val_acc,flops. [val_acc]")
+@click.option("--direction", default=None, help="maximize or minimize, one per objective (comma list).")
 @click.option("--time-limit", type=float, default=None, help="Stop asking after this many seconds.")
 @click.option("--study", default=None, help="Study name (default: SPACE-STRATEGY[-N]).")
 @click.option("--resume", is_flag=True, help="Continue an existing study.")
@@ -310,6 +317,7 @@ def best(study: str, storage: str | None, fmt: str) -> None:
                     "direction": record.direction,
                     "value": trial.value,
                     "genotype": trial.genotype.to_dict(),
+                    "space_options": record.config.get("space_options", {}),
                     "notation": space.to_notation(trial.genotype),
                     "metrics": trial.metrics,
                     "budget": trial.budget,
@@ -435,6 +443,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     sys.exit(0)
 
-
-if __name__ == "__main__":
-    main()

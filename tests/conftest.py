@@ -36,7 +36,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
     full_env = {k: v for k, v in os.environ.items() if k != "NASPLAT_STORAGE"}
     full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
     return subprocess.run(
-        [sys.executable, "-m", "nasplat.cli", *args],
+        [sys.executable, "-m", "nasplat", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -39,7 +39,7 @@ def test_sigkill_then_resume_continues_the_same_study(tmp_path: Path) -> None:
     assert reference.returncode == 0, reference.stderr
     db = tmp_path / "run.db"
     url = f"sqlite:///{db}"
-    cmd = [sys.executable, "-m", "nasplat.cli", *ARGS, "--study", "s", "--storage", url]
+    cmd = [sys.executable, "-m", "nasplat", *ARGS, "--study", "s", "--storage", url]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while finished_count(db) < 5 and time.monotonic() < deadline and proc.poll() is None:

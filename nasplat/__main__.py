@@ -1,0 +1,5 @@
+"""``python -m nasplat`` runs the command line."""
+
+from nasplat.cli import main
+
+main()
