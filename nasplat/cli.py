@@ -94,14 +94,31 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option(
     "--constraint", multiple=True, help='Reject architectures before training, e.g. "params<=1e6".'
 )
+@click.option("--population-size", type=int, default=None, help="evolution: population size.")
+@click.option(
+    "--tournament-size", type=int, default=None, help="evolution: tournament sample size."
+)
+@click.option(
+    "--aging/--no-aging", default=None, help="evolution: remove the oldest (aging) or the worst."
+)
+@click.option(
+    "--order", type=click.IntRange(1, 2), default=None, help="darts: first or second order."
+)
+@click.option(
+    "--retrain-epochs", type=int, default=None, help="darts/enas: epochs to retrain the result."
+)
 @click.option("--workers", type=int, default=None, help="Trials in flight (parallel executors).")
 @click.option("--ray-address", default=None, help="Ray cluster: auto, local or HOST:PORT.")
 @click.option("--cpus-per-trial", type=float, default=None)
 @click.option("--gpus-per-trial", type=float, default=None)
 @click.option("--max-retries", type=int, default=None, help="Retries of a trial whose worker died.")
 @click.option("--seed", type=int, default=None, help="Random seed. [0]")
-@click.option("--objective", default=None, help="Metric(s) to optimise, e.g. val_acc,flops. [val_acc]")
-@click.option("--direction", default=None, help="maximize or minimize, one per objective (comma list).")
+@click.option(
+    "--objective", default=None, help="Metric(s) to optimise, e.g. val_acc,flops. [val_acc]"
+)
+@click.option(
+    "--direction", default=None, help="maximize or minimize, one per objective (comma list)."
+)
 @click.option("--time-limit", type=float, default=None, help="Stop asking after this many seconds.")
 @click.option("--study", default=None, help="Study name (default: SPACE-STRATEGY[-N]).")
 @click.option("--resume", is_flag=True, help="Continue an existing study.")
@@ -157,6 +174,10 @@ def build_search_config(kw: dict[str, Any]) -> SearchConfig:
             data[key] = kw[key]
     for group, keys in (
         ("evaluator_options", ("proxy", "table", "metric", "pruner")),
+        (
+            "strategy_options",
+            ("population_size", "tournament_size", "aging", "order", "retrain_epochs"),
+        ),
         (
             "executor_options",
             ("workers", "ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries"),
@@ -442,4 +463,3 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("nasplat: interrupted", err=True)
         sys.exit(130)
     sys.exit(0)
-

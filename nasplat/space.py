@@ -92,11 +92,7 @@ class SearchSpace(ABC):
             if decision.name not in genotype:
                 raise InvalidGenotypeError(f"decision {decision.name!r} is missing")
             value = genotype[decision.name]
-            if (
-                value not in decision.choices
-                or type(value) is bool
-                and not any(c is value for c in decision.choices)
-            ):
+            if not any(type(c) is type(value) and c == value for c in decision.choices):
                 raise InvalidGenotypeError(
                     f"decision {decision.name!r} has value {value!r}; choices: "
                     + ", ".join(map(repr, decision.choices))
