@@ -74,7 +74,14 @@ DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 EXECUTORS: Registry[type] = Registry("executor")
 PROXIES: Registry[Callable[..., Any]] = Registry("proxy")
 
-_BUILTIN_MODULES = ("nasplat.data", "search_spaces", "strategies", "evaluators", "nasplat.executor")
+_BUILTIN_MODULES = (
+    "nasplat.data",
+    "search_spaces",
+    "strategies",
+    "evaluators",
+    "nasplat.executor",
+    "nasplat.ray_executor",
+)
 _loaded = False
 
 

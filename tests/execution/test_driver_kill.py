@@ -1,0 +1,94 @@
+"""The driver of a Ray search is SIGKILLed mid-search; ``--resume`` finishes the study and
+nothing completed is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from nasplat.store import Store
+from nasplat.testing import CLI, known_value, run_cli
+
+BUDGET = 24
+
+
+def search_args(url: str) -> list[str]:
+    return [
+        "search",
+        "--space", "chain",
+        "--strategy", "evolution",
+        "--evaluator", "known-function",
+        "--evaluator-opt", "sleep=0.4",
+        "--executor", "ray",
+        "--workers", "2",
+        "--budget", str(BUDGET),
+        "--study", "killed",
+        "--storage", url,
+        "--no-progress",
+    ]  # fmt: skip
+
+
+def wait_for_complete(store: Store, proc: subprocess.Popen[bytes], count: int) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the search ended before it could be killed"
+        if store.has_study("killed"):
+            study = store.get_study("killed")
+            if store.count_trials(study.id, states=["COMPLETE"]) >= count:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} trials completed in 300 s")
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_resume_after_the_driver_is_killed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(url)
+    with open(tmp_path / "driver.log", "wb") as log:
+        proc = subprocess.Popen(
+            [*CLI, *search_args(url)],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: Ray's helpers are cleaned up below
+        )
+        try:
+            wait_for_complete(store, proc, 6)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # Ray helpers the driver left behind
+            except ProcessLookupError:
+                pass
+    study = store.get_study("killed")
+    before = {t.number: t for t in store.trials(study.id)}
+    completed = {n for n, t in before.items() if t.state == "COMPLETE"}
+    running = {n for n, t in before.items() if t.state == "RUNNING"}
+    assert len(completed) >= 6 and len(before) < BUDGET and running
+
+    done = run_cli(*search_args(url), "--resume", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "best trial" in done.stdout
+
+    after = {t.number: t for t in store.trials(study.id)}
+    for number in completed:  # nothing completed is lost or changed
+        old, new = before[number], after[number]
+        assert (new.state, new.value, new.genotype, new.finished_at) == (
+            "COMPLETE",
+            old.value,
+            old.genotype,
+            old.finished_at,
+        )
+    for number in running:
+        assert after[number].state == "FAILED" and after[number].error.startswith("interrupted")
+    finished = [t for t in after.values() if t.state in ("COMPLETE", "FAILED", "PRUNED")]
+    assert len(finished) == len(after) == BUDGET
+    assert all(t.value == known_value(t.genotype) for t in after.values() if t.state == "COMPLETE")
+    store.close()

@@ -1,0 +1,337 @@
+"""The Store suite, run on every backend: SQLite file, SQLite in memory and PostgreSQL.
+
+PostgreSQL is ``$NASPLAT_TEST_POSTGRES_URL`` or a private server that scripts/postgres.sh
+installs (from Debian, when absent) and starts on 127.0.0.1 for this test session; each test
+gets a fresh database.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+
+from nasplat import Budget, Genotype
+from nasplat.errors import StorageError
+from nasplat.store import Store, StudyRecord
+from nasplat.testing import (
+    PostgresUnavailable,
+    drop_postgres_database,
+    fresh_postgres_database,
+    postgres_server,
+)
+
+BACKENDS = [
+    "sqlite-file",
+    "sqlite-memory",
+    pytest.param("postgresql", marks=[pytest.mark.slow, pytest.mark.postgres]),
+]
+SHARED_BACKENDS = [b for b in BACKENDS if b != "sqlite-memory"]  # several processes, one store
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL cannot be installed here: {exc}")
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty store on the backend named by the test's parameter."""
+    backend = request.param
+    if backend == "sqlite-memory":
+        yield "sqlite://"
+    elif backend == "sqlite-file":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        server = request.getfixturevalue("postgres_server_url")
+        name = f"nasplat_test_{uuid.uuid4().hex[:12]}"
+        yield fresh_postgres_database(server, name)
+        drop_postgres_database(server, name)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    yield s
+    s.close()
+
+
+all_backends = pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+shared_backends = pytest.mark.parametrize("store_url", SHARED_BACKENDS, indirect=True)
+
+
+def make_study(store: Store, name: str = "s", direction: str = "maximize") -> StudyRecord:
+    return store.create_study(
+        name,
+        space="chain",
+        strategy="random",
+        evaluator="train",
+        objectives=[("val_acc", direction)],
+        config={"seed": 1, "nested": {"ops": ["conv_3x3", "skip_connect"]}},
+    )
+
+
+def genotype(i: int) -> Genotype:
+    return Genotype("chain", {"a": i, "b": None, "c": True, "d": 0.5, "e": "x"})
+
+
+# --- studies ---------------------------------------------------------------------------------
+@all_backends
+def test_studies_round_trip_and_clear_errors(store: Store) -> None:
+    created = make_study(store)
+    make_study(store, "other", "minimize")
+    got = store.get_study("s")
+    assert got == created and got.config["nested"]["ops"] == ["conv_3x3", "skip_connect"]
+    assert got.created_at.tzinfo is not None and got.created_at.utcoffset() == UTC.utcoffset(None)
+    assert store.has_study("s") and not store.has_study("nope")
+    assert [s["name"] for s in store.list_studies()] == ["s", "other"]
+    with pytest.raises(StorageError, match="already exists"):
+        make_study(store)
+    with pytest.raises(StorageError, match=r"no study 'nope'.*studies: s, other"):
+        store.get_study("nope")
+    with pytest.raises(StorageError, match="direction"):
+        make_study(store, "bad", "upward")
+
+
+@all_backends
+def test_delete_study_removes_only_that_study(store: Store) -> None:
+    for name in ("gone", "kept"):
+        study = make_study(store, name)
+        trial = store.create_trial(study.id, genotype(1), Budget())
+        store.report_intermediate(trial.id, 0, 0.1)
+        store.finish_trial(
+            trial.id,
+            state="COMPLETE",
+            value=0.5,
+            metrics={"m": 1.0},
+            weights=b"w",
+            checkpoint={"k": 1},
+        )
+    store.delete_study("gone")
+    assert [s["name"] for s in store.list_studies()] == ["kept"]
+    kept = store.trials("kept", with_intermediate=True)
+    assert len(kept) == 1 and kept[0].intermediate == ((0, 0.1),)
+    assert store.trial_weights(kept[0].id) == b"w"
+
+
+# --- trials ----------------------------------------------------------------------------------
+@all_backends
+def test_trials_numbers_architectures_and_records(store: Store) -> None:
+    study = make_study(store)
+    budget = Budget(epochs=2, data_fraction=0.5)
+    t0 = store.create_trial(study.id, genotype(1), budget, worker="w0", tag="retrain")
+    t1 = store.create_trial(study.id, genotype(2), budget)
+    t2 = store.create_trial(study.id, genotype(1), budget)  # same architecture, new trial
+    assert [t.number for t in (t0, t1, t2)] == [0, 1, 2]
+    assert t0.state == "RUNNING" and t0.arch_hash == t2.arch_hash != t1.arch_hash
+    trials = store.trials("s")
+    assert [t.genotype for t in trials] == [genotype(1), genotype(2), genotype(1)]
+    assert trials[0].genotype["b"] is None and trials[0].genotype["c"] is True
+    assert trials[0].budget == budget.to_dict() and trials[0].worker == "w0"
+    assert trials[0].tag == "retrain" and trials[0].finished_at is None
+    assert store.get_trial(t1.id).number == 1
+    with pytest.raises(StorageError, match="no trial"):
+        store.get_trial(10_000)
+
+
+@all_backends
+def test_finish_trial_records_values_metrics_and_checkpoint(store: Store) -> None:
+    study = make_study(store)
+    trial = store.create_trial(study.id, genotype(1), Budget())
+    store.finish_trial(
+        trial.id, state="COMPLETE", value=0.25, metrics={"val_acc": 0.25, "params": 7}
+    )
+    store.finish_trial(
+        trial.id,
+        state="COMPLETE",
+        value=0.75,
+        metrics={"val_acc": 0.75},
+        worker="host:1",
+        checkpoint={"strategy": {"rng": [3, [1, 2], None]}},
+    )
+    record = store.get_trial(trial.id)
+    assert (record.state, record.value, record.metrics) == ("COMPLETE", 0.75, {"val_acc": 0.75})
+    assert record.worker == "host:1" and record.duration is not None and record.duration >= 0
+    assert store.load_checkpoint(study.id) == {"strategy": {"rng": [3, [1, 2], None]}}
+    with pytest.raises(ValueError, match="finish state"):
+        store.finish_trial(trial.id, state="RUNNING")
+    with pytest.raises(StorageError, match="no trial"):
+        store.finish_trial(10_000, state="FAILED")
+
+
+@all_backends
+def test_retries_and_interrupted_trials(store: Store) -> None:
+    study = make_study(store)
+    running = store.create_trial(study.id, genotype(1), Budget())
+    done = store.create_trial(study.id, genotype(2), Budget())
+    store.finish_trial(done.id, state="COMPLETE", value=1.0)
+    store.mark_retry(running.id, "worker died: ActorDiedError")
+    store.mark_retry(running.id, "worker died again")
+    record = store.get_trial(running.id)
+    assert (record.state, record.retries, record.error) == ("RUNNING", 2, "worker died again")
+    assert store.interrupt_running(study.id) == 1
+    record = store.get_trial(running.id)
+    assert record.state == "FAILED" and record.error.startswith("interrupted")
+    assert store.get_trial(done.id).state == "COMPLETE"
+    assert store.interrupt_running(study.id) == 0
+
+
+@all_backends
+def test_intermediate_values_overwrite_steps_and_keep_keys(store: Store) -> None:
+    study = make_study(store)
+    trial = store.create_trial(study.id, genotype(1), Budget())
+    for step, value in ((1, 0.4), (0, 0.2), (1, 0.5)):
+        store.report_intermediate(trial.id, step, value)
+    store.report_intermediate(trial.id, 0, 2.5, key="loss")
+    assert store.intermediate_values(trial.id) == [(0, 0.2), (1, 0.5)]
+    assert store.intermediate_series(trial.id) == {
+        "loss": [(0, 2.5)],
+        "value": [(0, 0.2), (1, 0.5)],
+    }
+    assert store.trials("s", with_intermediate=True)[0].intermediate == ((0, 0.2), (1, 0.5))
+
+
+@all_backends
+def test_find_evaluated_counts_and_best_trial(store: Store) -> None:
+    study = make_study(store, direction="minimize")
+    budget = Budget(epochs=1)
+    states = [
+        ("COMPLETE", 0.3),
+        ("PRUNED", 0.9),
+        ("FAILED", None),
+        ("COMPLETE", 0.1),
+        ("COMPLETE", 0.1),
+    ]
+    for i, (state, value) in enumerate(states):
+        trial = store.create_trial(study.id, genotype(i), budget, tag="rung" if i == 4 else None)
+        store.finish_trial(trial.id, state=state, value=value)
+    store.create_trial(study.id, genotype(9), budget)  # still running
+    assert store.find_evaluated(study.id, genotype(0), budget).number == 0
+    assert store.find_evaluated(study.id, genotype(1), budget).state == "PRUNED"
+    assert store.find_evaluated(study.id, genotype(2), budget) is None  # failed
+    assert store.find_evaluated(study.id, genotype(0), Budget(epochs=2)) is None  # other budget
+    assert store.count_trials(study.id) == 4  # finished, untagged
+    assert store.count_trials(study.id, tag="rung") == 1
+    assert store.count_trials(study.id, states=["RUNNING"]) == 1
+    assert store.best_trial("s").number == 3  # minimise; the earliest of equal values
+    assert store.best_trial(study.id, tag="rung").number == 4
+    summary = store.list_studies()[0]
+    assert (summary["trials"], summary["complete"], summary["running"]) == (6, 3, 1)
+    assert summary["best_value"] == 0.1 and summary["direction"] == "minimize"
+    empty = make_study(store, "empty")
+    with pytest.raises(StorageError, match="no completed trial"):
+        store.best_trial(empty.id)
+
+
+@all_backends
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_weights_policy_keeps_the_best_trials_weights(store: Store, direction: str) -> None:
+    study = make_study(store, direction=direction)
+    ids = []
+    for i, value in enumerate((0.5, 0.9, 0.1)):
+        trial = store.create_trial(study.id, genotype(i), Budget())
+        store.finish_trial(trial.id, state="COMPLETE", value=value, weights=f"w{i}".encode())
+        ids.append(trial.id)
+    kept = [store.trial_weights(i) for i in ids]
+    assert kept == ([None, b"w1", None] if direction == "maximize" else [None, None, b"w2"])
+    other = store.create_trial(study.id, genotype(5), Budget())
+    store.finish_trial(other.id, state="COMPLETE", value=0.3, weights=b"all", keep_weights="all")
+    none = store.create_trial(study.id, genotype(6), Budget())
+    store.finish_trial(none.id, state="COMPLETE", value=0.3, weights=b"x", keep_weights="none")
+    assert store.trial_weights(other.id) == b"all" and store.trial_weights(none.id) is None
+
+
+@all_backends
+def test_checkpoints_newest_wins_and_prune_keeps_three(store: Store) -> None:
+    study = make_study(store)
+    assert store.load_checkpoint(study.id) is None
+    for i in range(6):
+        store.save_checkpoint(study.id, {"strategy": {"step": i, "pop": [[{"a": i}, 0.5]]}})
+    store.prune_checkpoints(study.id)
+    assert store.load_checkpoint(study.id) == {"strategy": {"step": 5, "pop": [[{"a": 5}, 0.5]]}}
+    from sqlalchemy import func, select
+
+    from nasplat.store.models import StrategyCheckpointRow
+
+    with store._session() as session:
+        assert session.scalar(select(func.count()).select_from(StrategyCheckpointRow)) == 3
+
+
+@all_backends
+def test_trials_dataframe(store: Store) -> None:
+    study = make_study(store)
+    trial = store.create_trial(study.id, genotype(1), Budget())
+    store.finish_trial(trial.id, state="COMPLETE", value=0.5, metrics={"params": 10.0})
+    frame = store.trials_dataframe("s")
+    assert list(frame["number"]) == [0] and frame.loc[0, "metric_params"] == 10.0
+    assert Genotype.from_json(frame.loc[0, "genotype"]) == genotype(1)
+
+
+# --- persistence and concurrency -------------------------------------------------------------
+@shared_backends
+def test_a_second_store_on_the_same_url_sees_everything(store_url: str) -> None:
+    first = Store(store_url)
+    study = make_study(first)
+    trial = first.create_trial(study.id, genotype(1), Budget())
+    first.finish_trial(trial.id, state="COMPLETE", value=0.5)
+    first.close()
+    second = Store(store_url)  # schema already there: reused, not recreated
+    assert second.best_trial("s").genotype == genotype(1)
+    second.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from nasplat import Budget, Genotype
+    from nasplat.store import Store
+
+    url, study_id, worker, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    store = Store(url)
+    for i in range(n):
+        g = Genotype("chain", {"a": i % 5})  # architectures shared across processes
+        trial = store.create_trial(study_id, g, Budget(), worker=f"p{worker}")
+        store.report_intermediate(trial.id, 0, float(worker))
+        store.finish_trial(
+            trial.id, state="COMPLETE", value=float(worker * 1000 + i), checkpoint={"w": worker}
+        )
+    """
+)
+
+
+@shared_backends
+def test_four_processes_writing_one_store_lose_nothing(store_url: str) -> None:
+    store = Store(store_url)
+    study = make_study(store)
+    n = 15
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, store_url, str(study.id), str(w), str(n)])
+        for w in range(4)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    trials = store.trials("s", with_intermediate=True)
+    assert sorted(t.number for t in trials) == list(range(4 * n))
+    assert len({t.arch_hash for t in trials}) == 5
+    for t in trials:
+        worker = int(t.worker[1:])
+        assert t.state == "COMPLETE" and t.value // 1000 == worker
+        assert t.intermediate == ((0, float(worker)),)
+    values = sorted(t.value for t in trials)
+    assert values == sorted(w * 1000.0 + i for w in range(4) for i in range(n))
+    store.close()
+
+
+def test_in_memory_sqlite_is_private_to_its_store() -> None:
+    one, two = Store("sqlite://"), Store("sqlite://")
+    make_study(one)
+    assert one.has_study("s") and not two.has_study("s")
