@@ -6,6 +6,7 @@ import io
 import time
 from typing import Any
 
+from evaluators.constraints import Constraint, check_constraints, parse_constraints
 from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter
@@ -13,6 +14,8 @@ from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
+PRE_TRAINING = ("params", "flops", "latency_ms")
+"""Metrics a constraint of a training evaluator may use (measured on the built network)."""
 TRAIN_OPTIONS = (
     "batch_size",
     "optimizer",
@@ -35,7 +38,8 @@ class TrainEvaluator(Evaluator):
     ``params``, ``flops`` (one input, torch's flop counter), ``latency_ms`` (batch-1 forward
     on the training device) and ``seconds``. Each epoch's validation accuracy is reported as an
     intermediate value. Honours every :class:`Budget` field: epochs, data_fraction (stratified
-    subset of the training split), width_mult, resolution.
+    subset of the training split), width_mult, resolution. ``constraints`` (e.g.
+    ``["params<=1e6"]``, on params, flops or latency_ms) reject a network before training.
     """
 
     name = "train"
@@ -47,6 +51,7 @@ class TrainEvaluator(Evaluator):
         epochs: int = 10,
         keep_weights: bool = True,
         restore_best: bool = False,
+        constraints: Any = None,
         **options: Any,
     ) -> None:
         common = {
@@ -56,7 +61,7 @@ class TrainEvaluator(Evaluator):
         if unknown:
             raise ConfigError(
                 f"unknown option(s) for evaluator {self.name!r}: {', '.join(unknown)}; "
-                f"known: epochs, keep_weights, restore_best, {', '.join(TRAIN_OPTIONS)}"
+                f"known: epochs, keep_weights, restore_best, constraints, {', '.join(TRAIN_OPTIONS)}"
             )
         super().__init__(space, **common, epochs=epochs, keep_weights=keep_weights, **options)
         if int(epochs) < 0:
@@ -65,6 +70,9 @@ class TrainEvaluator(Evaluator):
         self.keep_weights = bool(keep_weights)
         self.restore_best = bool(restore_best)
         self.train_options = options
+        self.constraints: tuple[Constraint, ...] = parse_constraints(constraints, PRE_TRAINING)
+        if self.constraints:
+            self.options["constraints"] = [str(c) for c in self.constraints]
 
     def resolve_budget(self, budget: Budget | None) -> Budget:
         budget = budget or Budget()
@@ -108,7 +116,7 @@ class TrainEvaluator(Evaluator):
         import torch
 
         from nasplat.profiling import profile
-        from nasplat.training import TrainConfig, resolve_device, seed_everything, train_model
+        from nasplat.training import TrainConfig, resolve_device, seed_everything
 
         budget = self.resolve_budget(budget)
         start = time.perf_counter()
@@ -117,12 +125,11 @@ class TrainEvaluator(Evaluator):
         model = self.build_network(genotype, budget, splits)
         shape = (1, splits.in_channels, splits.input_size, splits.input_size)
         cost = profile(model, shape)
+        self.check_constraints(model, shape, cost)
         config = TrainConfig(
             epochs=budget.epochs, seed=self.seed, device=self.device, **self.train_options
         )
-        result = train_model(
-            model, splits, config, reporter=reporter, restore_best=self.restore_best
-        )
+        result = self.fit(model, splits, config, reporter)
         metrics = {
             "val_acc": result.val_acc,
             "val_loss": result.val_loss,
@@ -141,6 +148,24 @@ class TrainEvaluator(Evaluator):
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
             weights = buffer.getvalue()
         return EvalResult(metrics, state_dict=weights, epochs_run=result.epochs_run)
+
+    def check_constraints(self, model: Any, shape: tuple[int, ...], cost: dict[str, float]) -> None:
+        """Raise ConstraintViolation (trial FAILED) before training when a constraint fails."""
+        if not self.constraints:
+            return
+        known = dict(cost)
+        if any(c.metric == "latency_ms" for c in self.constraints):
+            from nasplat.training import resolve_device
+
+            device = resolve_device(self.device)
+            known["latency_ms"] = measure_latency(model.to(device), shape, device)
+        check_constraints(self.constraints, known)
+
+    def fit(self, model: Any, splits: Any, config: Any, reporter: Reporter) -> Any:
+        """Train ``model`` (hook for subclasses); returns nasplat.training's TrainResult."""
+        from nasplat.training import train_model
+
+        return train_model(model, splits, config, reporter=reporter, restore_best=self.restore_best)
 
 
 def measure_latency(model: Any, shape: tuple[int, ...], device: Any, repeats: int = 10) -> float:

@@ -42,8 +42,7 @@ class SearchConfig:
             raise ConfigError(f"budget must be >= 0, got {self.budget}")
         if self.epochs is not None and self.epochs < 0:
             raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
-        if self.direction not in (None, "maximize", "minimize"):
-            raise ConfigError(f"direction must be maximize or minimize, got {self.direction!r}")
+        self.objective_list()  # validates objective and direction (comma lists allowed)
         if self.keep_weights not in ("best", "all", "none"):
             raise ConfigError(f"keep_weights must be best, all or none, got {self.keep_weights!r}")
         if self.time_limit is not None and self.time_limit <= 0:
@@ -51,9 +50,24 @@ class SearchConfig:
 
     @property
     def resolved_direction(self) -> str:
-        if self.direction:
-            return self.direction
-        return "minimize" if default_minimized(self.objective) else "maximize"
+        """The direction of the primary (first) objective."""
+        return self.objective_list()[0][1]
+
+    def objective_list(self) -> list[tuple[str, str]]:
+        """``[(metric, direction), ...]`` from ``objective`` and ``direction``, which may be comma
+        lists (``"val_acc,flops"``, ``"maximize,minimize"``); a direction not given takes the
+        metric's default (:func:`default_minimized`). The first objective is the primary one."""
+        metrics = [m.strip() for m in str(self.objective).split(",")]
+        if not all(metrics) or len(set(metrics)) != len(metrics):
+            raise ConfigError(f"objective must be distinct metric names, got {self.objective!r}")
+        given = [d.strip() for d in self.direction.split(",")] if self.direction else []
+        if len(given) > len(metrics):
+            raise ConfigError(f"{len(given)} directions for {len(metrics)} objective(s)")
+        for direction in given:
+            if direction not in ("maximize", "minimize"):
+                raise ConfigError(f"direction must be maximize or minimize, got {direction!r}")
+        defaults = ["minimize" if default_minimized(m) else "maximize" for m in metrics]
+        return list(zip(metrics, given + defaults[len(given) :], strict=True))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -75,7 +75,7 @@ class Search:
         else:
             config.study = name
             self.evaluator = evaluator_cls(self.space, **evaluator_options(config))
-            objectives = [(config.objective, config.resolved_direction)]
+            objectives = config.objective_list()
             self.study = store.create_study(
                 name,
                 space=config.space,
@@ -85,7 +85,8 @@ class Search:
                 config={**config.to_dict(), "data": self._data_shape(config)},
             )
         self.config = config
-        self.budget = config.trial_budget()
+        self.budget = self.evaluator.resolve_budget(config.trial_budget())  # as stored per trial
+        self.pending: list[Genotype] = []  # asks in flight at the last checkpoint (resume)
         self.strategy = self._build_strategy()
 
     def _merge_resumed(self, given: SearchConfig) -> SearchConfig:
@@ -158,12 +159,15 @@ class Search:
         )
 
     def _restore(self) -> None:
+        """Mark interrupted trials FAILED and restore the strategy; the asks that were in
+        flight at the checkpoint are evaluated again so the strategy hears about each one."""
         interrupted = self.store.interrupt_running(self.study.id)
         if interrupted:
             log.info("marked %d interrupted trial(s) FAILED", interrupted)
         checkpoint = self.store.load_checkpoint(self.study.id)
         if checkpoint is not None:
             self.strategy.load_state_dict(checkpoint["strategy"])
+            self.pending = [Genotype.from_dict(g) for g in checkpoint.get("pending", [])]
             log.info("restored %s state from the store", self.config.strategy)
 
     def _best(self) -> TrialRecord | None:
@@ -203,12 +207,12 @@ class _Run:
         with progress_bar(progress, total=target, completed=already, label=self.study.name) as bar:
             while True:
                 while self._may_ask(already):
-                    self._ask_one()
+                    self._ask_one(self.search.pending.pop(0) if self.search.pending else None)
                 if not self.in_flight:
                     break
                 for outcome in self.executor.wait():
                     self._finish(outcome)
-                    bar.advance(self._best_text())
+                    bar.advance(self._best_text() if progress else "")
 
     def _may_ask(self, already: int) -> bool:
         if len(self.in_flight) >= self.executor.capacity:
@@ -221,8 +225,8 @@ class _Run:
             return False
         return self.duplicates_in_a_row < MAX_CONSECUTIVE_DUPLICATES
 
-    def _ask_one(self) -> None:
-        genotype = self.strategy.ask()
+    def _ask_one(self, genotype: Genotype | None = None) -> None:
+        genotype = genotype if genotype is not None else self.strategy.ask()
         try:
             self.space.validate(genotype)
         except InvalidGenotypeError as exc:
@@ -264,7 +268,6 @@ class _Run:
                 "the strategy proposed %d evaluated architectures in a row; stopping (space exhausted?)",
                 MAX_CONSECUTIVE_DUPLICATES,
             )
-        self.store.save_checkpoint(self.study.id, {"strategy": self.strategy.state_dict()})
 
     def _finish(self, outcome: TrialOutcome) -> None:
         task, genotype = self.in_flight.pop(outcome.trial_id)
@@ -291,7 +294,7 @@ class _Run:
             error=outcome.error,
             weights=outcome.weights,
             keep_weights=self.search.config.keep_weights,
-            checkpoint={"strategy": self.strategy.state_dict()},
+            checkpoint=self._checkpoint(),
             worker=outcome.worker,
         )
         self.finished += 1
@@ -302,6 +305,11 @@ class _Run:
         if outcome.error and outcome.state == "FAILED":
             message += f" ({outcome.error})"
         log.info(message)
+
+    def _checkpoint(self) -> dict[str, Any]:
+        """The strategy's state plus the asks still in flight (re-evaluated on resume)."""
+        pending = [g.to_dict() for _, g in self.in_flight.values()]
+        return {"strategy": self.strategy.state_dict(), "pending": pending}
 
     def _best_text(self) -> str:
         try:

@@ -384,6 +384,18 @@ class Store:
                 session.execute(delete(TrialArtifactRow).where(TrialArtifactRow.trial_id.in_(ids)))
         session.add(TrialArtifactRow(trial_id=row.id, kind="weights", data=weights))
 
+    def set_trial_architecture(self, trial_id: int, genotype: Genotype) -> None:
+        """Link a trial to another (canonical) architecture: a one-shot search's supernet trial
+        follows the genotype it currently derives."""
+
+        def relink(session: Session) -> None:
+            row = session.get(TrialRow, trial_id)
+            if row is None:
+                raise StorageError(f"no trial with id {trial_id}")
+            row.architecture_id = self._architecture_id(session, genotype)
+
+        self._retry(relink)
+
     def mark_retry(self, trial_id: int, error: str) -> None:
         """Count one retry of a trial whose worker died; it stays RUNNING."""
 

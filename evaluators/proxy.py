@@ -1,0 +1,97 @@
+"""The ``proxy`` evaluator: a zero-cost proxy of an untrained network instead of training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evaluators.train import TrainEvaluator
+from nasplat.budget import Budget, EvalResult
+from nasplat.errors import ConfigError
+from nasplat.evaluator import Evaluator, Reporter
+from nasplat.genotype import Genotype
+from nasplat.registry import EVALUATORS, PROXIES
+from nasplat.space import SearchSpace
+
+DEFAULT_PROXY = "synflow"
+
+
+def proxy_batch(splits: Any, batch_size: int, seed: int) -> tuple[Any, Any]:
+    """A fixed random mini-batch of the training split (the same for every architecture)."""
+    import torch
+
+    x, y = splits.train.tensors
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(y), generator=generator)[: min(batch_size, len(y))]
+    return x[index], y[index]
+
+
+@EVALUATORS.register(
+    "proxy", description="zero-cost proxy at initialisation (synflow, naswot, ...)"
+)
+class ProxyEvaluator(Evaluator):
+    """Scores a freshly initialised network on one mini-batch with a zero-cost proxy.
+
+    Options: ``proxy`` (``synflow``; see ``nasplat list`` / :mod:`evaluators.zero_cost`),
+    ``batch_size`` (64), ``constraints`` (params, flops, latency_ms). The network is built at
+    the budget's width and resolution. Metrics: the score under the proxy's name and again as
+    ``val_acc`` (so the default ``--objective`` ranks by it: it is a score, not an accuracy),
+    ``params``, ``flops`` and ``seconds`` (time to compute the proxy). The budget records
+    ``epochs=0`` and the proxy in ``extra``.
+    """
+
+    name = "proxy"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        proxy: str = DEFAULT_PROXY,
+        batch_size: int = 64,
+        constraints: Any = None,
+        **options: Any,
+    ) -> None:
+        common = {
+            k: options.pop(k) for k in ("dataset", "data_dir", "seed", "device") if k in options
+        }
+        options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
+        if options:
+            raise ConfigError(
+                f"unknown option(s) for evaluator {self.name!r}: {', '.join(sorted(options))}; "
+                "known: proxy, batch_size, constraints"
+            )
+        PROXIES.get(proxy)
+        if int(batch_size) < 2:
+            raise ConfigError(f"batch_size must be >= 2, got {batch_size}")
+        super().__init__(space, **common, proxy=proxy, batch_size=int(batch_size))
+        self.proxy = proxy
+        self.batch_size = int(batch_size)
+        self.networks = TrainEvaluator(
+            space, epochs=0, keep_weights=False, constraints=constraints, **common
+        )
+
+    def metric_names(self) -> list[str]:
+        return list(dict.fromkeys([self.proxy, "val_acc", "params", "flops", "seconds"]))
+
+    def resolve_budget(self, budget: Budget | None) -> Budget:
+        budget = (budget or Budget()).replace(epochs=0)
+        return budget.replace(
+            extra={**budget.extra, "proxy": self.proxy, "batch_size": self.batch_size}
+        )
+
+    def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
+        from evaluators.zero_cost import score
+        from nasplat.profiling import profile
+        from nasplat.training import resolve_device, seed_everything
+
+        budget = self.resolve_budget(budget)
+        splits = self.networks.load_splits(budget)
+        seed_everything(self.seed)
+        model = self.networks.build_network(genotype, budget, splits)
+        shape = (1, splits.in_channels, splits.input_size, splits.input_size)
+        cost = profile(model, shape)
+        self.networks.check_constraints(model, shape, cost)
+        device = resolve_device(self.device)
+        x, y = proxy_batch(splits, self.batch_size, self.seed)
+        value, seconds = score(self.proxy, model.to(device), x.to(device), y.to(device))
+        metrics = {**cost, self.proxy: value, "val_acc": value, "seconds": seconds}
+        return EvalResult(metrics, epochs_run=0)

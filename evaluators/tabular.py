@@ -1,0 +1,251 @@
+"""The ``tabular`` evaluator: look an architecture up in a benchmark table instead of training.
+
+A table is a CSV or Parquet file with an ``arch`` column holding each architecture in its
+space's notation (NAS-Bench-201 strings for ``nb201``) and numeric columns of results. The
+values returned are the table's numbers exactly (NAS-Bench-201 files hold percentages).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from evaluators.constraints import Constraint, check_constraints, parse_constraints
+from nasplat.budget import Budget, EvalResult
+from nasplat.config import default_minimized
+from nasplat.errors import ConfigError, InvalidGenotypeError, NasplatError
+from nasplat.evaluator import Evaluator, Reporter
+from nasplat.genotype import Genotype
+from nasplat.registry import EVALUATORS
+from nasplat.space import SearchSpace
+
+ARCH_COLUMN = "arch"
+COST_WORDS = ("params", "flops", "latency", "size")
+"""Columns whose name contains one of these are cost metrics, returned with every lookup."""
+
+
+class ArchitectureNotInTable(NasplatError):
+    """An architecture the benchmark table has no row for."""
+
+
+class BenchmarkTable:
+    """A benchmark table held as one float64 array per numeric column and an arch -> row dict.
+
+    Immutable once loaded; ``load`` caches instances per process by absolute path and mtime,
+    so lookups from many evaluators share one copy. Thread safe for reading.
+    """
+
+    _cache: dict[tuple[str, float], BenchmarkTable] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, path: str, archs: Sequence[str], columns: dict[str, np.ndarray]) -> None:
+        self.path = path
+        self.archs = list(archs)
+        self._row = {arch: i for i, arch in enumerate(self.archs)}
+        if len(self._row) != len(self.archs):
+            raise ConfigError(f"benchmark table {path} lists some architectures twice")
+        self._columns = columns
+
+    # --- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str) -> BenchmarkTable:
+        """Read a ``.csv`` or ``.parquet`` table (cached by path and modification time)."""
+        full = os.path.abspath(os.path.expanduser(str(path)))
+        if not os.path.isfile(full):
+            raise ConfigError(f"benchmark table not found: {path}")
+        key = (full, os.path.getmtime(full))
+        with cls._lock:
+            table = cls._cache.get(key)
+            if table is None:
+                table = cls._read(full)
+                cls._cache = {k: v for k, v in cls._cache.items() if k[0] != full}
+                cls._cache[key] = table
+            return table
+
+    @classmethod
+    def _read(cls, path: str) -> BenchmarkTable:
+        import pandas as pd
+
+        try:
+            if path.endswith((".parquet", ".pq")):
+                frame = pd.read_parquet(path)
+            elif path.endswith((".csv", ".csv.gz")):
+                frame = pd.read_csv(path)
+            else:
+                raise ConfigError(f"benchmark table {path} must be a .csv or .parquet file")
+        except (ValueError, OSError, ImportError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"cannot read benchmark table {path}: {first}") from None
+        if ARCH_COLUMN not in frame.columns:
+            raise ConfigError(
+                f"benchmark table {path} has no {ARCH_COLUMN!r} column "
+                f"(columns: {', '.join(map(str, frame.columns))})"
+            )
+        numeric = {
+            str(name): frame[name].to_numpy(dtype=np.float64)
+            for name in frame.columns
+            if name != ARCH_COLUMN and pd.api.types.is_numeric_dtype(frame[name])
+        }
+        return cls(path, frame[ARCH_COLUMN].astype(str).tolist(), numeric)
+
+    # --- queries ------------------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        """The numeric columns, in file order."""
+        return list(self._columns)
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    def __contains__(self, arch: object) -> bool:
+        return arch in self._row
+
+    def column(self, name: str) -> np.ndarray:
+        """One column as a read-only array (ConfigError naming the columns when unknown)."""
+        try:
+            values = self._columns[name]
+        except KeyError:
+            raise ConfigError(
+                f"benchmark table {os.path.basename(self.path)} has no numeric column {name!r}; "
+                f"columns: {', '.join(self.columns)}"
+            ) from None
+        values.flags.writeable = False
+        return values
+
+    def row(self, arch: str) -> int:
+        """The row index of ``arch`` (ArchitectureNotInTable, naming it, when absent)."""
+        try:
+            return self._row[arch]
+        except KeyError:
+            raise ArchitectureNotInTable(
+                f"architecture {arch!r} is not in benchmark table {os.path.basename(self.path)}"
+            ) from None
+
+    def lookup(self, arch: str, column: str) -> float:
+        """The table's value for ``arch`` in ``column``, exactly as stored."""
+        values = self.column(column)
+        return float(values[self.row(arch)])
+
+    def lookup_many(self, archs: Iterable[str], column: str) -> list[float]:
+        values = self.column(column)
+        return [float(values[self.row(arch)]) for arch in archs]
+
+    def best(self, column: str, maximize: bool = True) -> tuple[str, float]:
+        """``(arch, value)`` of the best row in ``column`` (first on ties; NaN rows skipped)."""
+        values = self.column(column)
+        if np.isnan(values).all():
+            raise ConfigError(f"column {column!r} of {os.path.basename(self.path)} has no values")
+        index = int(np.nanargmax(values) if maximize else np.nanargmin(values))
+        return self.archs[index], float(values[index])
+
+
+def notations(space: SearchSpace, genotype: Genotype) -> list[str]:
+    """The strings to try for a genotype: its own notation, then its canonical form's."""
+    first = space.to_notation(genotype)
+    canonical = space.to_notation(space.canonicalize(genotype))
+    return [first] if canonical == first else [first, canonical]
+
+
+@EVALUATORS.register("tabular", description="look results up in a benchmark table (CSV/Parquet)")
+class TabularEvaluator(Evaluator):
+    """Answers from a benchmark table: no training, microseconds per query.
+
+    Options: ``table`` (path, required), ``metric`` (column, default ``val_acc`` if the table
+    has it), ``constraints`` (on any numeric column, checked before the result is returned).
+    Metrics: the metric under its column name and again as ``val_acc`` (so the default
+    ``--objective`` ranks by it; not for a cost or loss metric), every cost column (name containing params, flops, latency or
+    size), and ``lookup_us``. The architecture is looked up by its notation as given, else by
+    its canonical form's notation. The budget records the table file and the metric.
+    """
+
+    name = "tabular"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        table: str | None = None,
+        metric: str | None = None,
+        constraints: Any = None,
+        **options: Any,
+    ) -> None:
+        common = {
+            k: options.pop(k) for k in ("dataset", "data_dir", "seed", "device") if k in options
+        }
+        options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
+        if options:
+            raise ConfigError(
+                f"unknown option(s) for evaluator {self.name!r}: {', '.join(sorted(options))}; "
+                "known: table, metric, constraints"
+            )
+        if not table:
+            raise ConfigError("the tabular evaluator needs --table PATH (a CSV or Parquet file)")
+        loaded = BenchmarkTable.load(table)
+        if metric is None and "val_acc" not in loaded.columns:
+            raise ConfigError(
+                f"pass --metric COLUMN for table {table}; columns: {', '.join(loaded.columns)}"
+            )
+        metric = metric or "val_acc"
+        loaded.column(metric)
+        self.table_path = str(table)
+        self.metric = metric
+        self.constraints: tuple[Constraint, ...] = parse_constraints(constraints, loaded.columns)
+        super().__init__(space, **common, table=self.table_path, metric=metric)
+        if self.constraints:
+            self.options["constraints"] = [str(c) for c in self.constraints]
+
+    @property
+    def table(self) -> BenchmarkTable:
+        return BenchmarkTable.load(self.table_path)
+
+    def cost_columns(self) -> list[str]:
+        return [c for c in self.table.columns if any(word in c for word in COST_WORDS)]
+
+    @property
+    def alias_val_acc(self) -> bool:
+        """Whether the metric is also reported as ``val_acc`` (not for cost or loss columns)."""
+        return not default_minimized(self.metric)
+
+    def metric_names(self) -> list[str]:
+        alias = ["val_acc"] if self.alias_val_acc else []
+        return list(dict.fromkeys([self.metric, *alias, *self.cost_columns(), "lookup_us"]))
+
+    def resolve_budget(self, budget: Budget | None) -> Budget:
+        budget = budget or Budget()
+        source = {"table": os.path.basename(self.table_path), "metric": self.metric}
+        return budget.replace(extra={**budget.extra, **source})
+
+    def arch_string(self, genotype: Genotype) -> str:
+        """The table key of a genotype: its notation if present, else its canonical notation."""
+        try:
+            candidates = notations(self.space, genotype)
+        except InvalidGenotypeError as exc:
+            raise ArchitectureNotInTable(f"genotype is not in this space: {exc}") from None
+        table = self.table
+        for arch in candidates:
+            if arch in table:
+                return arch
+        raise ArchitectureNotInTable(
+            f"architecture {candidates[0]!r} is not in benchmark table "
+            f"{os.path.basename(self.table_path)}"
+        )
+
+    def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
+        start = time.perf_counter()
+        table = self.table
+        arch = self.arch_string(genotype)
+        row = table.row(arch)
+        columns = list(dict.fromkeys([self.metric, *self.cost_columns()]))
+        metrics = {c: float(table.column(c)[row]) for c in columns}
+        if self.constraints:
+            every = {c: float(table.column(c)[row]) for c in table.columns}
+            check_constraints(self.constraints, every)
+        if self.alias_val_acc:
+            metrics["val_acc"] = metrics[self.metric]
+        metrics["lookup_us"] = (time.perf_counter() - start) * 1e6
+        return EvalResult(metrics, epochs_run=0)

@@ -1,0 +1,29 @@
+"""``nasplat pareto``: the Pareto front of a (multi-objective) study, from the store."""
+
+from __future__ import annotations
+
+import click
+
+from nasplat.cli import cli, emit, format_option, open_store, storage_option
+
+
+@cli.command("pareto")
+@click.option("--study", required=True)
+@storage_option
+@format_option
+def pareto(study: str, storage: str | None, fmt: str) -> None:
+    """List the non-dominated trials of a study over all its objectives."""
+    from nasplat.pareto import study_pareto_front
+
+    store = open_store(storage)
+    record = store.get_study(study)
+    names = [metric for metric, _ in record.objectives]
+    rows = [
+        {
+            "number": t.number,
+            **{name: t.metrics.get(name) for name in names},
+            "genotype": t.genotype.to_json() if fmt != "table" else t.genotype.sha[:10],
+        }
+        for t in study_pareto_front(store, study)
+    ]
+    emit(rows, fmt, ["number", *names, "genotype"])

@@ -1,0 +1,103 @@
+"""The evaluators through the CLI: proxy-check, tabular search, pareto, and exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from evaluator_helpers import NB201_CSV, needs_nb201, run_main
+
+from nasplat.store import Store
+
+TINY_ARGS = [
+    "--space-opt",
+    "layers=2",
+    "--space-opt",
+    "widths=[8]",
+    "--space-opt",
+    "ops=conv_3x3,max_pool_3x3",
+]
+
+
+def main(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    return run_main(*args, cwd=tmp_path)
+
+
+def test_proxy_check_prints_and_stores_correlations(tmp_path: Path) -> None:
+    code, out, err = main(
+        tmp_path,
+        "proxy-check",
+        "--space",
+        "chain",
+        *TINY_ARGS,
+        "--samples",
+        "4",
+        "--epochs",
+        "1",
+        "--proxies",
+        "params,synflow",
+        "--train-samples",
+        "200",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["proxy"] for r in rows] == ["params", "synflow"] and all(r["n"] == 4 for r in rows)
+    assert all(
+        -1 <= r["spearman"] <= 1 and -1 <= r["kendall"] <= 1
+        for r in rows
+        if r["spearman"] == r["spearman"]
+    )
+    store = Store(f"sqlite:///{tmp_path / 'nasplat.db'}")
+    study = store.get_study("proxy-check-chain-digits")
+    trials = store.trials(study.name)
+    assert len(trials) == 4 and all("proxy_synflow" in t.metrics for t in trials)
+    saved = store.load_checkpoint(study.id)["proxy_correlations"]
+    assert [r["proxy"] for r in saved] == ["params", "synflow"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--evaluator", "proxy", "--proxy", "zen"], "unknown proxy 'zen'"),
+        (["--evaluator", "early-stop", "--pruner", "mean"], "unknown pruner 'mean'"),
+        (
+            ["--evaluator", "tabular", "--table", "missing.csv", "--metric", "x"],
+            "benchmark table not found",
+        ),
+        (["--constraint", "params<<3"], "bad constraint"),
+        (["--constraint", "accuracy>=3"], "unknown metric 'accuracy'"),
+        (["--objective", "val_acc,flops", "--direction", "maximize,sideways"], "direction must be"),
+    ],
+)
+def test_bad_evaluator_input_is_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    code, _, err = main(tmp_path, "search", "--space", "chain", *TINY_ARGS, "--budget", "1", *args)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@needs_nb201
+def test_tabular_cli_search_and_missing_arch(tmp_path: Path) -> None:
+    import search_spaces.nb201  # noqa: F401 - until the package registers it
+
+    code, out, err = main(
+        tmp_path,
+        "search",
+        "--space",
+        "nb201",
+        "--strategy",
+        "evolution",
+        "--evaluator",
+        "tabular",
+        "--table",
+        str(NB201_CSV),
+        "--metric",
+        "cifar10_valid_acc",
+        "--budget",
+        "30",
+        "--no-progress",
+    )
+    assert code == 0, err
+    assert "best trial" in out and "cifar10_valid_acc=" in out and "notation: |" in out

@@ -1,0 +1,163 @@
+"""The tabular evaluator and BenchmarkTable: exact numbers, fast loads, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from evaluator_helpers import NB201_CSV, needs_nb201
+
+from evaluators.tabular import ArchitectureNotInTable, BenchmarkTable, TabularEvaluator
+from nasplat.budget import Budget
+from nasplat.config import SearchConfig
+from nasplat.errors import ConfigError, NasplatError
+from nasplat.evaluator import Reporter
+from nasplat.search import Search
+
+
+def write_table(path: Path, rows: list[dict[str, Any]]) -> str:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def test_small_table_lookups_best_and_cache(tmp_path: Path) -> None:
+    path = write_table(
+        tmp_path / "t.csv",
+        [{"arch": "a", "acc": 91.25, "params": 10}, {"arch": "b", "acc": 93.5, "params": 30}],
+    )
+    table = BenchmarkTable.load(path)
+    assert table.columns == ["acc", "params"] and len(table) == 2
+    assert table.lookup("a", "acc") == 91.25 and table.lookup_many(["b", "a"], "params") == [30, 10]
+    assert table.best("acc") == ("b", 93.5) and table.best("params", maximize=False) == ("a", 10.0)
+    assert BenchmarkTable.load(path) is table  # cached by path and mtime
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda p: str(p / "missing.csv"), "not found"),
+        (lambda p: write_table(p / "x.csv", [{"name": "a", "acc": 1}]), "no 'arch' column"),
+        (lambda p: write_table(p / "x.txt", [{"arch": "a", "acc": 1}]), ".csv or .parquet"),
+    ],
+)
+def test_bad_tables_are_config_errors(tmp_path: Path, setup: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        BenchmarkTable.load(setup(tmp_path))
+
+
+def test_unknown_column_and_architecture_are_nasplat_errors(tmp_path: Path) -> None:
+    table = BenchmarkTable.load(write_table(tmp_path / "t.csv", [{"arch": "a", "acc": 1.0}]))
+    with pytest.raises(ConfigError, match="no numeric column 'loss'; columns: acc"):
+        table.lookup("a", "loss")
+    with pytest.raises(ArchitectureNotInTable, match="'zzz' is not in benchmark table t.csv"):
+        table.lookup("zzz", "acc")
+    assert issubclass(ArchitectureNotInTable, NasplatError)
+
+
+def test_parquet_table(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"arch": ["a", "b"], "acc": [1.5, 2.5]}).to_parquet(path)
+    assert BenchmarkTable.load(str(path)).lookup("b", "acc") == 2.5
+
+
+@needs_nb201
+def test_nb201_table_loads_fast_and_returns_the_files_numbers_exactly() -> None:
+    with open(NB201_CSV) as handle:
+        rows = list(csv.DictReader(handle))
+    BenchmarkTable._cache.clear()
+    start = time.perf_counter()
+    table = BenchmarkTable.load(str(NB201_CSV))
+    assert time.perf_counter() - start < 1.0
+    assert len(table) == 15625
+    for row in random.Random(0).sample(rows, 200):
+        assert table.lookup(row["arch"], "cifar10_valid_acc") == float(row["cifar10_valid_acc"])
+    start = time.perf_counter()
+    for _ in range(1000):
+        table.lookup(rows[7]["arch"], "cifar100_test_acc")
+    assert (time.perf_counter() - start) / 1000 < 50e-6
+
+
+@needs_nb201
+def test_tabular_evaluator_on_nb201(nb201: Any) -> None:
+    evaluator = TabularEvaluator(nb201, table=str(NB201_CSV), metric="cifar10_valid_acc")
+    table = BenchmarkTable.load(str(NB201_CSV))
+    arch = table.archs[123]
+    genotype = nb201.from_notation(arch)
+    result = evaluator.evaluate(genotype, Budget(), Reporter())
+    assert result.metrics["cifar10_valid_acc"] == table.lookup(arch, "cifar10_valid_acc")
+    assert result.metrics["val_acc"] == result.metrics["cifar10_valid_acc"]
+    budget = evaluator.resolve_budget(Budget())
+    assert budget.extra == {"table": "nb201_12epoch.csv", "metric": "cifar10_valid_acc"}
+    with pytest.raises(ConfigError, match="no numeric column 'nope'"):
+        TabularEvaluator(nb201, table=str(NB201_CSV), metric="nope")
+    with pytest.raises(ConfigError, match="needs --table"):
+        TabularEvaluator(nb201, metric="cifar10_valid_acc")
+
+
+@needs_nb201
+def test_canonical_fallback_and_missing_architecture(tmp_path: Path, nb201: Any) -> None:
+    table = BenchmarkTable.load(str(NB201_CSV))
+    raw = next(
+        a for a in table.archs if nb201.to_notation(nb201.canonicalize(nb201.from_notation(a))) != a
+    )
+    canonical = nb201.to_notation(nb201.canonicalize(nb201.from_notation(raw)))
+    only_canonical = write_table(tmp_path / "c.csv", [{"arch": canonical, "acc": 42.0}])
+    evaluator = TabularEvaluator(nb201, table=only_canonical, metric="acc")
+    assert evaluator.evaluate(nb201.from_notation(raw), Budget(), Reporter()).metrics["acc"] == 42.0
+    other = next(a for a in table.archs if a not in (raw, canonical) and "none" not in a)
+    with pytest.raises(ArchitectureNotInTable, match="is not in benchmark table c.csv"):
+        evaluator.evaluate(nb201.from_notation(other), Budget(), Reporter())
+
+
+@needs_nb201
+def test_tabular_constraints_reject_before_lookup(nb201: Any) -> None:
+    evaluator = TabularEvaluator(
+        nb201, table=str(NB201_CSV), metric="cifar10_valid_acc", constraints=["cifar10_test_acc<=0"]
+    )
+    from evaluators.constraints import ConstraintViolation
+
+    with pytest.raises(ConstraintViolation, match="cifar10_test_acc<=0 violated"):
+        evaluator.evaluate(
+            nb201.from_notation(BenchmarkTable.load(str(NB201_CSV)).archs[0]), Budget(), Reporter()
+        )
+    with pytest.raises(ConfigError, match="unknown metric 'params'"):
+        TabularEvaluator(
+            nb201, table=str(NB201_CSV), metric="cifar10_valid_acc", constraints="params<=1"
+        )
+
+
+@needs_nb201
+def test_evolution_search_on_the_nb201_table(nb201: Any) -> None:
+    from nasplat.store import Store
+
+    store = Store("sqlite://")
+    config = SearchConfig.from_dict(
+        {
+            "study": "tab",
+            "space": "nb201",
+            "strategy": "evolution",
+            "evaluator": "tabular",
+            "evaluator_options": {"table": str(NB201_CSV), "metric": "cifar10_valid_acc"},
+            "budget": 100,
+        }
+    )
+    result = Search(config, store).run(progress=False)
+    table = BenchmarkTable.load(str(NB201_CSV))
+    trials = store.trials("tab")
+    assert len(trials) == 100 and all(t.state == "COMPLETE" for t in trials)
+    for trial in trials:
+        assert trial.budget["extra"] == {
+            "table": "nb201_12epoch.csv",
+            "metric": "cifar10_valid_acc",
+        }
+        assert trial.value == table.lookup(nb201.to_notation(trial.genotype), "cifar10_valid_acc")
+    assert result.best.value == max(t.value for t in trials) > 80
