@@ -1,3 +1,3 @@
 """Search strategies; importing the package registers them all."""
 
-from strategies import evolution, nni_adapter, random_search, rl, tpe  # noqa: F401
+from strategies import darts, enas, evolution, nni_adapter, random_search, rl, tpe  # noqa: F401

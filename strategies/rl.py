@@ -73,7 +73,11 @@ class Controller(nn.Module):
         return logits
 
     def _run(
-        self, forced: torch.Tensor | None, generator: torch.Generator | None, batch: int
+        self,
+        forced: torch.Tensor | None,
+        generator: torch.Generator | None,
+        batch: int,
+        greedy: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         inp = self.start.expand(batch, -1)
         state: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -81,7 +85,9 @@ class Controller(nn.Module):
         for step in range(len(self.sizes)):
             state = self.cell(inp, state)
             log_p = torch.log_softmax(self._logits(step, state[0]), dim=-1)
-            if forced is None:
+            if greedy:
+                index = log_p.argmax(dim=-1)
+            elif forced is None:
                 index = torch.multinomial(log_p.exp(), 1, generator=generator).squeeze(1)
             else:
                 index = forced[:, step]
@@ -101,6 +107,12 @@ class Controller(nn.Module):
         """One sample: ``(indices (D,), log_prob (), entropy ())``; differentiable in the weights."""
         indices, log_prob, entropy = self._run(None, generator, 1)
         return indices[0], log_prob[0], entropy[0]
+
+    def greedy(self) -> torch.Tensor:
+        """The most likely choice at each step given the previous ones (argmax decoding), (D,)."""
+        with torch.no_grad():
+            indices, _, _ = self._run(None, None, 1, greedy=True)
+        return indices[0]
 
     def evaluate(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(log_prob (B,), entropy (B,))`` of given choices ``indices`` of shape (B, D) or (D,)."""
