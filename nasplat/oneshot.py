@@ -190,7 +190,7 @@ def run_one_shot(search: Search, progress: bool = True) -> SearchResult:
         with progress_bar(progress, total=total, completed=done, label=study.name) as bar:
             context.advance = bar.advance
             try:
-                genotype = search.strategy.search(context)
+                genotype = search_once(search, context)
             except Exception as exc:  # a kill (KeyboardInterrupt) leaves it RUNNING instead
                 store.finish_trial(trial.id, state="FAILED", error=describe_error(exc))
                 raise
@@ -223,3 +223,12 @@ def _running_retrain(search: Search) -> bool:
     """Whether an earlier session was killed while retraining (its trial is still RUNNING)."""
     trial = _latest(search.store, search.study.id, RETRAIN_TAG)
     return trial is not None and trial.state == "RUNNING"
+
+
+def search_once(search: Any, context: Any) -> Any:
+    """The strategy's search, data-parallel over Ray Train workers with ``--executor ray``."""
+    if search.config.executor == "ray":
+        from nasplat.oneshot_ray import search_data_parallel
+
+        return search_data_parallel(search, context)
+    return search.strategy.search(context)

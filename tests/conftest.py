@@ -13,7 +13,14 @@ REPO = Path(__file__).resolve().parents[1]
 NB201_CSV = REPO.parent / "shared" / "data" / "nb201" / "nb201_12epoch.csv"
 
 # small chain networks keep end-to-end searches to about a second per trial
-TINY_CHAIN = ["--space-opt", "layers=2", "--space-opt", "widths=[8,16]", "--space-opt", "ops=conv_3x3,max_pool_3x3,sep_conv_3x3,skip_connect"]
+TINY_CHAIN = [
+    "--space-opt",
+    "layers=2",
+    "--space-opt",
+    "widths=[8,16]",
+    "--space-opt",
+    "ops=conv_3x3,max_pool_3x3,sep_conv_3x3,skip_connect",
+]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -31,7 +38,9 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run ``nasplat ARGS`` in a subprocess (the real entry point) and capture its output."""
     full_env = {k: v for k, v in os.environ.items() if k != "NASPLAT_STORAGE"}
     full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})

@@ -43,8 +43,19 @@ T = TypeVar("T")
 
 
 def resolve_storage_url(url: str | None) -> str:
-    """``url``, else ``$NASPLAT_STORAGE``, else the SQLite file in the working folder."""
-    return url or os.environ.get("NASPLAT_STORAGE") or DEFAULT_STORAGE
+    """``url``, else ``$NASPLAT_STORAGE``, else the SQLite file in the working folder; a
+    relative SQLite path is made absolute, so worker processes in other folders (Ray) open
+    the same file."""
+    url = url or os.environ.get("NASPLAT_STORAGE") or DEFAULT_STORAGE
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # reported by _make_engine
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        if not database.startswith("file:") and not os.path.isabs(database):
+            return parsed.set(database=os.path.abspath(database)).render_as_string(hide_password=False)
+    return url
 
 
 def utcnow() -> datetime:

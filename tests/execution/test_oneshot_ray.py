@@ -105,3 +105,23 @@ def test_real_nb201_supernet_search_derives_one_genotype(tmp_path: Path, strateg
     assert [step for step, _ in values["value"]] == [1, 2]  # rank 0 reported each epoch once
     assert store.load_checkpoint(search.study.id)["one_shot"]["epoch"] == 2
     store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_darts_on_ray_from_the_command_line(tmp_path: Path) -> None:
+    """`--strategy darts --executor ray --workers 2` end to end, with the default relative store."""
+    import json
+
+    from tests.conftest import run_cli
+
+    out = run_cli(
+        "search", "--space", "nb201", "--strategy", "darts", "--executor", "ray", "--workers", "2",
+        "--space-opt", "cells_per_stage=1", "--space-opt", "channels=4",
+        "--strategy-opt", "epochs=2", "--strategy-opt", "max_batches=2", "--retrain-epochs", "1",
+        "--no-progress", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(run_cli("trials", "--study", "nb201-darts", "--format", "json", cwd=tmp_path).stdout)
+    assert [(r["tag"], r["state"]) for r in rows] == [("supernet", "COMPLETE"), ("retrain", "COMPLETE")]
+    assert rows[0]["genotype"] == rows[1]["genotype"]  # the derived genotype is what was retrained

@@ -21,7 +21,18 @@ def db_snapshot(path: Path) -> list:
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp_path = tmp_path_factory.mktemp("cli")
-    out = run_cli("search", "--budget", "3", "--epochs", "1", "--study", "s", "--no-progress", *TINY_CHAIN, cwd=tmp_path)
+    out = run_cli(
+        "search",
+        "--budget",
+        "3",
+        "--epochs",
+        "1",
+        "--study",
+        "s",
+        "--no-progress",
+        *TINY_CHAIN,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     return tmp_path
 
@@ -48,19 +59,26 @@ def test_search_writes_sqlite_in_the_working_folder_and_prints_best(small_study:
         (["search", "--study", "s"], "already exists"),
         (["search", "--config", "missing.yaml"], "config file not found"),
         (["search", "--budget", "many"], "not a valid integer"),
-        (["train", "--genotype", '{"space": "chain", "decisions": {"layer0.op": "conv_3x3"}}'], "is missing"),
+        (
+            ["train", "--genotype", '{"space": "chain", "decisions": {"layer0.op": "conv_3x3"}}'],
+            "is missing",
+        ),
         (["train", "--genotype", "{not json"], "malformed genotype JSON"),
         (["train", "--genotype", "missing.json"], "genotype file not found"),
         (["best", "--study", "nope"], "no study 'nope'"),
         (["list", "gizmos"], "Invalid value"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_leaves_the_store_untouched(small_study: Path, args: list, message: str) -> None:
+def test_bad_input_is_one_line_exit_2_and_leaves_the_store_untouched(
+    small_study: Path, args: list, message: str
+) -> None:
     before = db_snapshot(small_study / "nasplat.db")
     code, _, stderr = run_main(*args, cwd=small_study)
     assert code == 2, stderr
     lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nasplat: error:") and message in lines[0], stderr
+    assert len(lines) == 1 and lines[0].startswith("nasplat: error:") and message in lines[0], (
+        stderr
+    )
     assert db_snapshot(small_study / "nasplat.db") == before
 
 
@@ -74,7 +92,10 @@ def test_bad_input_in_a_real_process_has_no_traceback(small_study: Path) -> None
 def test_malformed_config_file_is_exit_2(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("budget: [unclosed\n")
     (tmp_path / "d.yaml").write_text("budgett: 3\n")
-    for name, message in (("c.yaml", "malformed config file"), ("d.yaml", "unknown config key(s): budgett")):
+    for name, message in (
+        ("c.yaml", "malformed config file"),
+        ("d.yaml", "unknown config key(s): budgett"),
+    ):
         out = run_cli("search", "--config", name, cwd=tmp_path)
         assert out.returncode == 2 and message in out.stderr
 
@@ -86,25 +107,47 @@ def test_config_file_sets_the_search_and_flags_override_it(tmp_path: Path) -> No
     )
     out = run_cli("search", "--config", "c.yaml", "--budget", "2", "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    rows = json.loads(run_cli("trials", "--study", "fromfile", "--format", "json", cwd=tmp_path).stdout)
+    rows = json.loads(
+        run_cli("trials", "--study", "fromfile", "--format", "json", cwd=tmp_path).stdout
+    )
     assert len(rows) == 2 and all(r["budget"]["epochs"] == 1 for r in rows)
 
 
 def test_listings_in_every_format(small_study: Path) -> None:
     rows = json.loads(run_cli("trials", "--study", "s", "--format", "json", cwd=small_study).stdout)
     assert [r["number"] for r in rows] == [0, 1, 2] and all(r["state"] == "COMPLETE" for r in rows)
-    table = list(csv.DictReader(io.StringIO(run_cli("trials", "--study", "s", "--format", "csv", cwd=small_study).stdout)))
+    table = list(
+        csv.DictReader(
+            io.StringIO(
+                run_cli("trials", "--study", "s", "--format", "csv", cwd=small_study).stdout
+            )
+        )
+    )
     assert [int(r["number"]) for r in table] == [0, 1, 2]
     studies = json.loads(run_cli("studies", "--format", "json", cwd=small_study).stdout)
     assert studies[0]["name"] == "s" and studies[0]["complete"] == 3
     ops = json.loads(run_cli("list", "ops", "--format", "json").stdout)
-    assert {"name": "conv_3x3", "family": "conv"}.items() <= ops[[o["name"] for o in ops].index("conv_3x3")].items()
+    assert {"name": "conv_3x3", "family": "conv"}.items() <= ops[
+        [o["name"] for o in ops].index("conv_3x3")
+    ].items()
     assert "evolution" in run_cli("list", "strategies").stdout
 
 
 def test_storage_from_environment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
-    out = run_cli("search", "--budget", "1", "--epochs", "0", "--study", "e", "--no-progress", *TINY_CHAIN, cwd=tmp_path, env={"NASPLAT_STORAGE": url})
+    out = run_cli(
+        "search",
+        "--budget",
+        "1",
+        "--epochs",
+        "0",
+        "--study",
+        "e",
+        "--no-progress",
+        *TINY_CHAIN,
+        cwd=tmp_path,
+        env={"NASPLAT_STORAGE": url},
+    )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "env.db").exists() and not (tmp_path / "nasplat.db").exists()
 
@@ -133,9 +176,13 @@ def test_export_rebuilds_the_trained_network(small_study: Path) -> None:
 
 def test_train_stores_one_trial(small_study: Path) -> None:
     best = json.loads(run_cli("best", "--study", "s", "--format", "json", cwd=small_study).stdout)
-    (small_study / "g.json").write_text(json.dumps({**best["genotype"], "space_options": best["space_options"]}))
+    (small_study / "g.json").write_text(
+        json.dumps({**best["genotype"], "space_options": best["space_options"]})
+    )
     out = run_cli("train", "--genotype", "g.json", "--epochs", "1", cwd=small_study)
     assert out.returncode == 0, out.stderr
-    rows = json.loads(run_cli("trials", "--study", "train-chain", "--format", "json", cwd=small_study).stdout)
+    rows = json.loads(
+        run_cli("trials", "--study", "train-chain", "--format", "json", cwd=small_study).stdout
+    )
     assert len(rows) == 1 and rows[0]["state"] == "COMPLETE" and rows[0]["tag"] == "manual"
     assert json.loads(rows[0]["genotype"]) == best["genotype"]

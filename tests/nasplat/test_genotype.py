@@ -36,8 +36,14 @@ def test_sha_is_stable_across_processes() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["not json", "[1, 2]", '{"space": "chain"}', '{"space": "chain", "decisions": [1]}',
-     '{"space": "", "decisions": {}}', '{"space": "c", "decisions": {"a": [1]}}'],
+    [
+        "not json",
+        "[1, 2]",
+        '{"space": "chain"}',
+        '{"space": "chain", "decisions": [1]}',
+        '{"space": "", "decisions": {}}',
+        '{"space": "c", "decisions": {"a": [1]}}',
+    ],
 )
 def test_malformed_json_is_a_clear_error(text: str) -> None:
     with pytest.raises(InvalidGenotypeError):

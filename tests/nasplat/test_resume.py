@@ -16,14 +16,31 @@ import pytest
 from nasplat.store import Store
 from tests.conftest import TINY_CHAIN, run_cli
 
-ARGS = ["search", "--strategy", "evolution", "--budget", "10", "--epochs", "1", "--seed", "3", "--no-progress",
-        "--strategy-opt", "population_size=4", "--strategy-opt", "tournament_size=2", *TINY_CHAIN]
+ARGS = [
+    "search",
+    "--strategy",
+    "evolution",
+    "--budget",
+    "10",
+    "--epochs",
+    "1",
+    "--seed",
+    "3",
+    "--no-progress",
+    "--strategy-opt",
+    "population_size=4",
+    "--strategy-opt",
+    "tournament_size=2",
+    *TINY_CHAIN,
+]
 
 
 def finished_count(db: Path) -> int:
     try:
         with sqlite3.connect(db, timeout=30) as conn:
-            return conn.execute("select count(*) from trials where state != 'RUNNING'").fetchone()[0]
+            return conn.execute("select count(*) from trials where state != 'RUNNING'").fetchone()[
+                0
+            ]
     except sqlite3.OperationalError:
         return 0
 
@@ -35,7 +52,9 @@ def complete_genotypes(url: str, study: str) -> list[tuple[str, float]]:
 
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_the_same_study(tmp_path: Path) -> None:
-    reference = run_cli(*ARGS, "--study", "ref", "--storage", f"sqlite:///{tmp_path / 'ref.db'}", cwd=tmp_path)
+    reference = run_cli(
+        *ARGS, "--study", "ref", "--storage", f"sqlite:///{tmp_path / 'ref.db'}", cwd=tmp_path
+    )
     assert reference.returncode == 0, reference.stderr
     db = tmp_path / "run.db"
     url = f"sqlite:///{db}"

@@ -15,7 +15,12 @@ from nasplat.search import MAX_CONSECUTIVE_DUPLICATES, Search
 from nasplat.store import Store
 from nasplat.strategy import Observation, Strategy
 
-TINY = {"layers": 2, "widths": [8], "ops": ["conv_3x3", "max_pool_3x3", "skip_connect"], "skip": False}
+TINY = {
+    "layers": 2,
+    "widths": [8],
+    "ops": ["conv_3x3", "max_pool_3x3", "skip_connect"],
+    "skip": False,
+}
 
 
 class _Broken(nn.Module):
@@ -48,8 +53,15 @@ if "test-constant" not in STRATEGIES:
 
 
 def config(**kw: Any) -> SearchConfig:
-    base = dict(study="s", space="chain", space_options=TINY, strategy="evolution", budget=5, epochs=1,
-                strategy_options={"population_size": 3, "tournament_size": 2})
+    base = dict(
+        study="s",
+        space="chain",
+        space_options=TINY,
+        strategy="evolution",
+        budget=5,
+        epochs=1,
+        strategy_options={"population_size": 3, "tournament_size": 2},
+    )
     base.update(kw)
     return SearchConfig.from_dict(base)
 
@@ -60,7 +72,9 @@ def test_search_stores_budgeted_trials_with_curves_and_checkpoint() -> None:
     trials = store.trials("s", with_intermediate=True)
     assert result.trials_run == 5 and len(trials) == 5
     assert all(t.state == "COMPLETE" and len(t.intermediate) == 1 for t in trials)
-    assert all(t.budget["epochs"] == 1 and {"params", "flops", "val_acc"} <= set(t.metrics) for t in trials)
+    assert all(
+        t.budget["epochs"] == 1 and {"params", "flops", "val_acc"} <= set(t.metrics) for t in trials
+    )
     assert result.best is not None and result.best.value == max(t.value for t in trials)
     state = store.load_checkpoint(result.study.id)["strategy"]
     assert len(state["population"]) == 3 and state["asked"] >= 5
@@ -82,7 +96,9 @@ def test_duplicates_are_skipped_and_told_from_the_store(caplog: pytest.LogCaptur
 def test_a_failing_trial_is_stored_failed_and_the_search_goes_on() -> None:
     store = Store("sqlite://")
     options = {**TINY, "ops": ["conv_3x3", "max_pool_3x3", "broken_op"]}
-    Search(config(space_options=options, strategy="random", strategy_options={}, budget=4), store).run(progress=False)
+    Search(
+        config(space_options=options, strategy="random", strategy_options={}, budget=4), store
+    ).run(progress=False)
     trials = store.trials("s")
     assert len(trials) == 4
     failed = [t for t in trials if t.state == "FAILED"]
@@ -110,6 +126,8 @@ def test_time_limit_stops_asking() -> None:
 
 def test_minimize_objective_orders_best_accordingly() -> None:
     store = Store("sqlite://")
-    result = Search(config(objective="params", strategy="random", strategy_options={}, budget=4), store).run(progress=False)
+    result = Search(
+        config(objective="params", strategy="random", strategy_options={}, budget=4), store
+    ).run(progress=False)
     assert result.study.direction == "minimize"
     assert result.best.value == min(t.value for t in store.trials("s"))

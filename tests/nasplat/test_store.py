@@ -13,8 +13,12 @@ from nasplat.store.models import SchemaVersion
 
 def make_study(store: Store, name: str = "s", direction: str = "maximize"):
     return store.create_study(
-        name, space="chain", strategy="random", evaluator="train",
-        objectives=[("val_acc", direction)], config={"seed": 1},
+        name,
+        space="chain",
+        strategy="random",
+        evaluator="train",
+        objectives=[("val_acc", direction)],
+        config={"seed": 1},
     )
 
 
@@ -36,8 +40,13 @@ def test_round_trip_of_study_trials_values_and_checkpoints(store: Store) -> None
     store.report_intermediate(t1.id, 1, 0.4)
     store.report_intermediate(t1.id, 2, 0.6)
     store.report_intermediate(t1.id, 2, 0.65)  # a repeated step overwrites
-    store.finish_trial(t1.id, state="COMPLETE", value=0.65, metrics={"val_acc": 0.65, "params": 10.0},
-                       checkpoint={"strategy": {"k": [1, 2]}})
+    store.finish_trial(
+        t1.id,
+        state="COMPLETE",
+        value=0.65,
+        metrics={"val_acc": 0.65, "params": 10.0},
+        checkpoint={"strategy": {"k": [1, 2]}},
+    )
     store.finish_trial(t2.id, state="FAILED", error="ValueError: boom")
     trials = store.trials("s", with_intermediate=True)
     assert [t.state for t in trials] == ["COMPLETE", "FAILED"]
@@ -70,7 +79,9 @@ def test_best_respects_direction_and_weights_policy(store: Store) -> None:
     ids = []
     for i, v in enumerate(values):
         t = store.create_trial(study.id, Genotype("chain", {"a": i}), Budget())
-        store.finish_trial(t.id, state="COMPLETE", value=v, metrics={"val_acc": v}, weights=f"w{i}".encode())
+        store.finish_trial(
+            t.id, state="COMPLETE", value=v, metrics={"val_acc": v}, weights=f"w{i}".encode()
+        )
         ids.append(t.id)
     assert store.best_trial("s").value == 0.2
     # "best" keeps only the best trial's weights
