@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,15 +75,7 @@ def quality(workdir: Path) -> dict[str, Any]:
     }
 
 
-def unshadow() -> None:
-    """Run as a script, this folder is ``sys.path[0]``, where ``strategies.py`` would shadow the
-    ``strategies`` package that the registries import."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-
-
 def main(argv: list[str] | None = None) -> int:
-    unshadow()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", action="store_true", help="also the random-search comparison")
     args = parser.parse_args(argv)

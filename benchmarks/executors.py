@@ -23,16 +23,12 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-# this folder is sys.path[0]: drop it, or benchmarks/strategies.py shadows the strategies package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import nasplat.testing  # noqa: E402, F401 - registers the known-function evaluator
 from nasplat.config import SearchConfig  # noqa: E402

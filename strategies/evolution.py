@@ -34,7 +34,7 @@ class RegularizedEvolution(Strategy):
         seed: int = 0,
         direction: str = "maximize",
         population_size: int = 20,
-        tournament_size: int = 5,
+        tournament_size: int = 10,
         aging: bool = True,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction)
