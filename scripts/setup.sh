@@ -24,7 +24,7 @@ if [[ ! -x .venv/bin/python ]]; then
     log "creating .venv with $python_bin"
     "$python_bin" -m venv .venv
 fi
-pip() { .venv/bin/python -m pip "$@" --disable-pip-version-check -q; }
+pip() { .venv/bin/python -m pip "$@" --disable-pip-version-check -q 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
 # torch first, pinned: a bare requirement would pull a multi-GB CUDA build
 if ! .venv/bin/python -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then

@@ -28,8 +28,9 @@ class _Broken(nn.Module):
         raise RuntimeError("shape mismatch in broken op")
 
 
-if "broken_op" not in OPS:
-    OPS.add("broken_op", lambda c_in, c_out, stride: _Broken(), family="test")
+def broken_op(c_in: int, c_out: int, stride: int) -> nn.Module:
+    """An operator whose forward raises (registered only for these tests)."""
+    return _Broken()
 
 
 class ConstantStrategy(Strategy):
@@ -48,8 +49,16 @@ class ConstantStrategy(Strategy):
         self.told.append(observation)
 
 
-if "test-constant" not in STRATEGIES:
-    STRATEGIES.add("test-constant", ConstantStrategy)
+@pytest.fixture(autouse=True)
+def _test_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register the test op and strategy for each test only (registry-driven tests elsewhere
+    iterate over every registered op)."""
+    for registry, name, obj in (
+        (OPS, "broken_op", broken_op),
+        (STRATEGIES, "test-constant", ConstantStrategy),
+    ):
+        monkeypatch.setitem(registry._items, name, obj)
+        monkeypatch.setitem(registry._meta, name, {"family": "test", "description": "test only"})
 
 
 def config(**kw: Any) -> SearchConfig:
