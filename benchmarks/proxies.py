@@ -92,8 +92,6 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_builtins()
-    import search_spaces.cell  # noqa: F401 - registered explicitly until the package imports them
-    import search_spaces.nb201  # noqa: F401
 
     store = Store(args.storage)
     print("| space | dataset | epochs | n | proxy | Spearman | Kendall | ms / arch |")
