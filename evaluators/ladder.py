@@ -20,13 +20,18 @@ from typing import Any
 from nasplat.budget import Budget, EvalResult
 from nasplat.config import default_minimized
 from nasplat.errors import ConfigError, InvalidGenotypeError, StorageError
-from nasplat.evaluator import Evaluator, Pruner, Reporter
+from nasplat.evaluator import (
+    Evaluator,
+    Pruner,
+    Reporter,
+    pop_common_options,
+    reject_unknown_options,
+)
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
 log = logging.getLogger("nasplat")
-COMMON = ("dataset", "data_dir", "seed", "device")
 DEFAULT_RUNGS: tuple[dict[str, Any], ...] = (
     {"evaluator": "proxy"},  # synflow unless --proxy names another
     {"evaluator": "low-fidelity", "epochs": 1, "data_fraction": 0.5},
@@ -91,12 +96,8 @@ class LadderEvaluator(Evaluator):
         constraints: Any = None,
         **options: Any,
     ) -> None:
-        common = {k: options.pop(k) for k in COMMON if k in options}
-        if options:
-            raise ConfigError(
-                f"unknown option(s) for evaluator {self.name!r}: {', '.join(sorted(options))}; "
-                "known: rungs, eta, proxy, epochs, constraints"
-            )
+        common = pop_common_options(options)
+        reject_unknown_options(self.name, options, "rungs, eta, proxy, epochs, constraints")
         if int(eta) < 2:
             raise ConfigError(f"eta must be >= 2, got {eta}")
         specs = parse_rungs(rungs)

@@ -7,7 +7,7 @@ from typing import Any
 from evaluators.train import TrainEvaluator
 from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
-from nasplat.evaluator import Evaluator, Reporter
+from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS, PROXIES
 from nasplat.space import SearchSpace
@@ -50,15 +50,9 @@ class ProxyEvaluator(Evaluator):
         constraints: Any = None,
         **options: Any,
     ) -> None:
-        common = {
-            k: options.pop(k) for k in ("dataset", "data_dir", "seed", "device") if k in options
-        }
+        common = pop_common_options(options)
         options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
-        if options:
-            raise ConfigError(
-                f"unknown option(s) for evaluator {self.name!r}: {', '.join(sorted(options))}; "
-                "known: proxy, batch_size, constraints"
-            )
+        reject_unknown_options(self.name, options, "proxy, batch_size, constraints")
         PROXIES.get(proxy)
         if int(batch_size) < 2:
             raise ConfigError(f"batch_size must be >= 2, got {batch_size}")

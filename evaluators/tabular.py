@@ -19,7 +19,7 @@ from evaluators.constraints import Constraint, check_constraints, parse_constrai
 from nasplat.budget import Budget, EvalResult
 from nasplat.config import default_minimized
 from nasplat.errors import ConfigError, InvalidGenotypeError, NasplatError
-from nasplat.evaluator import Evaluator, Reporter
+from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
@@ -174,15 +174,9 @@ class TabularEvaluator(Evaluator):
         constraints: Any = None,
         **options: Any,
     ) -> None:
-        common = {
-            k: options.pop(k) for k in ("dataset", "data_dir", "seed", "device") if k in options
-        }
+        common = pop_common_options(options)
         options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
-        if options:
-            raise ConfigError(
-                f"unknown option(s) for evaluator {self.name!r}: {', '.join(sorted(options))}; "
-                "known: table, metric, constraints"
-            )
+        reject_unknown_options(self.name, options, "table, metric, constraints")
         if not table:
             raise ConfigError("the tabular evaluator needs --table PATH (a CSV or Parquet file)")
         loaded = BenchmarkTable.load(table)

@@ -9,7 +9,7 @@ from typing import Any
 from evaluators.constraints import Constraint, check_constraints, parse_constraints
 from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
-from nasplat.evaluator import Evaluator, Reporter
+from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
@@ -54,15 +54,12 @@ class TrainEvaluator(Evaluator):
         constraints: Any = None,
         **options: Any,
     ) -> None:
-        common = {
-            k: options.pop(k) for k in ("dataset", "data_dir", "seed", "device") if k in options
-        }
-        unknown = sorted(set(options) - set(TRAIN_OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) for evaluator {self.name!r}: {', '.join(unknown)}; "
-                f"known: epochs, keep_weights, restore_best, constraints, {', '.join(TRAIN_OPTIONS)}"
-            )
+        common = pop_common_options(options)
+        reject_unknown_options(
+            self.name,
+            set(options) - set(TRAIN_OPTIONS),
+            f"epochs, keep_weights, restore_best, constraints, {', '.join(TRAIN_OPTIONS)}",
+        )
         super().__init__(space, **common, epochs=epochs, keep_weights=keep_weights, **options)
         if int(epochs) < 0:
             raise ConfigError(f"epochs must be >= 0, got {epochs}")

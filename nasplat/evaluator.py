@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from nasplat.budget import Budget, EvalResult
-from nasplat.errors import TrialPruned
+from nasplat.errors import ConfigError, TrialPruned
 from nasplat.genotype import Genotype
 from nasplat.space import SearchSpace
 
@@ -38,6 +38,23 @@ class Reporter:
     @property
     def last_step(self) -> int | None:
         return self.history[-1][0] if self.history else None
+
+
+COMMON_OPTIONS = ("dataset", "data_dir", "seed", "device")
+
+
+def pop_common_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Remove and return the options every evaluator takes (dataset, data_dir, seed, device)."""
+    return {k: options.pop(k) for k in COMMON_OPTIONS if k in options}
+
+
+def reject_unknown_options(evaluator: str, unknown: Any, known: str) -> None:
+    """One clear ConfigError naming the unknown options of an evaluator and the known ones."""
+    unknown = sorted(unknown)
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) for evaluator {evaluator!r}: {', '.join(unknown)}; known: {known}"
+        )
 
 
 class Pruner(ABC):

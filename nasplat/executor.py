@@ -115,6 +115,33 @@ def store_reporter(
     return Reporter(sink, should_prune)
 
 
+def evaluate_and_record(
+    store: Any,
+    study: Any,
+    trial: Any,
+    budget: Budget,
+    evaluator: Evaluator,
+    *,
+    keep_weights: str = "best",
+) -> TrialOutcome:
+    """Evaluate an already created trial in this process and store its outcome (used outside
+    the search loop: ``nasplat train``, a one-shot search's retraining)."""
+    reporter = store_reporter(store, study.id, trial.id, evaluator.pruner())
+    task = TrialTask(trial.id, trial.number, trial.genotype, budget)
+    outcome = run_trial(task, evaluator, reporter, study.objective)
+    store.finish_trial(
+        trial.id,
+        state=outcome.state,
+        value=outcome.value,
+        metrics=outcome.metrics,
+        error=outcome.error,
+        weights=outcome.weights,
+        keep_weights=keep_weights,
+        worker=outcome.worker,
+    )
+    return outcome
+
+
 class Executor(ABC):
     """Runs trial tasks.
 

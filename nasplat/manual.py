@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nasplat.budget import Budget
-from nasplat.executor import TrialTask, run_trial, store_reporter
+from nasplat.executor import evaluate_and_record
 from nasplat.genotype_io import parse_genotype
 from nasplat.registry import EVALUATORS
 from nasplat.store import Store, StudyRecord, TrialRecord
@@ -65,17 +65,5 @@ def train_one(
     canonical = space_obj.canonicalize(genotype)
     budget = Budget(epochs=epochs)
     trial = store.create_trial(record.id, canonical, budget, tag="manual")
-    reporter = store_reporter(store, record.id, trial.id)
-    outcome = run_trial(
-        TrialTask(trial.id, trial.number, canonical, budget), evaluator, reporter, record.objective
-    )
-    store.finish_trial(
-        trial.id,
-        state=outcome.state,
-        value=outcome.value,
-        metrics=outcome.metrics,
-        error=outcome.error,
-        weights=outcome.weights,
-        worker=outcome.worker,
-    )
+    evaluate_and_record(store, record, trial, budget, evaluator)
     return store.get_trial(trial.id), record

@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nasplat.budget import Budget
-from nasplat.executor import TrialTask, describe_error, run_trial, store_reporter
+from nasplat.executor import (
+    describe_error,
+    evaluate_and_record,
+)
 from nasplat.genotype import Genotype
 from nasplat.store import StudyRecord, TrialRecord
 
@@ -147,23 +150,11 @@ def _retrain(search: Search, genotype: Genotype) -> tuple[TrialRecord, int]:
     if done is not None:
         return done, 0
     trial = store.create_trial(study.id, canonical, budget, tag=RETRAIN_TAG)
-    evaluator = search.evaluator
-    reporter = store_reporter(store, study.id, trial.id, evaluator.pruner())
     log.info(
         "%s: retraining the derived genotype from scratch (trial %d)", study.name, trial.number
     )
-    outcome = run_trial(
-        TrialTask(trial.id, trial.number, canonical, budget), evaluator, reporter, study.objective
-    )
-    store.finish_trial(
-        trial.id,
-        state=outcome.state,
-        value=outcome.value,
-        metrics=outcome.metrics,
-        error=outcome.error,
-        weights=outcome.weights,
-        keep_weights=search.config.keep_weights,
-        worker=outcome.worker,
+    evaluate_and_record(
+        store, study, trial, budget, search.evaluator, keep_weights=search.config.keep_weights
     )
     return store.get_trial(trial.id), 1
 

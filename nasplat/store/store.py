@@ -54,7 +54,9 @@ def resolve_storage_url(url: str | None) -> str:
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
         if not database.startswith("file:") and not os.path.isabs(database):
-            return parsed.set(database=os.path.abspath(database)).render_as_string(hide_password=False)
+            return parsed.set(database=os.path.abspath(database)).render_as_string(
+                hide_password=False
+            )
     return url
 
 
