@@ -35,18 +35,9 @@ from nasplat.budget import Budget
 from nasplat.genotype import Genotype
 from nasplat.store import Store
 from nasplat.store.models import ArchitectureRow, IntermediateValueRow, TrialRow, TrialValueRow
+from search_spaces.chain import DEFAULT_OPS as OPS
 
-OPS = (
-    "conv_3x3",
-    "conv_5x5",
-    "sep_conv_3x3",
-    "dil_conv_3x3",
-    "res_basic",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-)
-NASPLAT = [sys.executable, "-c", "from nasplat.cli import main; main()"]
+NASPLAT = [sys.executable, "-m", "nasplat"]
 
 
 def build_store(path: Path, trials: int, seed: int = 0) -> str:
