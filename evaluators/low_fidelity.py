@@ -15,12 +15,9 @@ from typing import Any
 from evaluators.train import TrainEvaluator
 from nasplat.budget import Budget
 from nasplat.errors import ConfigError
-from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
-CELL_COUNT_OPTIONS = ("cells", "cells_per_stage", "layers")
-"""Network options that set how many cells a space stacks (first one the space knows wins)."""
 FIDELITY_DEFAULTS: dict[str, Any] = {"epochs": 3, "data_fraction": 0.5, "width_mult": 1.0}
 
 
@@ -134,25 +131,3 @@ class LowFidelityEvaluator(TrainEvaluator):
         if samples is not None and samples < len(splits.train):
             splits = splits.subset(samples / len(splits.train), seed=self.seed)
         return splits
-
-    def cell_option(self) -> str:
-        """The network option of this space that counts cells (ConfigError when none)."""
-        known = getattr(self.space, "NET_DEFAULTS", {})
-        for option in CELL_COUNT_OPTIONS:
-            if option in known:
-                return option
-        raise ConfigError(
-            f"space {self.space.name!r} has no cells to reduce (budget field 'cells')"
-        )
-
-    def build_network(self, genotype: Genotype, budget: Budget, splits: Any) -> Any:
-        if budget.cells is None:
-            return super().build_network(genotype, budget, splits)
-        return self.space.build(
-            genotype,
-            in_channels=splits.in_channels,
-            num_classes=splits.num_classes,
-            input_size=splits.input_size,
-            width_mult=budget.width_mult,
-            **{self.cell_option(): budget.cells},
-        )

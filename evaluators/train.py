@@ -16,6 +16,8 @@ from nasplat.space import SearchSpace
 
 PRE_TRAINING = ("params", "flops", "latency_ms")
 """Metrics a constraint of a training evaluator may use (measured on the built network)."""
+CELL_COUNT_OPTIONS = ("cells", "cells_per_stage", "layers")
+"""Network options that set how many cells a space stacks (first one the space knows wins)."""
 TRAIN_OPTIONS = (
     "batch_size",
     "optimizer",
@@ -98,8 +100,19 @@ class TrainEvaluator(Evaluator):
             splits = splits.resized(budget.resolution)
         return splits
 
+    def cell_option(self) -> str:
+        """The network option of this space that counts cells (ConfigError when none)."""
+        known = getattr(self.space, "NET_DEFAULTS", {})
+        for option in CELL_COUNT_OPTIONS:
+            if option in known:
+                return option
+        raise ConfigError(
+            f"space {self.space.name!r} has no cells to reduce (budget field 'cells')"
+        )
+
     def build_network(self, genotype: Genotype, budget: Budget, splits: Any) -> Any:
-        extra = {"cells": budget.cells} if budget.cells is not None else {}
+        """The genotype's network at the budget's width and (``cells``) depth."""
+        extra = {self.cell_option(): budget.cells} if budget.cells is not None else {}
         return self.space.build(
             genotype,
             in_channels=splits.in_channels,
