@@ -25,8 +25,7 @@ from typing import Any
 
 import torch
 
-import search_spaces.ops  # noqa: F401  (registers the ops)
-from search_spaces.cell import CellSpace
+from search_spaces.cell import DARTS_OPS, CellSpace
 from search_spaces.nb201 import NB201Space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,16 +33,7 @@ SECTION = "## Supernets"
 OPS_BY_COUNT = {
     2: ("skip_connect", "sep_conv_3x3"),
     4: ("none", "max_pool_3x3", "skip_connect", "sep_conv_3x3"),
-    8: (
-        "none",
-        "max_pool_3x3",
-        "avg_pool_3x3",
-        "skip_connect",
-        "sep_conv_3x3",
-        "sep_conv_5x5",
-        "dil_conv_3x3",
-        "dil_conv_5x5",
-    ),
+    8: DARTS_OPS,
 }
 
 
