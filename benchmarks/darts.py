@@ -20,13 +20,13 @@ from typing import Any
 import torch
 
 from nasplat.config import SearchConfig
-from nasplat.data import load_dataset
-from nasplat.search import Search
+from nasplat.ml.data import load_dataset
+from nasplat.run import run_search
 from nasplat.store import Store
 
 
 def search(store: Store, **config: Any) -> Any:
-    return Search(SearchConfig(device="cpu", **config), store).run(progress=False)
+    return run_search(SearchConfig(device="cpu", **config), store, progress=False)
 
 
 def step_seconds(dataset: str, resolution: int, order: int, repeats: int = 2) -> float:

@@ -1,7 +1,7 @@
 """Per-trial overhead of the executors, and the throughput of the ray executor.
 
 Measured in one run, with the same trivial evaluator (``known-function`` from
-``nasplat.testing``: no training, the value is a function of the genotype) and a SQLite file
+``nasplat_support``: no training, the value is a function of the genotype) and a SQLite file
 store each:
 
 - ``local`` executor: a nasplat search in this process;
@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -30,13 +31,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import nasplat.testing  # noqa: E402, F401 - registers the known-function evaluator
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # nasplat_support
+import nasplat_support  # noqa: E402, F401 - registers the known-function evaluator
+from nasplat_support import known_value  # noqa: E402
+
 from nasplat.config import SearchConfig  # noqa: E402
 from nasplat.genotype import Genotype  # noqa: E402
 from nasplat.registry import EXECUTORS, SPACES, load_builtins  # noqa: E402
-from nasplat.search import Search  # noqa: E402
+from nasplat.run import drive, prepare  # noqa: E402
 from nasplat.store import Store  # noqa: E402
-from nasplat.testing import known_value  # noqa: E402
 
 
 @contextmanager
@@ -77,11 +80,11 @@ def nasplat_search(
         budget=trials,
         keep_weights="none",
     )
-    search = Search(config, store)
+    run = prepare(config, store)
     times: dict[str, float] = {}
     with timed_open_close(executor, times):
         start = time.perf_counter()
-        result = search.run(progress=False)
+        result = drive(run, progress=False)
         total = time.perf_counter() - start
     done = store.count_trials(result.study.id, states=["COMPLETE"])
     store.close()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluators.tabular import BenchmarkTable
-from nasplat.bench import BenchSpec, run_bench, summarize
+from nasplat.cli.benchmark import BenchSpec, run_bench, summarize
 from nasplat.registry import STRATEGIES, load_builtins
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import search_spaces.ops  # noqa: E402,F401  (registers the ops)
-from nasplat.profiling import profile  # noqa: E402
+from nasplat.ml.profiling import profile  # noqa: E402
 from nasplat.registry import OPS  # noqa: E402
 
 SECTION = "## Operators"

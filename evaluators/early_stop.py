@@ -111,7 +111,7 @@ class EarlyStopEvaluator(TrainEvaluator):
         """With ``patience``: stop when validation stalls and restore the best epoch."""
         if self.pruner_name != "patience":
             return super().fit(model, splits, config, reporter)
-        from nasplat.training import TrainResult, evaluate_model
+        from nasplat.ml.training import TrainResult, evaluate_model
 
         watcher = PatienceReporter(reporter, model, self.patience, self.min_delta)
         try:

@@ -1,29 +1,25 @@
 """The ``ladder`` evaluator: a fidelity ladder with successive-halving promotion.
 
 Rungs run from cheapest to dearest (default: zero-cost proxy -> low-fidelity training -> full
-training). The search's strategy proposes ``--budget`` distinct architectures for rung 0 and
-learns from their rung-0 scores; the top ``1/eta`` of each rung (at least one) climb to the
-next. Every rung's result is its own trial row, linked to the same architecture row, with the
-rung's own budget, metrics ``rung`` and ``rung_score`` and tag ``rung<i>``; only the last
-rung's trials are untagged and carry a trial ``value`` (the study objective), so ``best`` and
-strategies never compare a proxy score or a low-fidelity accuracy with a full-fidelity one.
+training). This module declares the rungs (:meth:`LadderEvaluator.ladder`); the run layer's
+ladder driver (:mod:`nasplat.run.ladder`) runs them on the trial loop and promotes the top
+``1/eta`` of each rung to the next.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from nasplat.budget import Budget, EvalResult
-from nasplat.config import default_minimized
-from nasplat.errors import ConfigError, InvalidGenotypeError, StorageError
+from nasplat.direction import Direction
+from nasplat.errors import ConfigError
 from nasplat.evaluator import (
     Evaluator,
+    FidelityLadder,
     Pruner,
     Reporter,
+    Rung,
     pop_common_options,
     reject_unknown_options,
 )
@@ -31,13 +27,11 @@ from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
-log = logging.getLogger("nasplat")
 DEFAULT_RUNGS: tuple[dict[str, Any], ...] = (
     {"evaluator": "proxy"},  # synflow unless --proxy names another
     {"evaluator": "low-fidelity", "epochs": 1, "data_fraction": 0.5},
     {"evaluator": "train"},
 )
-MAX_ASKS_PER_CANDIDATE = 50
 
 
 def parse_rungs(value: Any) -> list[dict[str, Any]]:
@@ -56,19 +50,6 @@ def parse_rungs(value: Any) -> list[dict[str, Any]]:
     if len(rungs) < 2:
         raise ConfigError(f"a ladder needs at least 2 rungs, got {len(rungs)}")
     return rungs
-
-
-@dataclass(frozen=True)
-class Rung:
-    """One rung: its evaluator (name, options, instance), budget and objective."""
-
-    index: int
-    evaluator: str
-    options: dict[str, Any]
-    instance: Evaluator
-    budget: Budget
-    objective: str
-    direction: str
 
 
 @EVALUATORS.register(
@@ -138,7 +119,11 @@ class LadderEvaluator(Evaluator):
         return self.last.metric_names()
 
     # --- the ladder ----------------------------------------------------------------------------
-    def rungs(self, objective: str, direction: str, base: Budget) -> list[Rung]:
+    def ladder(self, objective: str, direction: Direction, base: Budget) -> FidelityLadder:
+        """The rungs with their budgets and the objective each one ranks by."""
+        return FidelityLadder(tuple(self.rungs(objective, direction, base)), self.eta)
+
+    def rungs(self, objective: str, direction: Direction, base: Budget) -> list[Rung]:
         """The rungs with their budgets and the objective each one ranks by."""
         out = []
         for i, (spec, instance) in enumerate(zip(self.specs, self.instances, strict=True)):
@@ -147,197 +132,8 @@ class LadderEvaluator(Evaluator):
                 metric, way = objective, direction
             else:
                 metric = names[0]
-                way = "minimize" if default_minimized(metric) else "maximize"
+                way = Direction.default_for(metric)
             budget = instance.resolve_budget(base if i == len(self.specs) - 1 else Budget())
-            options = {k: v for k, v in spec.items() if k != "evaluator"}
+            options = {**self.common, **{k: v for k, v in spec.items() if k != "evaluator"}}
             out.append(Rung(i, spec["evaluator"], options, instance, budget, metric, way))
         return out
-
-    def run_search(self, search: Any, progress: bool = True) -> Any:
-        """Drive the whole ladder (called by :meth:`nasplat.search.Search.run`)."""
-        return _LadderRun(self, search).run(progress)
-
-
-def plan(n0: int, eta: int, rungs: int) -> list[int]:
-    """Architectures per rung: ``n0``, then ``max(1, n // eta)`` at each promotion."""
-    sizes = [n0]
-    for _ in range(rungs - 1):
-        sizes.append(max(1, sizes[-1] // eta) if sizes[-1] else 0)
-    return sizes
-
-
-class _LadderRun:
-    """One pass of the ladder over a study."""
-
-    def __init__(self, ladder: LadderEvaluator, search: Any) -> None:
-        self.ladder = ladder
-        self.search = search
-        self.store = search.store
-        self.study = search.study
-        self.config = search.config
-        self.rungs = ladder.rungs(
-            self.study.objective, self.study.direction, self.config.trial_budget()
-        )
-        self.finished = 0
-
-    def run(self, progress: bool) -> Any:
-        from nasplat.progress import progress_bar
-        from nasplat.search import SearchResult
-
-        if self.search.resume:
-            self.store.interrupt_running(self.study.id)
-        sizes = plan(self.config.budget, self.ladder.eta, len(self.rungs))
-        with progress_bar(progress, total=sum(sizes), label=self.study.name) as bar:
-            self.bar = bar
-            scores = self.run_rung(self.rungs[0], None, sizes[0])
-            for rung, size in zip(self.rungs[1:], sizes[1:], strict=True):
-                previous = self.rungs[rung.index - 1]
-                climbers = self.top(scores, previous, size)
-                log.info(
-                    "rung %d (%s): %d architecture(s) promoted",
-                    rung.index,
-                    rung.evaluator,
-                    len(climbers),
-                )
-                scores = self.run_rung(rung, climbers, size)
-        try:
-            best = self.store.best_trial(self.study.id)
-        except StorageError:
-            best = None
-        return SearchResult(self.study, self.finished, best)
-
-    @staticmethod
-    def top(scores: dict[str, tuple[Genotype, float]], rung: Rung, size: int) -> list[Genotype]:
-        sign = 1.0 if rung.direction == "maximize" else -1.0
-        ranked = sorted(scores.values(), key=lambda item: -sign * item[1])
-        return [genotype for genotype, _ in ranked[:size]]
-
-    def run_rung(
-        self, rung: Rung, given: Sequence[Genotype] | None, size: int
-    ) -> dict[str, tuple[Genotype, float]]:
-        """Evaluate ``given`` (or ``size`` strategy proposals) at ``rung``; sha -> (genotype,
-        score) of its COMPLETE trials."""
-        from nasplat.executor import ExecutionContext, TrialTask
-        from nasplat.registry import EXECUTORS
-
-        context = ExecutionContext(
-            storage_url=self.store.url,
-            study_id=self.study.id,
-            space=self.config.space,
-            space_options=self.config.space_options,
-            evaluator=rung.evaluator,
-            evaluator_options={**self.ladder.common, **rung.options},
-            objective=rung.objective,
-        )
-        executor = EXECUTORS.get(self.config.executor)(**self.config.executor_options)
-        executor.open(context, self.store)
-        scores: dict[str, tuple[Genotype, float]] = {}
-        pending = list(given or [])
-        in_flight: dict[int, tuple[Genotype, Genotype]] = {}
-        seen: set[str] = set()
-        asks = 0
-        try:
-            while True:
-                while len(in_flight) < executor.capacity and len(seen) < size:
-                    proposal = self.next_candidate(pending, given is None)
-                    asks += 1
-                    if proposal is None or asks > size * MAX_ASKS_PER_CANDIDATE:
-                        size = len(seen)  # the strategy ran dry or repeats itself
-                        break
-                    genotype, canonical = proposal
-                    if canonical.sha in seen:  # a repeat: tell what is known of it
-                        known = scores.get(canonical.sha)
-                        self.tell(
-                            rung, genotype, known and known[1], "COMPLETE" if known else "FAILED"
-                        )
-                        continue
-                    seen.add(canonical.sha)
-                    cached = self.store.find_evaluated(self.study.id, canonical, rung.budget)
-                    if cached is not None:
-                        self.record(
-                            rung,
-                            scores,
-                            genotype,
-                            canonical,
-                            cached.metrics.get("rung_score"),
-                            cached.state,
-                        )
-                        continue
-                    tag = None if rung.index == len(self.rungs) - 1 else f"rung{rung.index}"
-                    trial = self.store.create_trial(self.study.id, canonical, rung.budget, tag=tag)
-                    in_flight[trial.id] = (genotype, canonical)
-                    executor.submit(TrialTask(trial.id, trial.number, canonical, rung.budget))
-                if not in_flight:
-                    break
-                for outcome in executor.wait():
-                    genotype, canonical = in_flight.pop(outcome.trial_id)
-                    self.finish(rung, outcome)
-                    self.record(rung, scores, genotype, canonical, outcome.value, outcome.state)
-        finally:
-            executor.close()
-        return scores
-
-    def next_candidate(
-        self, pending: list[Genotype], ask: bool
-    ) -> tuple[Genotype, Genotype] | None:
-        """The next (genotype, canonical) pair: promoted ones in order, or a strategy proposal."""
-        space = self.search.space
-        while True:
-            if not ask:
-                if not pending:
-                    return None
-                promoted = pending.pop(0)
-                return promoted, promoted
-            genotype = self.search.strategy.ask()
-            try:
-                space.validate(genotype)
-            except InvalidGenotypeError as exc:
-                log.warning("strategy proposed an invalid genotype (%s); told as FAILED", exc)
-                self.search.strategy.tell(_observation(genotype, None, "FAILED"))
-                continue
-            return genotype, space.canonicalize(genotype)
-
-    def finish(self, rung: Rung, outcome: Any) -> None:
-        last = rung.index == len(self.rungs) - 1
-        metrics = {**outcome.metrics, "rung": float(rung.index)}
-        if outcome.value is not None and outcome.state == "COMPLETE":
-            metrics["rung_score"] = outcome.value
-        self.store.finish_trial(
-            outcome.trial_id,
-            state=outcome.state,
-            value=outcome.value if last else None,
-            metrics=metrics,
-            error=outcome.error,
-            weights=outcome.weights if last else None,
-            keep_weights=self.config.keep_weights,
-            worker=outcome.worker,
-        )
-        self.finished += 1
-        self.bar.advance(f"rung {rung.index}")
-
-    def record(
-        self,
-        rung: Rung,
-        scores: dict[str, tuple[Genotype, float]],
-        genotype: Genotype,
-        canonical: Genotype,
-        value: float | None,
-        state: str,
-    ) -> None:
-        if state == "COMPLETE" and value is not None and math.isfinite(value):
-            scores[canonical.sha] = (canonical, value)
-        self.tell(rung, genotype, value, state)
-
-    def tell(self, rung: Rung, genotype: Genotype, value: float | None, state: str) -> None:
-        """Tell the strategy a rung-0 result, oriented to the study's direction."""
-        if rung.index != 0:
-            return
-        if value is not None and rung.direction != self.study.direction:
-            value = -value
-        self.search.strategy.tell(_observation(genotype, value, state))
-
-
-def _observation(genotype: Genotype, value: float | None, state: str) -> Any:
-    from nasplat.strategy import Observation
-
-    return Observation(genotype, value if state == "COMPLETE" else None, state)

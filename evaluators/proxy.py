@@ -10,6 +10,7 @@ from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS, PROXIES
+from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 
 DEFAULT_PROXY = "synflow"
@@ -66,6 +67,9 @@ class ProxyEvaluator(Evaluator):
     def metric_names(self) -> list[str]:
         return list(dict.fromkeys([self.proxy, "val_acc", "params", "flops", "seconds"]))
 
+    def data_shape(self) -> NetShape:
+        return self.networks.data_shape()
+
     def resolve_budget(self, budget: Budget | None) -> Budget:
         budget = (budget or Budget()).replace(epochs=0)
         return budget.replace(
@@ -74,8 +78,8 @@ class ProxyEvaluator(Evaluator):
 
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
         from evaluators.zero_cost import score
-        from nasplat.profiling import profile
-        from nasplat.training import resolve_device, seed_everything
+        from nasplat.ml.profiling import profile
+        from nasplat.ml.training import resolve_device, seed_everything
 
         budget = self.resolve_budget(budget)
         splits = self.networks.load_splits(budget)

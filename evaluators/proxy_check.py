@@ -1,10 +1,11 @@
 """How far to trust each zero-cost proxy on a task: rank correlation with brief training.
 
-:func:`proxy_check` samples architectures, trains each briefly with the ``low-fidelity``
-evaluator, scores each with every proxy through the ``proxy`` evaluator (same width and
-resolution), stores each architecture as a trial of a new study (metrics: the training
-metrics plus ``proxy_<name>`` and ``proxy_<name>_seconds``), and computes Spearman's rho and
-Kendall's tau of every proxy against the trained validation accuracy. The correlations are
+:func:`proxy_check` runs the one trial loop (:mod:`nasplat.run`) with the ``random`` strategy
+and the ``proxy-check`` evaluator, which trains each sampled architecture briefly with the
+``low-fidelity`` evaluator and scores it with every proxy through the ``proxy`` evaluator (same
+width and resolution). Each architecture is a trial of a new study (metrics: the training
+metrics plus ``proxy_<name>`` and ``proxy_<name>_seconds``); then Spearman's rho and Kendall's
+tau of every proxy against the trained validation accuracy are computed. The correlations are
 returned and saved as the study's checkpoint (``{"proxy_correlations": {...}}``); they can be
 recomputed from the stored trial metrics with :func:`correlations`.
 """
@@ -13,16 +14,18 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nasplat.budget import Budget
+from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
-from nasplat.evaluator import Reporter
-from nasplat.executor import TrialTask, run_trial
-from nasplat.registry import EVALUATORS, PROXIES, SPACES, load_builtins
+from nasplat.evaluator import Evaluator, Reporter, pop_common_options
+from nasplat.genotype import Genotype
+from nasplat.registry import EVALUATORS, PROXIES, SPACES, STRATEGIES, load_builtins
+from nasplat.run import LoopContext, TrialLoop, allocate_name
+from nasplat.shape import NetShape
+from nasplat.space import SearchSpace
 from nasplat.store.records import TrialRecord
 
 log = logging.getLogger("nasplat")
@@ -62,6 +65,52 @@ def correlations(trials: Sequence[TrialRecord], proxies: Sequence[str]) -> list[
     return out
 
 
+@EVALUATORS.register(
+    "proxy-check", description="brief low-fidelity training plus every zero-cost proxy's score"
+)
+class ProxyCheckEvaluator(Evaluator):
+    """Trains with ``low-fidelity`` (``training`` options, ``epochs``), then scores the same
+    architecture with each of ``proxies`` at the trial budget's width and resolution. Metrics:
+    the training metrics plus ``proxy_<name>`` and ``proxy_<name>_seconds``."""
+
+    name = "proxy-check"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        proxies: Sequence[str] = (),
+        epochs: int = 2,
+        training: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        common = pop_common_options(options)
+        super().__init__(space, **common, proxies=list(proxies), epochs=epochs, **options)
+        self.trainer = EVALUATORS.create(
+            "low-fidelity", space, **common, epochs=epochs, keep_weights=False, **(training or {})
+        )
+        self.scorers = {n: EVALUATORS.create("proxy", space, **common, proxy=n) for n in proxies}
+
+    def resolve_budget(self, budget: Budget | None) -> Budget:
+        return self.trainer.resolve_budget(budget)
+
+    def metric_names(self) -> list[str]:
+        return self.trainer.metric_names()
+
+    def data_shape(self) -> NetShape:
+        return self.trainer.data_shape()
+
+    def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
+        result = self.trainer.evaluate(genotype, budget, reporter)
+        metrics = dict(result.metrics)
+        proxy_budget = Budget(width_mult=budget.width_mult, resolution=budget.resolution)
+        for name, scorer in self.scorers.items():
+            scored = scorer.evaluate(genotype, proxy_budget, Reporter())
+            metrics[f"proxy_{name}"] = scored.metrics[name]
+            metrics[f"proxy_{name}_seconds"] = scored.metrics["seconds"]
+        return EvalResult(metrics, epochs_run=result.epochs_run)
+
+
 def proxy_check(
     store: Any,
     *,
@@ -82,7 +131,11 @@ def proxy_check(
 
     ``training`` holds ``low-fidelity`` options (``samples`` caps the training split,
     ``data_fraction``, ``batch_size``, ``lr``, ...); ``budget`` sets width and resolution.
+    Everything is validated before the study is created.
     """
+    from nasplat.executor import ExecutionContext
+    from nasplat.run.local import LocalExecutor
+
     load_builtins()
     if samples < 3:
         raise ConfigError(f"a proxy check needs --samples >= 3, got {samples}")
@@ -90,16 +143,22 @@ def proxy_check(
     for name in names:
         PROXIES.get(name)
     space_options = dict(space_options or {})
-    search_space = SPACES.get(space)(**space_options)
-    common = {"dataset": dataset, "data_dir": data_dir, "seed": seed, "device": device}
-    trainer = EVALUATORS.get("low-fidelity")(
-        search_space, **common, epochs=epochs, keep_weights=False, **(training or {})
-    )
-    scorers = {n: EVALUATORS.get("proxy")(search_space, **common, proxy=n) for n in names}
-    train_budget = trainer.resolve_budget(budget or Budget(epochs=epochs))
-    proxy_budget = Budget(width_mult=train_budget.width_mult, resolution=train_budget.resolution)
+    search_space = SPACES.create(space, **space_options)
+    options = {
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "seed": seed,
+        "device": device,
+        "proxies": names,
+        "epochs": epochs,
+        "training": dict(training or {}),
+    }
+    evaluator = EVALUATORS.create("proxy-check", search_space, **options)
+    strategy = STRATEGIES.create("random", search_space, seed=seed)
+    train_budget = evaluator.resolve_budget(budget or Budget(epochs=epochs))
+    shape = evaluator.data_shape()
     record = store.create_study(
-        study or _free_name(store, f"proxy-check-{space}-{dataset}"),
+        study or allocate_name(store, f"proxy-check-{space}-{dataset}"),
         space=space,
         strategy="random",
         evaluator="low-fidelity",
@@ -113,50 +172,29 @@ def proxy_check(
             "seed": seed,
             "proxies": names,
             "budget": train_budget.to_dict(),
+            "shape": shape.to_dict(),
         },
     )
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    for _ in range(samples * 20):
-        if len(seen) >= samples:
-            break
-        genotype = search_space.canonicalize(search_space.sample(rng))
-        if genotype.sha in seen:
-            continue
-        seen.add(genotype.sha)
-        _check_one(store, record.id, genotype, trainer, train_budget, scorers, proxy_budget)
+    executor = LocalExecutor()
+    context = ExecutionContext(
+        store.url, record.id, space, space_options, "proxy-check", options, TARGET
+    )
+    executor.open(context, store)
+    try:
+        loop = LoopContext(
+            store,
+            record,
+            search_space,
+            strategy,
+            executor,
+            train_budget,
+            target=samples,
+            keep_weights="none",
+            checkpoints=False,
+        )
+        TrialLoop(loop).run()
+    finally:
+        executor.close()
     results = correlations(store.trials(record.id), names)
     store.save_checkpoint(record.id, {"proxy_correlations": [asdict(r) for r in results]})
     return record, results
-
-
-def _check_one(
-    store: Any,
-    study_id: int,
-    genotype: Any,
-    trainer: Any,
-    budget: Budget,
-    scorers: dict[str, Any],
-    proxy_budget: Budget,
-) -> None:
-    trial = store.create_trial(study_id, genotype, budget)
-    outcome = run_trial(
-        TrialTask(trial.id, trial.number, genotype, budget), trainer, Reporter(), TARGET
-    )
-    metrics = dict(outcome.metrics)
-    if outcome.state == "COMPLETE":
-        for name, scorer in scorers.items():
-            result = scorer.evaluate(genotype, proxy_budget, Reporter())
-            metrics[f"proxy_{name}"] = result.metrics[name]
-            metrics[f"proxy_{name}_seconds"] = result.metrics["seconds"]
-    store.finish_trial(
-        trial.id, state=outcome.state, value=outcome.value, metrics=metrics, error=outcome.error
-    )
-    log.info("proxy check: trial %d %s %s=%s", trial.number, outcome.state, TARGET, outcome.value)
-
-
-def _free_name(store: Any, base: str) -> str:
-    taken = {s["name"] for s in store.list_studies()}
-    return next(
-        n for n in [base, *(f"{base}-{i}" for i in range(2, len(taken) + 3))] if n not in taken
-    )

@@ -12,6 +12,7 @@ from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
+from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 
 PRE_TRAINING = ("params", "flops", "latency_ms")
@@ -90,15 +91,12 @@ class TrainEvaluator(Evaluator):
             "seconds",
         ]
 
-    def load_splits(self, budget: Budget) -> Any:
-        from nasplat.data import load_dataset
-
-        splits = load_dataset(self.dataset, data_dir=self.data_dir, seed=self.seed)
-        if budget.data_fraction < 1:
-            splits = splits.subset(budget.data_fraction, seed=self.seed)
-        if budget.resolution is not None and budget.resolution != splits.input_size:
-            splits = splits.resized(budget.resolution)
-        return splits
+    def data_shape(self) -> NetShape:
+        """The dataset's shape as this evaluator sees it (classes included), at full width and
+        native resolution; a trial's budget then scales it (:meth:`NetShape.at_budget`)."""
+        full = self.resolve_budget(Budget()).replace(resolution=None, width_mult=1.0)
+        splits = self.load_splits(full.replace(data_fraction=1.0))
+        return NetShape(splits.in_channels, splits.input_size, splits.num_classes)
 
     def cell_option(self) -> str:
         """The network option of this space that counts cells (ConfigError when none)."""
@@ -125,8 +123,8 @@ class TrainEvaluator(Evaluator):
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
         import torch
 
-        from nasplat.profiling import profile
-        from nasplat.training import TrainConfig, resolve_device, seed_everything
+        from nasplat.ml.profiling import profile
+        from nasplat.ml.training import TrainConfig, resolve_device, seed_everything
 
         budget = self.resolve_budget(budget)
         start = time.perf_counter()
@@ -165,15 +163,15 @@ class TrainEvaluator(Evaluator):
             return
         known = dict(cost)
         if any(c.metric == "latency_ms" for c in self.constraints):
-            from nasplat.training import resolve_device
+            from nasplat.ml.training import resolve_device
 
             device = resolve_device(self.device)
             known["latency_ms"] = measure_latency(model.to(device), shape, device)
         check_constraints(self.constraints, known)
 
     def fit(self, model: Any, splits: Any, config: Any, reporter: Reporter) -> Any:
-        """Train ``model`` (hook for subclasses); returns nasplat.training's TrainResult."""
-        from nasplat.training import train_model
+        """Train ``model`` (hook for subclasses); returns nasplat.ml.training's TrainResult."""
+        from nasplat.ml.training import train_model
 
         return train_model(model, splits, config, reporter=reporter, restore_best=self.restore_best)
 

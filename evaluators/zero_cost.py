@@ -117,14 +117,14 @@ def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 @PROXIES.register("params", description="number of parameters")
 def params(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    from nasplat.profiling import count_params
+    from nasplat.ml.profiling import count_params
 
     return float(count_params(model))
 
 
 @PROXIES.register("flops", description="forward FLOPs of one input (torch's flop counter)")
 def flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    from nasplat.profiling import profile
+    from nasplat.ml.profiling import profile
 
     return profile(model, (1, *x.shape[1:]))["flops"]
 

@@ -59,6 +59,6 @@ def build(
 
 def profile(module: Any, input_shape: tuple[int, ...]) -> dict[str, float]:
     """Parameter count and FLOPs of a module for one input shape (torch's flop counter)."""
-    from nasplat.profiling import profile as _profile
+    from nasplat.ml.profiling import profile as _profile
 
     return _profile(module, input_shape)

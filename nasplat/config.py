@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 
 
@@ -48,25 +49,19 @@ class SearchConfig:
         if self.time_limit is not None and self.time_limit <= 0:
             raise ConfigError(f"time_limit must be > 0 seconds, got {self.time_limit}")
 
-    @property
-    def resolved_direction(self) -> str:
-        """The direction of the primary (first) objective."""
-        return self.objective_list()[0][1]
-
-    def objective_list(self) -> list[tuple[str, str]]:
+    def objective_list(self) -> list[tuple[str, Direction]]:
         """``[(metric, direction), ...]`` from ``objective`` and ``direction``, which may be comma
         lists (``"val_acc,flops"``, ``"maximize,minimize"``); a direction not given takes the
-        metric's default (:func:`default_minimized`). The first objective is the primary one."""
+        metric's default (:meth:`Direction.default_for`). The first objective is the primary."""
         metrics = [m.strip() for m in str(self.objective).split(",")]
         if not all(metrics) or len(set(metrics)) != len(metrics):
             raise ConfigError(f"objective must be distinct metric names, got {self.objective!r}")
-        given = [d.strip() for d in self.direction.split(",")] if self.direction else []
+        if self.direction is not None and not isinstance(self.direction, str):
+            raise ConfigError(f"direction must be maximize or minimize, got {self.direction!r}")
+        given = [Direction.parse(d) for d in self.direction.split(",")] if self.direction else []
         if len(given) > len(metrics):
             raise ConfigError(f"{len(given)} directions for {len(metrics)} objective(s)")
-        for direction in given:
-            if direction not in ("maximize", "minimize"):
-                raise ConfigError(f"direction must be maximize or minimize, got {direction!r}")
-        defaults = ["minimize" if default_minimized(m) else "maximize" for m in metrics]
+        defaults = [Direction.default_for(m) for m in metrics]
         return list(zip(metrics, given + defaults[len(given) :], strict=True))
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,13 +94,6 @@ class SearchConfig:
             return cls(**clean)
         except TypeError as exc:
             raise ConfigError(f"bad config: {exc}") from None
-
-
-def default_minimized(objective: str) -> bool:
-    """Loss, size, cost and error metrics are minimised by default."""
-    return any(
-        word in objective for word in ("loss", "params", "flops", "latency", "seconds", "error")
-    )
 
 
 def read_config_file(path: str) -> dict[str, Any]:

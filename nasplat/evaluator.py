@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from nasplat.budget import Budget, EvalResult
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError, TrialPruned
 from nasplat.genotype import Genotype
+from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 
 
@@ -71,6 +74,28 @@ class Pruner(ABC):
         """True to stop the trial now (it is then stored PRUNED)."""
 
 
+@dataclass(frozen=True)
+class Rung:
+    """One rung of a fidelity ladder: the evaluator that scores it (registry name, its full
+    options, and a built instance), the budget of its trials and the objective it ranks by."""
+
+    index: int
+    evaluator: str
+    options: dict[str, Any]
+    instance: Evaluator
+    budget: Budget
+    objective: str
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class FidelityLadder:
+    """Rungs from cheapest to dearest; the best ``1/eta`` of each rung climb to the next."""
+
+    rungs: tuple[Rung, ...]
+    eta: int
+
+
 class Evaluator(ABC):
     """Estimates the performance of a genotype.
 
@@ -117,8 +142,31 @@ class Evaluator(ABC):
         return None
 
     def metric_names(self) -> list[str]:
-        """Metrics this evaluator returns (for objective validation and listings)."""
+        """Metrics this evaluator returns (objectives are checked against them before a study
+        is created; an empty list means "not declared": any objective is accepted)."""
         return []
+
+    def load_splits(self, budget: Budget) -> Any:
+        """The data at a budget (its data fraction and resolution): what trials and one-shot
+        searches train on. Default: the dataset, subset and resized as the budget says."""
+        from nasplat.ml.data import load_dataset
+
+        splits = load_dataset(self.dataset, data_dir=self.data_dir, seed=self.seed)
+        if budget.data_fraction < 1:
+            splits = splits.subset(budget.data_fraction, seed=self.seed)
+        if budget.resolution is not None and budget.resolution != splits.input_size:
+            splits = splits.resized(budget.resolution)
+        return splits
+
+    def data_shape(self) -> NetShape | None:
+        """The network shape this evaluator's data calls for, recorded with the study
+        (default: None, for evaluators that build no network from data, such as a table)."""
+        return None
+
+    def ladder(self, objective: str, direction: Direction, base: Budget) -> FidelityLadder | None:
+        """The rungs to run when this evaluator is a fidelity ladder (default: None, an
+        ordinary evaluator). ``base`` is the study's trial budget, for the last rung."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dataset": self.dataset, **self.options}

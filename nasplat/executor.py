@@ -1,24 +1,21 @@
-"""Executors run evaluations; ``local`` runs them in this process (the default).
+"""The Executor contract: where trials run. Implementations live in :mod:`nasplat.run`.
 
-Every submitted task carries its trial id and every outcome names it: the search loop joins
+Every submitted task carries its trial id and every outcome names it: the trial loop joins
 results on that id, never on arrival order.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import socket
 from abc import ABC, abstractmethod
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasplat.budget import Budget
-from nasplat.errors import TrialPruned
-from nasplat.evaluator import Evaluator, Pruner, Reporter
+from nasplat.evaluator import Evaluator
 from nasplat.genotype import Genotype
-from nasplat.registry import EVALUATORS, EXECUTORS, SPACES, load_builtins
+
+if TYPE_CHECKING:
+    from nasplat.strategy import OneShotStrategy
 
 
 @dataclass(frozen=True)
@@ -57,89 +54,11 @@ class ExecutionContext:
     objective: str
 
     def build_evaluator(self) -> Evaluator:
+        from nasplat.registry import EVALUATORS, SPACES, load_builtins
+
         load_builtins()
-        space = SPACES.get(self.space)(**self.space_options)
-        return EVALUATORS.get(self.evaluator)(space, **self.evaluator_options)
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def describe_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def run_trial(
-    task: TrialTask, evaluator: Evaluator, reporter: Reporter, objective: str
-) -> TrialOutcome:
-    """Evaluate one task, turning pruning and any exception into an outcome (never raises
-    except for KeyboardInterrupt/SystemExit)."""
-    worker = worker_name()
-    try:
-        result = evaluator.evaluate(task.genotype, task.budget, reporter)
-        value = result.value(objective)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"objective {objective!r} is {value}")
-        return TrialOutcome(
-            task.trial_id,
-            "COMPLETE",
-            value,
-            dict(result.metrics),
-            weights=result.state_dict,
-            worker=worker,
-        )
-    except TrialPruned as exc:
-        last = reporter.history[-1][1] if reporter.history else None
-        metrics = {"pruned_at_step": float(reporter.last_step or 0)}
-        return TrialOutcome(task.trial_id, "PRUNED", last, metrics, error=str(exc), worker=worker)
-    except Exception as exc:  # noqa: BLE001 - a failing trial must never stop the search
-        return TrialOutcome(task.trial_id, "FAILED", None, error=describe_error(exc), worker=worker)
-
-
-def store_reporter(
-    store: Any, study_id: int, trial_id: int, pruner: Pruner | None = None
-) -> Reporter:
-    """A reporter that writes intermediate values to the store and consults the pruner."""
-
-    def sink(step: int, value: float) -> None:
-        store.report_intermediate(trial_id, step, value)
-
-    should_prune = None
-    if pruner is not None:
-
-        def should_prune(step: int, value: float) -> bool:
-            return bool(pruner.should_prune(store, study_id, trial_id, step, value))
-
-    return Reporter(sink, should_prune)
-
-
-def evaluate_and_record(
-    store: Any,
-    study: Any,
-    trial: Any,
-    budget: Budget,
-    evaluator: Evaluator,
-    *,
-    keep_weights: str = "best",
-) -> TrialOutcome:
-    """Evaluate an already created trial in this process and store its outcome (used outside
-    the search loop: ``nasplat train``, a one-shot search's retraining)."""
-    reporter = store_reporter(store, study.id, trial.id, evaluator.pruner())
-    task = TrialTask(trial.id, trial.number, trial.genotype, budget)
-    outcome = run_trial(task, evaluator, reporter, study.objective)
-    store.finish_trial(
-        trial.id,
-        state=outcome.state,
-        value=outcome.value,
-        metrics=outcome.metrics,
-        error=outcome.error,
-        weights=outcome.weights,
-        keep_weights=keep_weights,
-        worker=outcome.worker,
-    )
-    return outcome
+        space = SPACES.create(self.space, **self.space_options)
+        return EVALUATORS.create(self.evaluator, space, **self.evaluator_options)
 
 
 class Executor(ABC):
@@ -148,58 +67,38 @@ class Executor(ABC):
     Rules: ``open`` once before any ``submit``; ``submit`` never blocks for the evaluation
     (it may queue); ``wait`` blocks until at least one submitted task has finished and returns
     the finished outcomes (each names its ``trial_id``); ``capacity`` is how many tasks may be
-    in flight; ``close`` releases workers. Called from one thread.
+    in flight; ``close`` releases workers and is safe to call twice. Called from one thread.
+    Built from the registry with plain keyword options, before anything is written to the
+    store (so a bad option is reported first); resources are taken in ``open`` only.
     """
 
-    name = ""
+    name: ClassVar[str] = ""
 
     @property
     @abstractmethod
-    def capacity(self) -> int: ...
+    def capacity(self) -> int:
+        """How many tasks may be in flight at once."""
 
     @abstractmethod
-    def open(self, context: ExecutionContext, store: Any) -> None: ...
+    def open(self, context: ExecutionContext, store: Any) -> None:
+        """Start workers for the context's evaluator; ``store`` receives intermediate values."""
 
     @abstractmethod
-    def submit(self, task: TrialTask) -> None: ...
+    def submit(self, task: TrialTask) -> None:
+        """Queue one task."""
 
     @abstractmethod
-    def wait(self) -> list[TrialOutcome]: ...
+    def wait(self) -> list[TrialOutcome]:
+        """Block until at least one task finished; the finished outcomes."""
 
     def close(self) -> None:
         """Release resources (default: nothing)."""
 
+    def check_store(self, url: str) -> None:
+        """Raise ConfigError when this executor's workers cannot open the store at ``url``
+        (default: any store will do)."""
 
-@EXECUTORS.register("local", description="in-process, one trial at a time (no Ray start-up cost)")
-class LocalExecutor(Executor):
-    """Runs each task in this process when ``wait`` is called."""
-
-    name = "local"
-
-    def __init__(self) -> None:
-        self._queue: deque[TrialTask] = deque()
-        self._context: ExecutionContext | None = None
-        self._evaluator: Evaluator | None = None
-        self._store: Any = None
-        self._pruner: Pruner | None = None
-
-    @property
-    def capacity(self) -> int:
-        return 1
-
-    def open(self, context: ExecutionContext, store: Any) -> None:
-        self._context = context
-        self._store = store
-        self._evaluator = context.build_evaluator()
-        self._pruner = self._evaluator.pruner()
-
-    def submit(self, task: TrialTask) -> None:
-        self._queue.append(task)
-
-    def wait(self) -> list[TrialOutcome]:
-        if not self._queue:
-            return []
-        assert self._context is not None and self._evaluator is not None
-        task = self._queue.popleft()
-        reporter = store_reporter(self._store, self._context.study_id, task.trial_id, self._pruner)
-        return [run_trial(task, self._evaluator, reporter, self._context.objective)]
+    def search_one_shot(self, strategy: OneShotStrategy, context: Any) -> Genotype:
+        """Run a one-shot strategy's supernet search; returns the derived genotype. Default: in
+        this process. Executors with many workers may run it data-parallel."""
+        return strategy.search(context)

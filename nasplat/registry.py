@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from nasplat.errors import UnknownNameError
+from nasplat.errors import ConfigError, NasplatError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -35,7 +35,11 @@ class Registry(Generic[T]):
         return decorator
 
     def add(self, name: str, obj: T, **meta: Any) -> None:
+        """Register ``obj``; registering the same object again (a re-run notebook cell, a module
+        imported twice) is a no-op, another object under a taken name is an error."""
         if name in self._items:
+            if self._items[name] is obj:
+                return
             raise ValueError(f"duplicate {self.kind} name {name!r}")
         self._items[name] = obj
         doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
@@ -48,6 +52,19 @@ class Registry(Generic[T]):
         except KeyError:
             known = ", ".join(sorted(self._items)) or "(none)"
             raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None
+
+    def create(self, name: str, *args: Any, **options: Any) -> Any:
+        """Build the entry ``name`` with ``options``; a bad option is one ConfigError line that
+        names the entry and, where its signature shows them, the options it accepts."""
+        factory: Any = self.get(name)
+        try:
+            return factory(*args, **options)
+        except NasplatError:
+            raise
+        except (TypeError, ValueError) as exc:
+            accepted = option_names(factory)
+            hint = f"; options: {', '.join(accepted)}" if accepted else ""
+            raise ConfigError(f"{self.kind} {name!r}: {exc}{hint}") from None
 
     def meta(self, name: str) -> dict[str, Any]:
         self.get(name)
@@ -66,6 +83,21 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
+def option_names(factory: Any) -> list[str]:
+    """The keyword options a plugin's constructor declares (without the positional ones)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty
+    ]
+
+
 OPS: Registry[Callable[..., Any]] = Registry("op")
 SPACES: Registry[type] = Registry("space")
 STRATEGIES: Registry[type] = Registry("strategy")
@@ -74,13 +106,13 @@ DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 EXECUTORS: Registry[type] = Registry("executor")
 PROXIES: Registry[Callable[..., Any]] = Registry("proxy")
 
-_BUILTIN_MODULES = (
-    "nasplat.data",
+_BUILTIN_MODULES = (  # imported by name: the core never imports a plugin package statically
+    "nasplat.ml.data",
+    "nasplat.run.local",
+    "nasplat.run.ray",
     "search_spaces",
     "strategies",
     "evaluators",
-    "nasplat.executor",
-    "nasplat.ray_executor",
 )
 _loaded = False
 

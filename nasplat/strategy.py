@@ -84,6 +84,12 @@ class OneShotStrategy(Strategy):
     """
 
     one_shot = True
+    epochs: int = 1
+    """Supernet training epochs (the progress bar's total)."""
+    retrain_epochs: int | None = None
+    """Epochs to retrain the derived genotype (None: the study's budget)."""
+    supernet: Any = None
+    """The weight-sharing network, once ``search`` has built it."""
 
     def ask(self) -> Genotype:  # pragma: no cover - one-shot strategies do not ask
         raise TypeError(f"one-shot strategy {self.name!r} does not ask; call search()")

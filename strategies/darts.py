@@ -26,9 +26,9 @@ from torch import nn
 
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
+from nasplat.ml.training import evaluate_model
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
-from nasplat.training import evaluate_model
 from strategies.oneshot_common import SupernetStrategy, accuracy, alpha_values, cosine_lr
 
 Batch = tuple[torch.Tensor, torch.Tensor]

@@ -242,6 +242,7 @@ class SupernetStrategy(OneShotStrategy):
         )
         self.arch_data = BatchStream(arch_half, self.batch_size, self.seed + 1, context.device)
         self.setup(context)
+        context.prepared(self)
 
     def loss(
         self, batch: tuple[torch.Tensor, torch.Tensor], genotype: Genotype | None = None

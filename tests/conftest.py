@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+# test support (``nasplat_support``: test-only plugins, PostgreSQL and CLI helpers) lives here;
+# subprocesses and Ray workers find it through PYTHONPATH, which they inherit
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(TESTS), str(REPO), os.environ.get("PYTHONPATH", "")) if p
+)
 NB201_CSV = REPO.parent / "shared" / "data" / "nb201" / "nb201_12epoch.csv"
 
 # small chain networks keep end-to-end searches to about a second per trial

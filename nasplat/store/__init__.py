@@ -1,6 +1,28 @@
-"""The SQL store: studies, architectures, trials, values, checkpoints (SQLAlchemy 2.x)."""
+"""Trial stores: the SQL store (SQLite, PostgreSQL) and an in-memory one, one protocol."""
 
-from nasplat.store.records import StudyRecord, TrialRecord
+from nasplat.store.memory import MEMORY_URL, MemoryStore
+from nasplat.store.protocol import TrialStore
+from nasplat.store.records import ANY_TAG, FINISHED, StudyRecord, TrialRecord
 from nasplat.store.store import DEFAULT_STORAGE, Store, resolve_storage_url
 
-__all__ = ["DEFAULT_STORAGE", "Store", "StudyRecord", "TrialRecord", "resolve_storage_url"]
+__all__ = [
+    "ANY_TAG",
+    "DEFAULT_STORAGE",
+    "FINISHED",
+    "MEMORY_URL",
+    "MemoryStore",
+    "Store",
+    "StudyRecord",
+    "TrialRecord",
+    "TrialStore",
+    "open_store",
+    "resolve_storage_url",
+]
+
+
+def open_store(url: str | None = None) -> TrialStore:
+    """The store at ``url``: ``memory://`` is a fresh in-memory store, anything else a SQL store
+    (``None``: ``$NASPLAT_STORAGE`` or ``sqlite:///nasplat.db``)."""
+    if url is not None and url.startswith(MEMORY_URL):
+        return MemoryStore(url)
+    return Store(url)

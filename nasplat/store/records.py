@@ -6,10 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from nasplat.direction import Direction
 from nasplat.genotype import Genotype
+from nasplat.shape import NetShape
 
 STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAILED")
 FINISHED = ("COMPLETE", "PRUNED", "FAILED")
+ANY_TAG = "*"
+"""``tag`` filter meaning "every trial, tagged or not" (``None`` means untagged only)."""
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,13 @@ class StudyRecord:
         return self.objectives[0][0]
 
     @property
-    def direction(self) -> str:
-        return self.objectives[0][1]
+    def direction(self) -> Direction:
+        return Direction.parse(self.objectives[0][1])
+
+    @property
+    def shape(self) -> NetShape:
+        """The network shape recorded with the study (defaults for studies that train nothing)."""
+        return NetShape.of_study(self.config)
 
 
 @dataclass(frozen=True)

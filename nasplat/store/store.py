@@ -1,9 +1,12 @@
 """The Store: every study, architecture and trial in one SQL database.
 
-Thread and process safety: every public method runs in its own transaction. On SQLite,
-transactions start with ``BEGIN IMMEDIATE`` (one writer at a time, readers unaffected in WAL
-mode) and "database is locked" is retried; trial numbers are unique per study in the schema,
-so concurrent writers never hand out the same number.
+Thread and process safety: every public method runs in its own transaction. On SQLite, a
+method that writes starts with ``BEGIN IMMEDIATE`` (one writer at a time) and "database is
+locked" is retried; a method that only reads starts a deferred transaction, which in WAL mode
+never takes the write lock, so readers do not stall a running search. Trial numbers are unique
+per study in the schema, so concurrent writers never hand out the same number.
+
+The store follows :class:`nasplat.store.protocol.TrialStore`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from nasplat.budget import Budget
-from nasplat.errors import StorageError
+from nasplat.direction import Direction
+from nasplat.errors import ConfigError, StorageError
 from nasplat.genotype import Genotype
 from nasplat.store.models import (
     SCHEMA_VERSION,
@@ -36,9 +40,10 @@ from nasplat.store.models import (
     TrialRow,
     TrialValueRow,
 )
-from nasplat.store.records import FINISHED, STATES, StudyRecord, TrialRecord
+from nasplat.store.records import ANY_TAG, FINISHED, STATES, StudyRecord, TrialRecord
 
 DEFAULT_STORAGE = "sqlite:///nasplat.db"
+READ_ONLY = "nasplat_read_only"  # execution option: a deferred (reading) transaction
 T = TypeVar("T")
 
 
@@ -105,7 +110,8 @@ def _make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        reading = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -150,7 +156,15 @@ class Store:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        """A writing transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        """A reading transaction: deferred on SQLite, so it never waits for the write lock."""
+        with self._sessions() as session, session.begin():
+            session.connection(execution_options={READ_ONLY: True})
             yield session
 
     def _retry(self, fn: Callable[[Session], T], attempts: int = 20) -> T:
@@ -176,9 +190,7 @@ class Store:
         objectives: Sequence[tuple[str, str]],
         config: dict[str, Any],
     ) -> StudyRecord:
-        for _, direction in objectives:
-            if direction not in ("maximize", "minimize"):
-                raise StorageError(f"direction must be maximize or minimize, got {direction!r}")
+        objectives = checked_objectives(objectives)
 
         def create(session: Session) -> StudyRecord:
             if session.scalar(select(StudyRow.id).where(StudyRow.name == name)) is not None:
@@ -191,7 +203,7 @@ class Store:
                 space=space,
                 strategy=strategy,
                 evaluator=evaluator,
-                objectives=[list(o) for o in objectives],
+                objectives=[[metric, str(direction)] for metric, direction in objectives],
                 config=config,
                 created_at=utcnow(),
             )
@@ -202,7 +214,7 @@ class Store:
         return self._retry(create)
 
     def get_study(self, name: str) -> StudyRecord:
-        with self._session() as session:
+        with self._reading() as session:
             row = session.scalar(select(StudyRow).where(StudyRow.name == name))
             if row is None:
                 known = (
@@ -212,13 +224,18 @@ class Store:
                 raise StorageError(f"no study {name!r} in {self.safe_url} (studies: {known})")
             return self._study_record(row)
 
+    def study_names(self) -> list[str]:
+        """Every study's name, oldest first."""
+        with self._reading() as session:
+            return list(session.scalars(select(StudyRow.name).order_by(StudyRow.id)))
+
     def has_study(self, name: str) -> bool:
-        with self._session() as session:
+        with self._reading() as session:
             return session.scalar(select(StudyRow.id).where(StudyRow.name == name)) is not None
 
     def list_studies(self) -> list[dict[str, Any]]:
         """One summary per study: counts by state and the best objective value."""
-        with self._session() as session:
+        with self._reading() as session:
             rows = session.scalars(select(StudyRow).order_by(StudyRow.id)).all()
             counts = session.execute(
                 select(TrialRow.study_id, TrialRow.state, func.count()).group_by(
@@ -246,7 +263,7 @@ class Store:
         for row in rows:
             c = by_study.get(row.id, {})
             objective, direction = row.objectives[0]
-            best = (best_max if direction == "maximize" else best_min).get(row.id)
+            best = (best_max if Direction.parse(direction).sign > 0 else best_min).get(row.id)
             out.append(
                 {
                     "name": row.name,
@@ -381,16 +398,14 @@ class Store:
             if row.state != "COMPLETE" or row.value is None:
                 return
             study = session.get(StudyRow, row.study_id)
-            maximize = study.objectives[0][1] == "maximize"
+            direction = Direction.parse(study.objectives[0][1])
             holders = session.execute(
                 select(TrialRow.id, TrialRow.value)
                 .join(TrialArtifactRow, TrialArtifactRow.trial_id == TrialRow.id)
                 .where(TrialRow.study_id == row.study_id, TrialArtifactRow.kind == "weights")
             ).all()
             for _, holder_value in holders:
-                if holder_value is not None and (
-                    holder_value > row.value if maximize else holder_value < row.value
-                ):
+                if holder_value is not None and direction.better(holder_value, row.value):
                     return  # a better trial keeps its weights
             ids = [h for h, _ in holders]
             if ids:
@@ -457,7 +472,7 @@ class Store:
     def intermediate_values(
         self, trial_id: int, key: str | None = "value"
     ) -> list[tuple[int, float]]:
-        with self._session() as session:
+        with self._reading() as session:
             query = select(IntermediateValueRow.step, IntermediateValueRow.value).where(
                 IntermediateValueRow.trial_id == trial_id
             )
@@ -467,7 +482,7 @@ class Store:
 
     def intermediate_series(self, trial_id: int) -> dict[str, list[tuple[int, float]]]:
         """Every intermediate series of a trial, by key."""
-        with self._session() as session:
+        with self._reading() as session:
             rows = session.execute(
                 select(
                     IntermediateValueRow.key, IntermediateValueRow.step, IntermediateValueRow.value
@@ -484,7 +499,7 @@ class Store:
         self, study_id: int, genotype: Genotype, budget: Budget
     ) -> TrialRecord | None:
         """A COMPLETE or PRUNED trial of the same canonical architecture and budget."""
-        with self._session() as session:
+        with self._reading() as session:
             row = session.scalar(
                 select(TrialRow)
                 .join(ArchitectureRow, ArchitectureRow.id == TrialRow.architecture_id)
@@ -503,7 +518,7 @@ class Store:
             return self._load_trials(session, [row])[0]
 
     def get_trial(self, trial_id: int) -> TrialRecord:
-        with self._session() as session:
+        with self._reading() as session:
             row = session.get(TrialRow, trial_id)
             if row is None:
                 raise StorageError(f"no trial with id {trial_id}")
@@ -518,7 +533,7 @@ class Store:
     ) -> list[TrialRecord]:
         """A study's trials in number order."""
         study_id = study if isinstance(study, int) else self.get_study(study).id
-        with self._session() as session:
+        with self._reading() as session:
             query = select(TrialRow).where(TrialRow.study_id == study_id)
             if states is not None:
                 query = query.where(TrialRow.state.in_(tuple(states)))
@@ -526,34 +541,34 @@ class Store:
             return self._load_trials(session, rows, with_intermediate)
 
     def count_trials(
-        self, study_id: int, states: Iterable[str] = FINISHED, tag: str | None = None
+        self, study_id: int, states: Iterable[str] = FINISHED, tag: str | None = ANY_TAG
     ) -> int:
-        with self._session() as session:
+        """Trials in ``states`` with ``tag`` (``None``: untagged only; ANY_TAG: all)."""
+        with self._reading() as session:
             query = select(func.count()).where(
                 TrialRow.study_id == study_id, TrialRow.state.in_(tuple(states))
             )
-            query = query.where(TrialRow.tag.is_(None) if tag is None else TrialRow.tag == tag)
-            return session.scalar(query) or 0
+            return session.scalar(_with_tag(query, tag)) or 0
 
-    def best_trial(self, study: str | int, tag: str | None = "any") -> TrialRecord:
-        """The COMPLETE trial with the best primary objective (earliest on ties)."""
+    def best_trial(self, study: str | int, tag: str | None = ANY_TAG) -> TrialRecord:
+        """The COMPLETE trial with the best primary objective (earliest on ties); ``tag`` as
+        in :meth:`count_trials`."""
         record = self.get_study(study) if isinstance(study, str) else self._study_by_id(study)
-        order = TrialRow.value.desc() if record.direction == "maximize" else TrialRow.value.asc()
-        with self._session() as session:
+        maximize = record.direction is Direction.MAXIMIZE
+        order = TrialRow.value.desc() if maximize else TrialRow.value.asc()
+        with self._reading() as session:
             query = select(TrialRow).where(
                 TrialRow.study_id == record.id,
                 TrialRow.state == "COMPLETE",
                 TrialRow.value.is_not(None),
             )
-            if tag != "any":
-                query = query.where(TrialRow.tag.is_(None) if tag is None else TrialRow.tag == tag)
-            row = session.scalar(query.order_by(order, TrialRow.number).limit(1))
+            row = session.scalar(_with_tag(query, tag).order_by(order, TrialRow.number).limit(1))
             if row is None:
                 raise StorageError(f"study {record.name!r} has no completed trial yet")
             return self._load_trials(session, [row])[0]
 
     def trial_weights(self, trial_id: int) -> bytes | None:
-        with self._session() as session:
+        with self._reading() as session:
             return session.scalar(
                 select(TrialArtifactRow.data).where(
                     TrialArtifactRow.trial_id == trial_id, TrialArtifactRow.kind == "weights"
@@ -568,7 +583,7 @@ class Store:
         self._retry(save)
 
     def load_checkpoint(self, study_id: int) -> dict[str, Any] | None:
-        with self._session() as session:
+        with self._reading() as session:
             return session.scalar(
                 select(StrategyCheckpointRow.state)
                 .where(StrategyCheckpointRow.study_id == study_id)
@@ -595,30 +610,10 @@ class Store:
 
     # --- tables -----------------------------------------------------------------------------
     def trials_dataframe(self, study: str | int) -> Any:
-        """A pandas DataFrame with one row per trial: number, state, value, genotype, budget,
-        timestamps, worker, error and one ``metric_<name>`` column per metric."""
-        import pandas as pd
+        """A pandas DataFrame with one row per trial (see :func:`nasplat.store.frames.trials_frame`)."""
+        from nasplat.store.frames import trials_frame
 
-        rows = []
-        for t in self.trials(study):
-            row = {
-                "number": t.number,
-                "state": t.state,
-                "value": t.value,
-                "arch_hash": t.arch_hash,
-                "genotype": t.genotype.to_json(),
-                "budget": t.budget,
-                "tag": t.tag,
-                "started_at": t.started_at,
-                "finished_at": t.finished_at,
-                "duration_s": t.duration,
-                "worker": t.worker,
-                "retries": t.retries,
-                "error": t.error,
-            }
-            row.update({f"metric_{k}": v for k, v in sorted(t.metrics.items())})
-            rows.append(row)
-        return pd.DataFrame(rows)
+        return trials_frame(self.trials(study))
 
     # --- record building --------------------------------------------------------------------
     @staticmethod
@@ -635,7 +630,7 @@ class Store:
         )
 
     def _study_by_id(self, study_id: int) -> StudyRecord:
-        with self._session() as session:
+        with self._reading() as session:
             row = session.get(StudyRow, study_id)
             if row is None:
                 raise StorageError(f"no study with id {study_id}")
@@ -717,3 +712,17 @@ class Store:
                 )
             )
         return out
+
+
+def _with_tag(query: Any, tag: str | None) -> Any:
+    """``query`` limited to trials with ``tag`` (``None``: untagged; ANY_TAG: no limit)."""
+    if tag == ANY_TAG:
+        return query
+    return query.where(TrialRow.tag.is_(None) if tag is None else TrialRow.tag == tag)
+
+
+def checked_objectives(objectives: Sequence[tuple[str, str]]) -> list[tuple[str, Direction]]:
+    try:
+        return [(metric, Direction.parse(direction)) for metric, direction in objectives]
+    except ConfigError as exc:
+        raise StorageError(str(exc)) from None

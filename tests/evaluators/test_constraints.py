@@ -12,7 +12,8 @@ from evaluators.train import TrainEvaluator
 from nasplat.budget import Budget
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Reporter
-from nasplat.executor import TrialTask, run_trial
+from nasplat.executor import TrialTask
+from nasplat.run.trial import run_trial
 
 
 @pytest.mark.parametrize(

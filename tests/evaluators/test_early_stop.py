@@ -13,8 +13,9 @@ from evaluators.pruners import OptunaPruner
 from nasplat.budget import Budget
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Reporter
-from nasplat.executor import TrialTask, run_trial, store_reporter
+from nasplat.executor import TrialTask
 from nasplat.genotype import Genotype
+from nasplat.run.trial import run_trial, store_reporter
 
 
 def make_study(store: Any) -> int:

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from evaluator_helpers import TINY
 
-from evaluators.ladder import LadderEvaluator, parse_rungs, plan
+from evaluators.ladder import LadderEvaluator, parse_rungs
 from nasplat.config import SearchConfig
 from nasplat.errors import ConfigError
-from nasplat.search import Search
+from nasplat.run import run_search
+from nasplat.run.ladder import plan
 from nasplat.store import Store
 
 
@@ -48,7 +49,7 @@ def test_ladder_search_climbs_and_links_every_rung_to_its_architecture() -> None
             "epochs": 2,
         }
     )
-    result = Search(config, store).run(progress=False)
+    result = run_search(config, store, progress=False)
     trials = store.trials("lad")
     by_tag: dict[Any, list[Any]] = {}
     for t in trials:

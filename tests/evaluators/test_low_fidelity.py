@@ -12,7 +12,7 @@ from nasplat.budget import Budget
 from nasplat.config import SearchConfig
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Reporter
-from nasplat.search import Search
+from nasplat.run import run_search
 
 
 def test_defaults_fill_only_fields_the_search_left_alone(tiny: Any) -> None:
@@ -81,10 +81,12 @@ def test_search_stores_the_budget_each_trial_ran_at_and_never_mixes_budgets() ->
         "evaluator": "low-fidelity",
         "budget": 2,
     }
-    Search(SearchConfig.from_dict({**base, "study": "a"}), store).run(progress=False)
-    Search(
-        SearchConfig.from_dict({**base, "study": "b", "data_fraction": 0.3, "epochs": 1}), store
-    ).run(progress=False)
+    run_search(SearchConfig.from_dict({**base, "study": "a"}), store, progress=False)
+    run_search(
+        SearchConfig.from_dict({**base, "study": "b", "data_fraction": 0.3, "epochs": 1}),
+        store,
+        progress=False,
+    )
     a, b = store.trials("a"), store.trials("b")
     assert all(t.budget["epochs"] == 3 and t.budget["data_fraction"] == 0.5 for t in a)
     assert all(t.budget["epochs"] == 1 and t.budget["data_fraction"] == 0.3 for t in b)

@@ -11,7 +11,7 @@ from nasplat.config import SearchConfig
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.pareto import non_dominated_sort, pareto_front, study_pareto_front
-from nasplat.search import Search
+from nasplat.run import run_search
 from nasplat.store import Store
 from nasplat.store.records import TrialRecord
 
@@ -57,7 +57,7 @@ def test_objective_and_direction_lists() -> None:
         ("flops", "minimize"),
         ("latency_ms", "minimize"),
     ]
-    assert SearchConfig(objective="val_loss").resolved_direction == "minimize"
+    assert SearchConfig(objective="val_loss").objective_list()[0][1] == "minimize"
     with pytest.raises(ConfigError, match="3 directions for 2"):
         SearchConfig(objective="a,b", direction="maximize,minimize,minimize")
     with pytest.raises(ConfigError, match="direction must be maximize or minimize"):
@@ -79,7 +79,7 @@ def test_multi_objective_search_keeps_every_objective_and_its_front() -> None:
             "objective": "val_acc,flops",
         }
     )
-    Search(config, store).run(progress=False)
+    run_search(config, store, progress=False)
     study = store.get_study("mo")
     assert study.objectives == (("val_acc", "maximize"), ("flops", "minimize"))
     trials = store.trials("mo")

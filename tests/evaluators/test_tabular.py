@@ -16,7 +16,7 @@ from nasplat.budget import Budget
 from nasplat.config import SearchConfig
 from nasplat.errors import ConfigError, NasplatError
 from nasplat.evaluator import Reporter
-from nasplat.search import Search
+from nasplat.run import run_search
 
 
 def write_table(path: Path, rows: list[dict[str, Any]]) -> str:
@@ -150,7 +150,7 @@ def test_evolution_search_on_the_nb201_table(nb201: Any) -> None:
             "budget": 100,
         }
     )
-    result = Search(config, store).run(progress=False)
+    result = run_search(config, store, progress=False)
     table = BenchmarkTable.load(str(NB201_CSV))
     trials = store.trials("tab")
     assert len(trials) == 100 and all(t.state == "COMPLETE" for t in trials)

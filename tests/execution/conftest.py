@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from nasplat.testing import PostgresUnavailable, postgres_server
+from nasplat_support import PostgresUnavailable, postgres_server
 
 RAY_CPUS = 4
 RAY_FAKE_GPUS = 2

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from nasplat_support import free_port, known_value, run_cli
 
 from nasplat.store import Store
-from nasplat.testing import free_port, known_value, run_cli
 
 RAY = str(Path(sys.executable).with_name("ray"))
 # A private localhost cluster: no token shared through ~/.ray (other Ray users on this machine

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from nasplat_support import CLI, known_value, run_cli
 
 from nasplat.store import Store
-from nasplat.testing import CLI, known_value, run_cli
 
 BUDGET = 24
 

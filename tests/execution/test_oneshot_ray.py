@@ -10,11 +10,16 @@ from typing import Any
 
 import pytest
 import torch
+from nasplat_support import TinySupernet
 from torch import nn
 
 from nasplat.config import SearchConfig
-from nasplat.oneshot_ray import DataParallel, run_data_parallel, search_data_parallel
-from nasplat.testing import TinySupernet
+from nasplat.run.oneshot_ray import (
+    DataParallel,
+    RankSpec,
+    run_data_parallel,
+    search_data_parallel,
+)
 
 ray_cloudpickle = pytest.importorskip("ray.cloudpickle")
 # the per-rank functions below travel by value: this test module is not importable on workers
@@ -54,7 +59,6 @@ def train_tiny(dp: DataParallel, config: dict[str, Any]) -> dict[str, Any]:
         out["synced" if sync else "unsynced"] = {
             "alpha": net.alpha.detach().tolist(),
             "genotype": net.derive(),
-            "loss": dp.average_values({"loss": float(loss)})["loss"],
         }
     return out
 
@@ -69,7 +73,6 @@ def test_arch_parameters_stay_identical_across_two_ranks() -> None:
     synced = [r["synced"] for r in ranks]
     assert synced[0]["alpha"] == synced[1]["alpha"] != [0.0, 0.0]  # bit for bit, and trained
     assert synced[0]["genotype"] == synced[1]["genotype"]
-    assert synced[0]["loss"] == synced[1]["loss"]  # averaged over the ranks
     unsynced = [r["unsynced"] for r in ranks]  # the control: without sync the ranks drift
     assert unsynced[0]["alpha"] != unsynced[1]["alpha"]
 
@@ -80,9 +83,8 @@ def test_arch_parameters_stay_identical_across_two_ranks() -> None:
 @pytest.mark.parametrize("strategy", ["darts", "enas"])
 def test_real_nb201_supernet_search_derives_one_genotype(tmp_path: Path, strategy: str) -> None:
     """The unchanged DARTS/ENAS strategies on the nb201 supernet, data-parallel on 2 ranks."""
-    from nasplat.data import load_dataset
-    from nasplat.oneshot import OneShotContext, _supernet_trial
-    from nasplat.search import Search
+    from nasplat.run import prepare
+    from nasplat.run.oneshot import supernet_trial
     from nasplat.store import Store
 
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
@@ -95,15 +97,14 @@ def test_real_nb201_supernet_search_derives_one_genotype(tmp_path: Path, strateg
         executor_options={"workers": 2},
         device="cpu",
     )
-    search = Search(config, store)
-    trial, _ = _supernet_trial(search)
-    splits = load_dataset(config.dataset, seed=config.seed)
-    context = OneShotContext(search, splits, torch.device("cpu"), trial)
-    genotype = search_data_parallel(search, context)  # raises when the ranks disagree
-    search.space.validate(genotype)
+    run = prepare(config, store)
+    trial, _ = supernet_trial(run)
+    spec = RankSpec(store.url, run.study.name, trial.id)
+    genotype = search_data_parallel(spec, workers=2)  # raises when the ranks disagree
+    run.space.validate(genotype)
     values = store.intermediate_series(trial.id)
     assert [step for step, _ in values["value"]] == [1, 2]  # rank 0 reported each epoch once
-    assert store.load_checkpoint(search.study.id)["one_shot"]["epoch"] == 2
+    assert store.load_checkpoint(run.study.id)["one_shot"]["epoch"] == 2
     store.close()
 
 
@@ -122,6 +123,11 @@ def test_darts_on_ray_from_the_command_line(tmp_path: Path) -> None:
         "--no-progress", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    rows = json.loads(run_cli("trials", "--study", "nb201-darts", "--format", "json", cwd=tmp_path).stdout)
-    assert [(r["tag"], r["state"]) for r in rows] == [("supernet", "COMPLETE"), ("retrain", "COMPLETE")]
+    rows = json.loads(
+        run_cli("trials", "--study", "nb201-darts", "--format", "json", cwd=tmp_path).stdout
+    )
+    assert [(r["tag"], r["state"]) for r in rows] == [
+        ("supernet", "COMPLETE"),
+        ("retrain", "COMPLETE"),
+    ]
     assert rows[0]["genotype"] == rows[1]["genotype"]  # the derived genotype is what was retrained

@@ -6,9 +6,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from nasplat_support import drop_postgres_database, fresh_postgres_database, known_value, run_cli
 
 from nasplat.store import Store
-from nasplat.testing import drop_postgres_database, fresh_postgres_database, known_value, run_cli
 
 
 @pytest.mark.slow

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nasplat_support import known_value
 
 from nasplat.config import SearchConfig
 from nasplat.errors import ConfigError
 from nasplat.executor import ExecutionContext
-from nasplat.ray_executor import RayExecutor
-from nasplat.search import Search
+from nasplat.run import run_search
+from nasplat.run.ray import RayExecutor
 from nasplat.store import Store, TrialRecord
-from nasplat.testing import known_value
 
 
 def search(
@@ -41,7 +41,7 @@ def search(
         executor_options=executor,
         budget=budget,
     )
-    result = Search(config, store).run(progress=False)
+    result = run_search(config, store, progress=False)
     return store, store.trials(result.study.id, with_intermediate=True)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evaluators.tabular import BenchmarkTable
-from nasplat.bench import BenchSpec, default_test_metric, run_bench, run_one, summarize
+from nasplat.cli.benchmark import BenchSpec, default_test_metric, run_bench, run_one, summarize
 from tests.conftest import NB201_CSV, run_main
 
 pytestmark = pytest.mark.skipif(not NB201_CSV.exists(), reason=f"{NB201_CSV} is absent")

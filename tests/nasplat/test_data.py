@@ -1,4 +1,4 @@
-"""Tests of nasplat.data: the registered datasets, their splits and the DataSplits views."""
+"""Tests of nasplat.ml.data: the registered datasets, their splits and the DataSplits views."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nasplat.data import FASHION_MNIST_DIR, DataSplits, clear_cache, load_dataset
 from nasplat.errors import ConfigError, DatasetError, UnknownNameError
+from nasplat.ml.data import FASHION_MNIST_DIR, DataSplits, clear_cache, load_dataset
 from nasplat.registry import DATASETS
 
 SPLITS = ("train", "val", "test")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from nasplat.profiling import profile
+from nasplat.ml.profiling import profile
 
 
 @pytest.mark.parametrize("c_in,c_out,k,h,w", [(3, 5, 3, 8, 8), (4, 2, 1, 7, 5), (2, 6, 5, 6, 9)])

@@ -11,7 +11,8 @@ from torch import nn
 from nasplat.config import SearchConfig
 from nasplat.genotype import Genotype
 from nasplat.registry import OPS, STRATEGIES
-from nasplat.search import MAX_CONSECUTIVE_DUPLICATES, Search
+from nasplat.run import drive, prepare, run_search
+from nasplat.run.loop import MAX_CONSECUTIVE_DUPLICATES
 from nasplat.store import Store
 from nasplat.strategy import Observation, Strategy
 
@@ -77,7 +78,7 @@ def config(**kw: Any) -> SearchConfig:
 
 def test_search_stores_budgeted_trials_with_curves_and_checkpoint() -> None:
     store = Store("sqlite://")
-    result = Search(config(), store).run(progress=False)
+    result = run_search(config(), store, progress=False)
     trials = store.trials("s", with_intermediate=True)
     assert result.trials_run == 5 and len(trials) == 5
     assert all(t.state == "COMPLETE" and len(t.intermediate) == 1 for t in trials)
@@ -92,11 +93,11 @@ def test_search_stores_budgeted_trials_with_curves_and_checkpoint() -> None:
 
 def test_duplicates_are_skipped_and_told_from_the_store(caplog: pytest.LogCaptureFixture) -> None:
     store = Store("sqlite://")
-    search = Search(config(strategy="test-constant", strategy_options={}, budget=3), store)
+    run = prepare(config(strategy="test-constant", strategy_options={}, budget=3), store)
     with caplog.at_level("INFO", logger="nasplat"):
-        result = search.run(progress=False)
+        result = drive(run, progress=False)
     assert result.trials_run == 1  # the only architecture it proposes is evaluated once
-    told = search.strategy.told
+    told = run.strategy.told
     assert len(told) == MAX_CONSECUTIVE_DUPLICATES + 1
     assert not told[0].cached and all(o.cached and o.value == told[0].value for o in told[1:])
     assert "already evaluated as trial 0" in caplog.text
@@ -105,9 +106,11 @@ def test_duplicates_are_skipped_and_told_from_the_store(caplog: pytest.LogCaptur
 def test_a_failing_trial_is_stored_failed_and_the_search_goes_on() -> None:
     store = Store("sqlite://")
     options = {**TINY, "ops": ["conv_3x3", "max_pool_3x3", "broken_op"]}
-    Search(
-        config(space_options=options, strategy="random", strategy_options={}, budget=4), store
-    ).run(progress=False)
+    run_search(
+        config(space_options=options, strategy="random", strategy_options={}, budget=4),
+        store,
+        progress=False,
+    )
     trials = store.trials("s")
     assert len(trials) == 4
     failed = [t for t in trials if t.state == "FAILED"]
@@ -121,7 +124,7 @@ def test_a_failing_trial_is_stored_failed_and_the_search_goes_on() -> None:
 def test_nan_loss_fails_the_trial_with_its_message() -> None:
     store = Store("sqlite://")
     cfg = config(strategy="random", strategy_options={}, budget=2, evaluator_options={"lr": 1e30})
-    Search(cfg, store).run(progress=False)
+    run_search(cfg, store, progress=False)
     trials = store.trials("s")
     assert [t.state for t in trials] == ["FAILED", "FAILED"]
     assert all("non-finite loss" in t.error for t in trials)
@@ -129,14 +132,16 @@ def test_nan_loss_fails_the_trial_with_its_message() -> None:
 
 def test_time_limit_stops_asking() -> None:
     store = Store("sqlite://")
-    Search(config(budget=100, time_limit=0.01), store).run(progress=False)
+    run_search(config(budget=100, time_limit=0.01), store, progress=False)
     assert 1 <= len(store.trials("s")) < 100
 
 
 def test_minimize_objective_orders_best_accordingly() -> None:
     store = Store("sqlite://")
-    result = Search(
-        config(objective="params", strategy="random", strategy_options={}, budget=4), store
-    ).run(progress=False)
+    result = run_search(
+        config(objective="params", strategy="random", strategy_options={}, budget=4),
+        store,
+        progress=False,
+    )
     assert result.study.direction == "minimize"
     assert result.best.value == min(t.value for t in store.trials("s"))

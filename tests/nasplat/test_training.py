@@ -1,4 +1,4 @@
-"""Tests of nasplat.training: the plain PyTorch training loop."""
+"""Tests of nasplat.ml.training: the plain PyTorch training loop."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nasplat.data import DataSplits, load_dataset
 from nasplat.errors import ConfigError, TrialPruned
 from nasplat.evaluator import Reporter
-from nasplat.training import (
+from nasplat.ml.data import DataSplits, load_dataset
+from nasplat.ml.training import (
     TrainConfig,
     evaluate_model,
     resolve_device,

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import search_spaces.ops  # noqa: F401  (registers the ops)
-from nasplat.profiling import count_params
+from nasplat.ml.profiling import count_params
 from nasplat.registry import OPS
 from search_spaces.ops.common import LayerNorm2d
 from search_spaces.ops.graph import (

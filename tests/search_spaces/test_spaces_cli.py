@@ -31,14 +31,20 @@ def test_short_evolution_search_on_digits(tmp_path: Path, space: str) -> None:
     out = run_cli("search", "--space", space, "--strategy", "evolution", "--budget", "3", "--epochs", "1",
                   "--population-size", "2", "--tournament-size", "2", "--no-progress", *SMALL[space], cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    rows = json.loads(run_cli("trials", "--study", f"{space}-evolution", "--format", "json", cwd=tmp_path).stdout)
+    rows = json.loads(
+        run_cli("trials", "--study", f"{space}-evolution", "--format", "json", cwd=tmp_path).stdout
+    )
     assert len(rows) == 3 and all(r["state"] == "COMPLETE" for r in rows)
-    best = json.loads(run_cli("best", "--study", f"{space}-evolution", "--format", "json", cwd=tmp_path).stdout)
+    best = json.loads(
+        run_cli("best", "--study", f"{space}-evolution", "--format", "json", cwd=tmp_path).stdout
+    )
     space_obj = nasplat.get_space(space, **best["space_options"])
     assert space_obj.to_notation(space_obj.from_notation(best["notation"])) == best["notation"]
     if space in ("cell", "nb201"):
         fmt = {"cell": "darts", "nb201": "nb201"}[space]
-        out = run_cli("export", "--study", f"{space}-evolution", "--out", "x", "--format", fmt, cwd=tmp_path)
+        out = run_cli(
+            "export", "--study", f"{space}-evolution", "--out", "x", "--format", fmt, cwd=tmp_path
+        )
         assert out.returncode == 0, out.stderr
         assert (tmp_path / "x" / f"genotype.{fmt}.txt").read_text().strip() == best["notation"]
 
@@ -48,6 +54,8 @@ def test_train_a_published_darts_cell_from_its_notation(tmp_path: Path) -> None:
     out = run_cli("train", "--space", "cell", "--genotype", DARTS_V2, "--epochs", "1",
                   "--space-opt", "layers=2", "--space-opt", "channels=4", cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    rows = json.loads(run_cli("trials", "--study", "train-cell", "--format", "json", cwd=tmp_path).stdout)
+    rows = json.loads(
+        run_cli("trials", "--study", "train-cell", "--format", "json", cwd=tmp_path).stdout
+    )
     assert len(rows) == 1 and rows[0]["state"] == "COMPLETE"
     assert "sep_conv_3x3" in out.stdout and "notation: Genotype(normal=" in out.stdout

@@ -1,4 +1,5 @@
-"""The Store suite, run on every backend: SQLite file, SQLite in memory and PostgreSQL.
+"""The trial-store suite, run on every backend: SQLite file, SQLite in memory, PostgreSQL and the
+in-memory store (``memory://``, the same protocol without SQL).
 
 PostgreSQL is ``$NASPLAT_TEST_POSTGRES_URL`` or a private server that scripts/postgres.sh
 installs (from Debian, when absent) and starts on 127.0.0.1 for this test session; each test
@@ -16,23 +17,25 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
-
-from nasplat import Budget, Genotype
-from nasplat.errors import StorageError
-from nasplat.store import Store, StudyRecord
-from nasplat.testing import (
+from nasplat_support import (
     PostgresUnavailable,
     drop_postgres_database,
     fresh_postgres_database,
     postgres_server,
 )
 
+from nasplat import Budget, Genotype
+from nasplat.errors import StorageError
+from nasplat.store import Store, StudyRecord, TrialStore, open_store
+
 BACKENDS = [
     "sqlite-file",
     "sqlite-memory",
+    "memory",
     pytest.param("postgresql", marks=[pytest.mark.slow, pytest.mark.postgres]),
 ]
-SHARED_BACKENDS = [b for b in BACKENDS if b != "sqlite-memory"]  # several processes, one store
+SQL_BACKENDS = [b for b in BACKENDS if b != "memory"]  # tests that look at the tables
+SHARED_BACKENDS = [b for b in BACKENDS if b not in ("sqlite-memory", "memory")]  # processes
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +53,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     backend = request.param
     if backend == "sqlite-memory":
         yield "sqlite://"
+    elif backend == "memory":
+        yield "memory://"
     elif backend == "sqlite-file":
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
@@ -60,13 +65,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(store_url: str) -> Iterator[TrialStore]:
+    s = open_store(store_url)
+    assert isinstance(s, TrialStore)
     yield s
     s.close()
 
 
 all_backends = pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+sql_backends = pytest.mark.parametrize("store_url", SQL_BACKENDS, indirect=True)
 shared_backends = pytest.mark.parametrize("store_url", SHARED_BACKENDS, indirect=True)
 
 
@@ -220,7 +227,8 @@ def test_find_evaluated_counts_and_best_trial(store: Store) -> None:
     assert store.find_evaluated(study.id, genotype(1), budget).state == "PRUNED"
     assert store.find_evaluated(study.id, genotype(2), budget) is None  # failed
     assert store.find_evaluated(study.id, genotype(0), Budget(epochs=2)) is None  # other budget
-    assert store.count_trials(study.id) == 4  # finished, untagged
+    assert store.count_trials(study.id, tag=None) == 4  # finished, untagged
+    assert store.count_trials(study.id) == 5  # finished, any tag
     assert store.count_trials(study.id, tag="rung") == 1
     assert store.count_trials(study.id, states=["RUNNING"]) == 1
     assert store.best_trial("s").number == 3  # minimise; the earliest of equal values
@@ -251,7 +259,7 @@ def test_weights_policy_keeps_the_best_trials_weights(store: Store, direction: s
     assert store.trial_weights(other.id) == b"all" and store.trial_weights(none.id) is None
 
 
-@all_backends
+@sql_backends
 def test_checkpoints_newest_wins_and_prune_keeps_three(store: Store) -> None:
     study = make_study(store)
     assert store.load_checkpoint(study.id) is None

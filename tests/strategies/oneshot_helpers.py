@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from nasplat.config import SearchConfig
-from nasplat.oneshot import OneShotContext
-from nasplat.search import Search, SearchResult
+from nasplat.run import SearchResult
+from nasplat.run import run_search as run_study
+from nasplat.run.oneshot import OneShotContext
 from nasplat.store import Store
 
 TINY_NB201 = {"cells_per_stage": 1, "channels": 4}
@@ -36,7 +37,7 @@ def tiny_config(strategy: str, space: str = "nb201", **strategy_options: Any) ->
 
 
 def run_search(config: SearchConfig, store: Store, resume: bool = False) -> SearchResult:
-    return Search(config, store, resume=resume).run(progress=False)
+    return run_study(config, store, resume=resume, progress=False)
 
 
 class Killed(KeyboardInterrupt):

@@ -16,8 +16,8 @@ from oneshot_helpers import (
     tiny_config,
 )
 
-from nasplat.data import load_dataset
 from nasplat.errors import ConfigError
+from nasplat.ml.data import load_dataset
 from nasplat.registry import STRATEGIES
 from nasplat.store import Store
 from search_spaces.nb201 import NB201Space

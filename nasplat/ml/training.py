@@ -1,6 +1,6 @@
 """The plain PyTorch training loop that evaluators share.
 
-:func:`train_model` trains a classifier on :class:`~nasplat.data.DataSplits` with per-epoch
+:func:`train_model` trains a classifier on :class:`~nasplat.ml.data.DataSplits` with per-epoch
 validation, optional pruning through a :class:`~nasplat.evaluator.Reporter`, and is
 deterministic for a seed on CPU. Data tensors are moved to the device once per call and
 batched by indexing (no DataLoader), which suits the in-memory datasets of nasplat.
@@ -26,8 +26,8 @@ from torch.utils.data import TensorDataset
 from nasplat.errors import ConfigError
 
 if TYPE_CHECKING:
-    from nasplat.data import DataSplits
     from nasplat.evaluator import Reporter
+    from nasplat.ml.data import DataSplits
 
 __all__ = [
     "TrainConfig",

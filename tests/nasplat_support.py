@@ -2,8 +2,8 @@
 
 Importing this module (it imports torch) registers the ``known-function`` evaluator (it is not a built-in, so
 ``nasplat list`` stays clean). Processes that must see it (Ray workers, a CLI subprocess) import
-this module: the Ray executor imports the modules that registered the evaluator and the space in
-each worker; a CLI run uses ``python -c "import nasplat.testing; from nasplat.cli import main;
+this module (``tests/`` is on ``PYTHONPATH``, see ``tests/conftest.py``): the Ray executor imports the modules that registered the evaluator and the space in
+each worker; a CLI run uses ``python -c "import nasplat_support; from nasplat.cli import main;
 main()" search ...`` (see :data:`CLI`).
 """
 
@@ -33,7 +33,7 @@ from nasplat.space import SearchSpace
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_SCRIPT = REPO_ROOT / "scripts" / "postgres.sh"
 #: argv prefix of a ``nasplat`` command with the testing plugins registered.
-CLI = [sys.executable, "-c", "import nasplat.testing; from nasplat.cli import main; main()"]
+CLI = [sys.executable, "-c", "import nasplat_support; from nasplat.cli import main; main()"]
 
 
 def known_value(genotype: Genotype) -> float:

@@ -53,9 +53,9 @@ def setup_logging(verbosity: int) -> None:
 
 
 def open_store(url: str | None) -> Any:
-    from nasplat.store import Store
+    from nasplat.store import open_store as open_any
 
-    return Store(url)
+    return open_any(url)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -136,11 +136,11 @@ def cli(verbose: int, quiet: bool) -> None:
 @storage_option
 def search(**kw: Any) -> None:
     """Run (or resume) a search and print the best architecture."""
-    from nasplat.search import Search
+    from nasplat.run import run_search
 
     config = build_search_config(kw)
     store = open_store(kw["storage"])
-    result = Search(config, store, resume=kw["resume"]).run(progress=not kw["no_progress"])
+    result = run_search(config, store, resume=kw["resume"], progress=not kw["no_progress"])
     log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)
     if result.best is None:
         raise NasplatError(f"study {result.study.name!r} has no completed trial")
@@ -388,7 +388,7 @@ def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
 @storage_option
 def train(**kw: Any) -> None:
     """Train one architecture from scratch and store it as a trial."""
-    from nasplat.manual import train_one
+    from nasplat.cli.train import train_one
 
     store = open_store(kw["storage"])
     trial, study = train_one(
@@ -432,15 +432,15 @@ def list_cmd(kind: str, fmt: str) -> None:
     emit(rows, fmt)
 
 
+COMMAND_MODULES = ("bench", "dashboard", "pareto", "proxy_check")
+
+
 def load_commands() -> None:
-    """Import every module of ``nasplat.commands``; each adds its sub-command to ``cli``."""
+    """Import the command modules of ``nasplat.cli``; each adds its sub-command to ``cli``."""
     import importlib
-    import pkgutil
 
-    import nasplat.commands as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"nasplat.cli.{module}")
 
 
 def main(argv: list[str] | None = None) -> None:

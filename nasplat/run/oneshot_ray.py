@@ -9,9 +9,11 @@ identical averaged gradients and deterministic optimisers, the architecture para
 identical on every rank, so every rank derives the same genotype.
 
 :func:`search_data_parallel` applies this to an unchanged one-shot strategy: every rank
-rebuilds the study's :class:`~nasplat.search.Search` from the store, trains on its shard of the
-training split, and averages the gradients of every optimiser the strategy created (an
-optimiser step pre-hook); rank 0 alone writes progress to the store. Ray is imported lazily.
+builds its own strategy and context from a :class:`RankSpec` (plain data: the store's URL, the
+study's name, the supernet trial), trains on its shard of the evaluator's data at the study's
+budget, and averages the gradients of every optimiser the strategy created (an optimiser step
+pre-hook, installed when the strategy calls ``context.prepared``); rank 0 alone writes progress
+to the store. Ray is imported lazily.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasplat.errors import ConfigError, NasplatError
-from nasplat.oneshot import OneShotContext
+from nasplat.run.oneshot import OneShotContext
 
 RESULTS_FILE = "ranks.json"
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from torch.utils.data import TensorDataset
 
     from nasplat.genotype import Genotype
-    from nasplat.search import Search
+    from nasplat.strategy import OneShotStrategy
 
 
 class DataParallel:
@@ -76,15 +78,6 @@ class DataParallel:
             n = p.numel()
             p.grad = flat[offset : offset + n].view_as(p).clone()
             offset += n
-
-    def average_values(self, values: Mapping[str, float]) -> dict[str, float]:
-        """The mean of each value over the ranks (every rank passes the same keys)."""
-        import torch
-
-        keys = sorted(values)
-        tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
-        self.dist.all_reduce(tensor)
-        return {k: v / self.world_size for k, v in zip(keys, tensor.tolist(), strict=True)}
 
     def shard(self, dataset: TensorDataset) -> TensorDataset:
         """This rank's equal share of a dataset (every ``world_size``-th sample from ``rank``;
@@ -189,57 +182,78 @@ def run_data_parallel(
 
 
 # --- one-shot strategies -------------------------------------------------------------------------
-class FollowerContext(OneShotContext):
-    """The one-shot context of ranks > 0: reads the store like rank 0, writes nothing."""
+@dataclasses.dataclass
+class RankContext(OneShotContext):
+    """The one-shot context of one rank: synchronises the strategy's supernet and optimisers
+    when it is prepared; ranks > 0 read the store like rank 0 but write nothing."""
+
+    dp: Any = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.dp.is_main
+
+    def prepared(self, strategy: OneShotStrategy) -> None:
+        self.dp.broadcast_module(strategy.supernet)
+        self.dp.sync_optimizers(strategy)
 
     def report(self, epoch: int, key: str, value: float) -> None:
-        pass
+        if self.is_main:
+            super().report(epoch, key, value)
 
     def log(self, message: str) -> None:
-        pass
+        if self.is_main:
+            super().log(message)
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        pass
+        if self.is_main:
+            super().save_checkpoint(state)
 
     def end_epoch(self, epoch: int, genotype: Any, values: Any, state: Any) -> None:
-        self.epochs_done.append(epoch)
+        if self.is_main:
+            super().end_epoch(epoch, genotype, values, state)
+        else:
+            self.epochs_done.append(epoch)
+
+
+@dataclasses.dataclass(frozen=True)
+class RankSpec:
+    """Plain data from which every rank builds its strategy and context."""
+
+    storage_url: str
+    study: str
+    trial_id: int
+    use_gpu: bool = False
+
+    def build(self, dp: DataParallel) -> tuple[Any, RankContext]:
+        """This rank's strategy (from the study's stored config) and context (its shard of the
+        evaluator's data at the study's budget, on its device)."""
+        import torch
+
+        from nasplat.run.study import build_plugins, stored_config
+        from nasplat.store import open_store
+
+        store = open_store(self.storage_url)
+        study = store.get_study(self.study)
+        config = stored_config(study)
+        space, strategy, evaluator = build_plugins(config)
+        splits = evaluator.load_splits(evaluator.resolve_budget(config.trial_budget()))
+        splits = dataclasses.replace(splits, train=dp.shard(splits.train))
+        device = (
+            torch.device("cuda", torch.cuda.current_device())
+            if self.use_gpu
+            else torch.device("cpu")
+        )
+        trial = store.get_trial(self.trial_id)
+        context = RankContext(store, study, space, config.seed, splits, device, trial, dp=dp)
+        return strategy, context
 
 
 def _search_rank(dp: DataParallel, config: dict[str, Any]) -> dict[str, Any]:
     """One rank of :func:`search_data_parallel`."""
-    import torch
-
-    from nasplat.config import SearchConfig
-    from nasplat.data import load_dataset
-    from nasplat.search import Search
-    from nasplat.store import Store
-
-    store = Store(config["storage_url"])
-    search = Search(SearchConfig.from_dict(config["search_config"]), store, resume=True)
-    search_config = search.config
-    splits = load_dataset(
-        search_config.dataset, data_dir=search_config.data_dir, seed=search_config.seed
-    )
-    splits = dataclasses.replace(splits, train=dp.shard(splits.train))
-    device = (
-        torch.device("cuda", torch.cuda.current_device())
-        if config["use_gpu"]
-        else torch.device("cpu")
-    )
-    trial = store.get_trial(config["trial_id"])
-    context_cls = OneShotContext if dp.is_main else FollowerContext
-    context = context_cls(search, splits, device, trial)
-    strategy = search.strategy
-    setup = strategy.setup
-
-    def synced_setup(ctx: Any) -> None:
-        setup(ctx)
-        dp.broadcast_module(strategy.supernet)
-        dp.sync_optimizers(strategy)
-
-    strategy.setup = synced_setup
+    strategy, context = RankSpec(**config).build(dp)
     genotype = strategy.search(context)
-    store.close()
+    context.store.close()
     return {
         "rank": dp.rank,
         "genotype": genotype.to_dict(),
@@ -265,30 +279,25 @@ def parameter_digests(owner: Any) -> dict[str, str]:
     return digests
 
 
-def search_data_parallel(search: Search, context: OneShotContext) -> Genotype:
-    """Run ``search.strategy.search`` data-parallel on Ray Train with the ``workers``,
-    ``gpus_per_trial`` and ``ray_address`` of the study's ray executor options; returns the
-    genotype all ranks derived. An error when the ranks disagree on the genotype or on any
-    parameter of the strategy's optimisers (supernet weights, architecture parameters, an
-    ENAS controller)."""
+def search_data_parallel(
+    spec: RankSpec,
+    *,
+    workers: int = 2,
+    cpus_per_worker: float = 1.0,
+    ray_address: str | None = None,
+) -> Genotype:
+    """Run a study's one-shot search data-parallel on Ray Train; returns the genotype all ranks
+    derived. An error when the ranks disagree on the genotype or on any parameter of the
+    strategy's optimisers (supernet weights, architecture parameters, an ENAS controller)."""
     from nasplat.genotype import Genotype
-    from nasplat.ray_executor import check_shared_storage
 
-    options = search.config.executor_options
-    check_shared_storage(search.store.url)
-    use_gpu = float(options.get("gpus_per_trial", 0) or 0) > 0
     results = run_data_parallel(
         _search_rank,
-        {
-            "storage_url": search.store.url,
-            "search_config": search.config.to_dict(),
-            "trial_id": context.trial.id,
-            "use_gpu": use_gpu,
-        },
-        workers=int(options.get("workers", 2)),
-        use_gpu=use_gpu,
-        cpus_per_worker=float(options.get("cpus_per_trial", 1)),
-        ray_address=options.get("ray_address"),
+        dataclasses.asdict(spec),
+        workers=workers,
+        use_gpu=spec.use_gpu,
+        cpus_per_worker=cpus_per_worker,
+        ray_address=ray_address,
     )
     genotypes = [Genotype.from_dict(r["genotype"]) for r in results]
     if any(g != genotypes[0] for g in genotypes):
@@ -296,7 +305,7 @@ def search_data_parallel(search: Search, context: OneShotContext) -> Genotype:
             f"the ranks derived different genotypes: {[g.to_json() for g in genotypes]}"
         )
     if not results[0]["parameters"]:
-        raise NasplatError(f"strategy {search.config.strategy!r} has no optimiser to synchronise")
+        raise NasplatError("the one-shot strategy has no optimiser to synchronise")
     if any(r["parameters"] != results[0]["parameters"] for r in results):
         raise NasplatError("the ranks ended with different parameters (gradients not averaged?)")
     return genotypes[0]

@@ -1,12 +1,11 @@
-"""``nasplat bench``: strategies against a tabular benchmark, many seeds, strategy overhead.
+"""``nasplat bench``'s runner: strategies against a tabular benchmark, many seeds, strategy overhead.
 
-Each run is the real search loop (:class:`nasplat.search._Run`: ask, validate, canonicalise,
+Each run is the one trial loop (:class:`nasplat.run.TrialLoop`: ask, validate, canonicalise,
 skip architectures already evaluated and tell the strategy their stored result, evaluate, tell)
 with the real ``local`` executor and ``tabular`` evaluator, for ``queries`` distinct
-architectures. Only the trial book differs: :class:`MemoryTrials` keeps the trials in a dict
-instead of SQL, and no per-trial strategy checkpoint is taken, so the time measured is the
-strategy's and the loop's, not the database's. ``strategy_seconds`` is the time spent inside
-the strategy's ``ask``/``tell`` alone.
+architectures, on an in-memory store (:class:`nasplat.store.MemoryStore`) and without per-trial
+strategy checkpoints, so the time measured is the strategy's and the loop's, not a database's.
+``strategy_seconds`` is the time spent inside the strategy's ``ask``/``tell`` alone.
 """
 
 from __future__ import annotations
@@ -20,20 +19,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from nasplat.budget import Budget
-from nasplat.config import default_minimized
-from nasplat.errors import ConfigError, StorageError
-from nasplat.executor import ExecutionContext, LocalExecutor
+from nasplat.direction import Direction
+from nasplat.errors import StorageError
+from nasplat.executor import ExecutionContext
 from nasplat.genotype import Genotype
-from nasplat.registry import SPACES, STRATEGIES, load_builtins
-from nasplat.search import _Run
-from nasplat.store import StudyRecord, TrialRecord
+from nasplat.registry import EVALUATORS, SPACES, STRATEGIES, load_builtins
+from nasplat.run import LoopContext, TrialLoop
+from nasplat.run.local import LocalExecutor
+from nasplat.store import MemoryStore
 from nasplat.strategy import Observation, Strategy
 
-__all__ = ["BenchSpec", "MemoryTrials", "default_test_metric", "run_bench", "run_one", "summarize"]
+__all__ = ["BenchSpec", "default_test_metric", "run_bench", "run_one", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -48,96 +47,14 @@ class BenchSpec:
     strategy_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
-    def direction(self) -> str:
-        return "minimize" if default_minimized(self.metric) else "maximize"
+    def direction(self) -> Direction:
+        return Direction.default_for(self.metric)
 
 
 def default_test_metric(metric: str, columns: Sequence[str]) -> str | None:
     """``metric`` with ``valid`` replaced by ``test`` when the table has such a column."""
     candidate = metric.replace("valid", "test")
     return candidate if candidate != metric and candidate in columns else None
-
-
-class MemoryTrials:
-    """The part of :class:`nasplat.store.Store` the search loop uses, held in memory."""
-
-    def __init__(self) -> None:
-        self.trials: dict[int, TrialRecord] = {}
-        self.values: list[float | None] = []  # objective per finished trial, in finish order
-        self._evaluated: dict[tuple[str, str], TrialRecord] = {}
-        self._best: TrialRecord | None = None
-        self.maximize = True
-
-    def count_trials(self, study_id: int, *args: Any, **kwargs: Any) -> int:
-        return len(self.values)
-
-    def create_trial(
-        self, study_id: int, genotype: Genotype, budget: Budget, **kwargs: Any
-    ) -> TrialRecord:
-        number = len(self.trials)
-        record = TrialRecord(
-            id=number + 1,
-            study_id=study_id,
-            number=number,
-            state="RUNNING",
-            genotype=genotype,
-            arch_hash=genotype.sha,
-            budget=budget.to_dict(),
-            value=None,
-            metrics={},
-            started_at=datetime.now(UTC),
-            finished_at=None,
-            worker=None,
-            error=None,
-        )
-        self.trials[record.id] = record
-        return record
-
-    def finish_trial(
-        self,
-        trial_id: int,
-        *,
-        state: str,
-        value: float | None = None,
-        metrics: dict[str, float] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        old = self.trials[trial_id]
-        record = TrialRecord(
-            **{**old.__dict__, "state": state, "value": value, "metrics": dict(metrics or {})}
-        )
-        self.trials[trial_id] = record
-        self.values.append(value if state == "COMPLETE" else None)
-        if state in ("COMPLETE", "PRUNED"):
-            self._evaluated.setdefault((record.arch_hash, _budget_key(record)), record)
-        if state == "COMPLETE" and value is not None and self._better(record, self._best):
-            self._best = record
-
-    def _better(self, record: TrialRecord, best: TrialRecord | None) -> bool:
-        if best is None:
-            return True
-        assert record.value is not None and best.value is not None
-        return record.value > best.value if self.maximize else record.value < best.value
-
-    def find_evaluated(
-        self, study_id: int, genotype: Genotype, budget: Budget
-    ) -> TrialRecord | None:
-        return self._evaluated.get((genotype.sha, budget.key()))
-
-    def best_trial(self, study: Any, tag: str | None = "any") -> TrialRecord:
-        if self._best is None:
-            raise StorageError("no completed trial yet")
-        return self._best
-
-    def report_intermediate(self, *args: Any, **kwargs: Any) -> None:
-        """Tabular lookups report nothing; accepted for other evaluators."""
-
-    def prune_checkpoints(self, *args: Any, **kwargs: Any) -> None:
-        """No checkpoints are kept."""
-
-
-def _budget_key(record: TrialRecord) -> str:
-    return Budget.from_dict(record.budget).key()
 
 
 class TimedStrategy:
@@ -164,26 +81,6 @@ class TimedStrategy:
             self.seconds += time.perf_counter() - start
 
 
-@dataclass
-class _LoopConfig:
-    budget: int
-    time_limit: float | None = None
-    keep_weights: str = "none"
-
-
-@dataclass
-class _BenchSearch:
-    """The attributes of :class:`nasplat.search.Search` that the loop reads."""
-
-    store: MemoryTrials
-    study: StudyRecord
-    strategy: Any
-    space: Any
-    budget: Budget
-    config: _LoopConfig
-    pending: list[Genotype] = field(default_factory=list)
-
-
 @contextmanager
 def _quiet(name: str = "nasplat") -> Iterator[None]:
     """The loop logs every trial at INFO; a benchmark of thousands of runs does not."""
@@ -202,20 +99,24 @@ def run_one(spec: BenchSpec, strategy_name: str, seed: int) -> dict[str, Any]:
 
     load_builtins()
     started = time.perf_counter()
-    space = SPACES.get(spec.space)()
+    space = SPACES.create(spec.space)
     options = dict(spec.strategy_options.get(strategy_name, {}))
-    try:
-        strategy = STRATEGIES.get(strategy_name)(
-            space, seed=seed, direction=spec.direction, **options
-        )
-    except TypeError as exc:
-        raise ConfigError(f"strategy {strategy_name!r}: {exc}") from None
+    strategy = STRATEGIES.create(
+        strategy_name, space, seed=seed, direction=spec.direction, **options
+    )
     timed = TimedStrategy(strategy)
-    book = MemoryTrials()
-    book.maximize = spec.direction == "maximize"
+    store = MemoryStore()
+    study = store.create_study(
+        f"bench-{strategy_name}-{seed}",
+        space=spec.space,
+        strategy=strategy_name,
+        evaluator="tabular",
+        objectives=[(spec.metric, spec.direction)],
+        config={},
+    )
     context = ExecutionContext(
-        storage_url="memory",
-        study_id=1,
+        storage_url=store.url,
+        study_id=study.id,
         space=spec.space,
         space_options={},
         evaluator="tabular",
@@ -223,36 +124,31 @@ def run_one(spec: BenchSpec, strategy_name: str, seed: int) -> dict[str, Any]:
         objective=spec.metric,
     )
     executor = LocalExecutor()
-    executor.open(context, book)
-    budget = context.build_evaluator().resolve_budget(Budget())
-    study = StudyRecord(
-        id=1,
-        name=f"bench-{strategy_name}-{seed}",
-        space=spec.space,
-        strategy=strategy_name,
-        evaluator="tabular",
-        objectives=((spec.metric, spec.direction),),
-        config={},
-        created_at=datetime.now(UTC),
+    executor.open(context, store)
+    tabular = EVALUATORS.create("tabular", space, **context.evaluator_options)
+    loop = LoopContext(
+        store,
+        study,
+        space,
+        timed,
+        executor,
+        tabular.resolve_budget(Budget()),
+        target=spec.queries,
+        checkpoints=False,
     )
-    search = _BenchSearch(book, study, timed, space, budget, _LoopConfig(spec.queries))
     with _quiet():
-        _BenchRun(search, executor).loop(progress=False)
-    return _result_row(spec, strategy_name, seed, book, timed, space, started, BenchmarkTable)
-
-
-class _BenchRun(_Run):
-    """The search loop without per-trial strategy checkpoints."""
-
-    def _checkpoint(self) -> dict[str, Any] | None:  # type: ignore[override]
-        return None
+        TrialLoop(loop).run()
+    return _result_row(
+        spec, strategy_name, seed, store, study.id, timed, space, started, BenchmarkTable
+    )
 
 
 def _result_row(
     spec: BenchSpec,
     strategy_name: str,
     seed: int,
-    book: MemoryTrials,
+    store: MemoryStore,
+    study_id: int,
     timed: TimedStrategy,
     space: Any,
     started: float,
@@ -260,17 +156,20 @@ def _result_row(
 ) -> dict[str, Any]:
     trajectory: list[float | None] = []
     best: float | None = None
-    sign = 1.0 if spec.direction == "maximize" else -1.0
-    for value in book.values:
-        if value is not None and (best is None or sign * value > sign * best):
-            best = value
+    trials = store.trials(study_id)
+    for trial in trials:
+        if trial.state == "COMPLETE" and trial.value is not None:
+            if spec.direction.better(trial.value, best):
+                best = trial.value
         trajectory.append(best)
-    best_trial = book._best
-    best_arch = space.to_notation(best_trial.genotype) if best_trial is not None else None
+    try:
+        best_arch = space.to_notation(store.best_trial(study_id).genotype)
+    except StorageError:
+        best_arch = None
     row: dict[str, Any] = {
         "strategy": strategy_name,
         "seed": seed,
-        "queries": len(book.values),
+        "queries": len(trials),
         "best_arch": best_arch,
         "best_value": best,
         "trajectory": trajectory,

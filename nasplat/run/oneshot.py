@@ -1,7 +1,6 @@
-"""The one-shot search path: train a supernet, record it per epoch, retrain the result.
+"""The one-shot driver: train a supernet, record it per epoch, retrain the result.
 
-:func:`run_one_shot` is what :meth:`nasplat.search.Search.run` calls for a one-shot strategy
-(``strategy.one_shot``). The study then holds:
+The study then holds:
 
 - one trial tagged ``supernet``: RUNNING while the supernet trains, linked to the genotype
   the search derives at the end of each epoch (before the first epoch: a placeholder, the
@@ -11,12 +10,14 @@
   value (metrics only: ``supernet_val_acc``, ``search_seconds``, ``epochs``), so ``best`` and
   the dashboard's rankings never compare a shared-weight accuracy with a trained one;
 - one ordinary trial tagged ``retrain``: the final genotype trained from scratch by the
-  study's evaluator at the study's budget (``retrain_epochs`` overrides the epochs). It is
-  the search's result.
+  study's evaluator at the study's budget (the strategy's ``retrain_epochs`` overrides the
+  epochs). It is the search's result.
 
 A strategy checkpoint is written after every epoch (``{"one_shot": {epoch, genotype,
 strategy}}``); ``--resume`` continues from the last one, skips the search when the supernet
-trial is COMPLETE, and reruns a retraining that was interrupted.
+trial is COMPLETE, and reruns a retraining that was interrupted. The supernet search runs where
+the study's executor says (:meth:`nasplat.executor.Executor.search_one_shot`): in this process,
+or data-parallel over Ray Train workers.
 """
 
 from __future__ import annotations
@@ -29,20 +30,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nasplat.budget import Budget
-from nasplat.executor import (
-    describe_error,
-    evaluate_and_record,
-)
 from nasplat.genotype import Genotype
-from nasplat.store import StudyRecord, TrialRecord
+from nasplat.run.progress import progress_bar
+from nasplat.run.search import SearchResult
+from nasplat.run.study import StudyRun
+from nasplat.run.trial import describe_error, evaluate_and_record
+from nasplat.space import SearchSpace
+from nasplat.store import StudyRecord, TrialRecord, TrialStore
 
 if TYPE_CHECKING:
     import torch
 
-    from nasplat.data import DataSplits
-    from nasplat.search import Search, SearchResult
-    from nasplat.space import SearchSpace
-    from nasplat.store import Store
+    from nasplat.strategy import OneShotStrategy
 
 log = logging.getLogger("nasplat")
 SUPERNET_TAG = "supernet"
@@ -52,34 +51,24 @@ CHECKPOINTS_KEPT = 2
 
 @dataclass
 class OneShotContext:
-    """What a one-shot strategy's ``search(context)`` gets: data, device, seed and the store.
+    """What a one-shot strategy's ``search(context)`` gets: data, device, seed, the store and
+    the supernet trial it reports to.
 
     ``report``/``end_epoch`` write to the supernet trial; ``load_checkpoint`` returns the
-    strategy state saved by the last ``end_epoch`` (None on a fresh search).
+    strategy state saved by the last ``end_epoch`` (None on a fresh search); ``prepared`` is
+    called by the strategy once its supernet and optimisers exist (a data-parallel context
+    synchronises them there).
     """
 
-    search: Search
-    splits: DataSplits
+    store: TrialStore
+    study: StudyRecord
+    space: SearchSpace
+    seed: int
+    splits: Any
     device: torch.device
     trial: TrialRecord
     advance: Callable[[str], None] = lambda text: None
     epochs_done: list[int] = field(default_factory=list)
-
-    @property
-    def store(self) -> Store:
-        return self.search.store
-
-    @property
-    def study(self) -> StudyRecord:
-        return self.search.study
-
-    @property
-    def space(self) -> SearchSpace:
-        return self.search.space
-
-    @property
-    def seed(self) -> int:
-        return self.search.config.seed
 
     def report(self, epoch: int, key: str, value: float) -> None:
         """One intermediate value of the supernet trial (``key="value"``: validation accuracy)."""
@@ -91,6 +80,9 @@ class OneShotContext:
 
     def log(self, message: str) -> None:
         log.info("%s: %s", self.study.name, message)
+
+    def prepared(self, strategy: OneShotStrategy) -> None:
+        """Called once the strategy's supernet and optimisers exist (default: nothing)."""
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """Save a JSON strategy state (``{"one_shot": ...}`` in the study's checkpoints)."""
@@ -123,29 +115,29 @@ class OneShotContext:
         self.advance(f"val_acc={values.get('value', float('nan')):.4f}")
 
 
-def _latest(store: Store, study_id: int, tag: str) -> TrialRecord | None:
+def latest_trial(store: TrialStore, study_id: int, tag: str) -> TrialRecord | None:
     found = [t for t in store.trials(study_id) if t.tag == tag]
     return found[-1] if found else None
 
 
-def _supernet_trial(search: Search) -> tuple[TrialRecord, int]:
+def supernet_trial(run: StudyRun) -> tuple[TrialRecord, int]:
     """``(the study's supernet trial, trials created)``: the existing one on resume, else a new
     one linked to a placeholder genotype."""
-    existing = _latest(search.store, search.study.id, SUPERNET_TAG)
+    existing = latest_trial(run.store, run.study.id, SUPERNET_TAG)
     if existing is not None:
         return existing, 0
-    placeholder = search.space.canonicalize(search.space.sample(random.Random(search.config.seed)))
-    strategy = search.strategy
-    budget = Budget(epochs=getattr(strategy, "epochs", None), extra={"one_shot": strategy.name})
-    return search.store.create_trial(search.study.id, placeholder, budget, tag=SUPERNET_TAG), 1
+    placeholder = run.space.canonicalize(run.space.sample(random.Random(run.config.seed)))
+    strategy: Any = run.strategy
+    budget = Budget(epochs=strategy.epochs, extra={"one_shot": strategy.name})
+    return run.store.create_trial(run.study.id, placeholder, budget, tag=SUPERNET_TAG), 1
 
 
-def _retrain(search: Search, genotype: Genotype) -> tuple[TrialRecord, int]:
+def retrain(run: StudyRun, genotype: Genotype) -> tuple[TrialRecord, int]:
     """Train ``genotype`` from scratch as an ordinary trial; ``(trial, trials created)``."""
-    store, study = search.store, search.study
-    canonical = search.space.canonicalize(genotype)
-    epochs = getattr(search.strategy, "retrain_epochs", None)
-    budget = search.budget if epochs is None else search.budget.replace(epochs=epochs)
+    store, study = run.store, run.study
+    canonical = run.space.canonicalize(genotype)
+    epochs = run.strategy.retrain_epochs  # type: ignore[attr-defined]
+    budget = run.budget if epochs is None else run.budget.replace(epochs=epochs)
     done = store.find_evaluated(study.id, canonical, budget)
     if done is not None:
         return done, 0
@@ -154,72 +146,62 @@ def _retrain(search: Search, genotype: Genotype) -> tuple[TrialRecord, int]:
         "%s: retraining the derived genotype from scratch (trial %d)", study.name, trial.number
     )
     evaluate_and_record(
-        store, study, trial, budget, search.evaluator, keep_weights=search.config.keep_weights
+        store, study, trial, budget, run.evaluator, keep_weights=run.config.keep_weights
     )
     return store.get_trial(trial.id), 1
 
 
-def run_one_shot(search: Search, progress: bool = True) -> SearchResult:
-    """Run a one-shot strategy's search, then retrain its genotype (see the module doc)."""
-    from nasplat.progress import progress_bar
-    from nasplat.search import SearchResult
-    from nasplat.training import resolve_device
+def search_context(run: StudyRun, trial: TrialRecord) -> OneShotContext:
+    """The in-process context of a study's supernet search: the evaluator's data at the
+    study's budget (so ``--data-fraction`` and ``--resolution`` shrink the search too)."""
+    from nasplat.ml.training import resolve_device
 
-    store, study, config = search.store, search.study, search.config
-    if _running_retrain(search):
-        store.interrupt_running(study.id)
-    trial, created = _supernet_trial(search)
+    return OneShotContext(
+        run.store,
+        run.study,
+        run.space,
+        run.config.seed,
+        run.evaluator.load_splits(run.budget),
+        resolve_device(run.config.device),
+        trial,
+    )
+
+
+def run_one_shot(run: StudyRun, progress: bool = True) -> SearchResult:
+    """Run a one-shot strategy's search, then retrain its genotype (see the module doc)."""
+    store, study = run.store, run.study
+    strategy: Any = run.strategy
+    retraining = latest_trial(store, study.id, RETRAIN_TAG)
+    if retraining is not None and retraining.state == "RUNNING":
+        store.interrupt_running(study.id)  # an earlier session was killed while retraining
+    trial, created = supernet_trial(run)
     if trial.state == "COMPLETE":
         genotype = trial.genotype
         log.info("%s: the supernet search already finished; retraining its result", study.name)
     else:
-        context = OneShotContext(search, _splits(search), resolve_device(config.device), trial)
-        total = getattr(search.strategy, "epochs", 1)
+        context = search_context(run, trial)
         checkpoint = store.load_checkpoint(study.id) or {}
         done = checkpoint.get("one_shot", {}).get("epoch", 0)
         started = time.perf_counter()
-        with progress_bar(progress, total=total, completed=done, label=study.name) as bar:
+        with progress_bar(progress, total=strategy.epochs, completed=done, label=study.name) as bar:
             context.advance = bar.advance
             try:
-                genotype = search_once(search, context)
+                genotype = run.executor.search_one_shot(strategy, context)
             except Exception as exc:  # a kill (KeyboardInterrupt) leaves it RUNNING instead
                 store.finish_trial(trial.id, state="FAILED", error=describe_error(exc))
                 raise
-        genotype = search.space.canonicalize(genotype)
+            finally:
+                run.executor.close()
+        genotype = run.space.canonicalize(genotype)
         series = store.intermediate_values(trial.id, "value")
-        metrics = {"search_seconds": time.perf_counter() - started, "epochs": float(total)}
+        metrics = {
+            "search_seconds": time.perf_counter() - started,
+            "epochs": float(strategy.epochs),
+        }
         if series:
             metrics["supernet_val_acc"] = series[-1][1]
         store.set_trial_architecture(trial.id, genotype)
         store.finish_trial(trial.id, state="COMPLETE", value=None, metrics=metrics)
-        log.info("%s: derived %s", study.name, search.space.to_notation(genotype))
-    best, retrained = _retrain(search, genotype)
+        log.info("%s: derived %s", study.name, run.space.to_notation(genotype))
+    best, retrained = retrain(run, genotype)
     return SearchResult(study, created + retrained, best if best.state == "COMPLETE" else None)
-
-
-def _splits(search: Search) -> DataSplits:
-    """The data of the search: the evaluator's splits at the study's budget (so
-    ``--data-fraction`` and ``--resolution`` shrink the supernet search as well), else the
-    dataset as loaded."""
-    load_splits = getattr(search.evaluator, "load_splits", None)
-    if load_splits is not None:
-        return load_splits(search.budget)
-    from nasplat.data import load_dataset
-
-    config = search.config
-    return load_dataset(config.dataset, data_dir=config.data_dir, seed=config.seed)
-
-
-def _running_retrain(search: Search) -> bool:
-    """Whether an earlier session was killed while retraining (its trial is still RUNNING)."""
-    trial = _latest(search.store, search.study.id, RETRAIN_TAG)
-    return trial is not None and trial.state == "RUNNING"
-
-
-def search_once(search: Any, context: Any) -> Any:
-    """The strategy's search, data-parallel over Ray Train workers with ``--executor ray``."""
-    if search.config.executor == "ray":
-        from nasplat.oneshot_ray import search_data_parallel
-
-        return search_data_parallel(search, context)
-    return search.strategy.search(context)

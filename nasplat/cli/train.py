@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from nasplat.budget import Budget
-from nasplat.executor import evaluate_and_record
 from nasplat.genotype_io import parse_genotype
 from nasplat.registry import EVALUATORS
+from nasplat.run.trial import evaluate_and_record
 from nasplat.store import Store, StudyRecord, TrialRecord
 
 
@@ -26,8 +26,6 @@ def train_one(
     space_options: dict[str, Any],
 ) -> tuple[TrialRecord, StudyRecord]:
     """Train and store; the study (default ``train-SPACE``) is created when absent."""
-    from nasplat.data import load_dataset
-
     genotype, space_obj = parse_genotype(genotype_text, space, space_options)
     options = {
         "dataset": dataset,
@@ -37,8 +35,7 @@ def train_one(
         "epochs": epochs,
         **evaluator_options,
     }
-    evaluator = EVALUATORS.get("train")(space_obj, **options)
-    splits = load_dataset(dataset, data_dir=data_dir, seed=seed)
+    evaluator = EVALUATORS.create("train", space_obj, **options)
     name = study or f"train-{space_obj.name}"
     if store.has_study(name):
         record = store.get_study(name)
@@ -55,11 +52,7 @@ def train_one(
                 "dataset": dataset,
                 "data_dir": data_dir,
                 "seed": seed,
-                "data": {
-                    "in_channels": splits.in_channels,
-                    "num_classes": splits.num_classes,
-                    "input_size": splits.input_size,
-                },
+                "shape": evaluator.data_shape().to_dict(),
             },
         )
     canonical = space_obj.canonicalize(genotype)

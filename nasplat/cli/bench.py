@@ -52,9 +52,15 @@ def bench(**kw: Any) -> None:
     """Run each strategy for --queries distinct architectures on a benchmark table, once per
     seed; write one JSON line per run and print a summary (mean ± std per strategy)."""
     from evaluators.tabular import BenchmarkTable
-    from nasplat.bench import BenchSpec, default_test_metric, default_workers, run_bench, summarize
-    from nasplat.progress import progress_bar
+    from nasplat.cli.benchmark import (
+        BenchSpec,
+        default_test_metric,
+        default_workers,
+        run_bench,
+        summarize,
+    )
     from nasplat.registry import SPACES, load_builtins
+    from nasplat.run.progress import progress_bar
 
     load_builtins()
     SPACES.get(kw["space"])

@@ -21,17 +21,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from nasplat.errors import ConfigError
-from nasplat.executor import (
-    ExecutionContext,
-    Executor,
-    TrialOutcome,
-    TrialTask,
-    describe_error,
-    run_trial,
-    store_reporter,
-    worker_name,
-)
+from nasplat.executor import ExecutionContext, Executor, TrialOutcome, TrialTask
+from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS, EXECUTORS, SPACES, load_builtins
+from nasplat.run.trial import describe_error, run_trial, store_reporter, worker_name
 
 log = logging.getLogger("nasplat")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -143,6 +136,25 @@ class RayExecutor(Executor):
     @property
     def capacity(self) -> int:
         return self.workers
+
+    def check_store(self, url: str) -> None:
+        check_shared_storage(url)
+
+    def search_one_shot(self, strategy: Any, context: Any) -> Genotype:
+        """The supernet search data-parallel on ``workers`` Ray Train ranks (one GPU each when
+        ``gpus_per_trial`` > 0)."""
+        from nasplat.run.oneshot_ray import RankSpec, search_data_parallel
+
+        check_shared_storage(context.store.url)
+        spec = RankSpec(
+            context.store.url, context.study.name, context.trial.id, self.gpus_per_trial > 0
+        )
+        return search_data_parallel(
+            spec,
+            workers=self.workers,
+            cpus_per_worker=self.cpus_per_trial,
+            ray_address=self.ray_address,
+        )
 
     # --- set-up -----------------------------------------------------------------------------
     def open(self, context: ExecutionContext, store: Any) -> None:
@@ -314,6 +326,8 @@ class RayExecutor(Executor):
 
 def check_shared_storage(url: str) -> None:
     """Ray workers open the store themselves: an in-memory database cannot be shared."""
+    if url.startswith("memory:"):
+        raise ConfigError("executor ray needs a store its worker processes can open, not memory://")
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and (parsed.database or "") in ("", ":memory:"):
         raise ConfigError(

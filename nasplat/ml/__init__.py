@@ -1,0 +1,1 @@
+"""Machine learning support: datasets, the training loop, profiling (torch imported here)."""

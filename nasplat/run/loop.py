@@ -1,0 +1,265 @@
+"""The trial loop: ask -> validate -> canonicalise -> skip what is known -> evaluate -> store ->
+tell. Every driver (black-box search, each ladder rung, ``nasplat bench``, ``proxy-check``) runs
+this one loop over an explicit :class:`LoopContext`.
+
+An architecture already evaluated in the study at the same budget is not evaluated again: the
+proposer is told the stored result and no trial is spent. One being evaluated right now is told
+the result when it arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from nasplat.budget import Budget
+from nasplat.errors import InvalidGenotypeError, StorageError
+from nasplat.executor import Executor, TrialOutcome, TrialTask
+from nasplat.genotype import Genotype
+from nasplat.space import SearchSpace
+from nasplat.store import StudyRecord, TrialRecord, TrialStore
+from nasplat.strategy import Observation
+
+log = logging.getLogger("nasplat")
+MAX_CONSECUTIVE_DUPLICATES = 1000
+
+
+class Proposer(Protocol):
+    """Where the loop's genotypes come from: a strategy, or a fixed list (a ladder's climbers).
+    ``ask`` returns None when it has nothing more to propose."""
+
+    def ask(self) -> Genotype | None: ...
+    def tell(self, observation: Observation) -> None: ...
+    def state_dict(self) -> dict[str, Any]: ...
+
+
+class FixedProposals:
+    """Proposes the given genotypes in order, then nothing; learns nothing."""
+
+    def __init__(self, genotypes: list[Genotype]) -> None:
+        self._left = list(genotypes)
+
+    def ask(self) -> Genotype | None:
+        return self._left.pop(0) if self._left else None
+
+    def tell(self, observation: Observation) -> None:
+        """Nothing to learn."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+
+class Bar(Protocol):
+    def advance(self, text: str = "") -> None: ...
+
+
+class _NoBar:
+    def advance(self, text: str = "") -> None:
+        """No progress display."""
+
+
+@dataclass
+class LoopContext:
+    """Everything one pass of the loop reads; nothing else is reached through it.
+
+    ``target``: stop asking once ``already`` plus this pass's finished and in-flight trials
+    reach it. ``score_metric``: also store the objective under this metric name;
+    ``store_value=False`` keeps it out of the trial's value (a lower ladder rung, whose score
+    must never be compared with the study's objective). ``count_cached``: an architecture found
+    already evaluated counts towards ``target`` (a rung of a fixed size).
+    """
+
+    store: TrialStore
+    study: StudyRecord
+    space: SearchSpace
+    proposer: Proposer
+    executor: Executor
+    budget: Budget
+    target: int
+    already: int = 0
+    time_limit: float | None = None
+    keep_weights: str = "best"
+    pending: list[Genotype] = field(default_factory=list)
+    checkpoints: bool = True
+    tag: str | None = None
+    score_metric: str | None = None
+    store_value: bool = True
+    extra_metrics: Mapping[str, float] = field(default_factory=dict)
+    count_cached: bool = False
+
+
+class TrialLoop:
+    """One pass of the loop over a context. ``results`` maps each architecture's hash to
+    ``(canonical genotype, value, state)`` for everything this pass evaluated or found."""
+
+    def __init__(self, context: LoopContext) -> None:
+        self.ctx = context
+        self.in_flight: dict[int, tuple[TrialTask, Genotype]] = {}
+        self.waiting_duplicates: dict[str, list[Genotype]] = {}
+        self.results: dict[str, tuple[Genotype, float | None, str]] = {}
+        self.finished = 0
+        self.cached = 0
+        self.duplicates_in_a_row = 0
+        self.exhausted = False
+        self.best: float | None = None
+        self.deadline = time.monotonic() + context.time_limit if context.time_limit else None
+
+    def run(self, bar: Bar | None = None) -> TrialLoop:
+        bar = bar or _NoBar()
+        self.best = _stored_best(self.ctx) if self.ctx.store_value else None
+        while True:
+            while self._may_ask():
+                pending = self.ctx.pending
+                self._ask_one(pending.pop(0) if pending else None)
+            if not self.in_flight:
+                break
+            for outcome in self.ctx.executor.wait():
+                self._finish(outcome)
+                bar.advance(self._best_text())
+        return self
+
+    # --- asking ---------------------------------------------------------------------------------
+    def _used(self) -> int:
+        counted = self.finished + len(self.in_flight)
+        return self.ctx.already + counted + (self.cached if self.ctx.count_cached else 0)
+
+    def _may_ask(self) -> bool:
+        if self.exhausted or len(self.in_flight) >= self.ctx.executor.capacity:
+            return False
+        if self._used() >= self.ctx.target:
+            return False
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            if not self.in_flight:
+                log.info("time limit reached")
+            return False
+        return self.duplicates_in_a_row < MAX_CONSECUTIVE_DUPLICATES
+
+    def _ask_one(self, genotype: Genotype | None) -> None:
+        ctx = self.ctx
+        genotype = genotype if genotype is not None else ctx.proposer.ask()
+        if genotype is None:
+            self.exhausted = True
+            return
+        try:
+            ctx.space.validate(genotype)
+        except InvalidGenotypeError as exc:
+            log.warning("strategy proposed an invalid genotype (%s); told as FAILED", exc)
+            ctx.proposer.tell(Observation(genotype, None, "FAILED"))
+            self._note_duplicate()
+            return
+        canonical = ctx.space.canonicalize(genotype)
+        if canonical.sha in self.waiting_duplicates:
+            log.info("skipping architecture %s: already being evaluated", canonical.sha[:10])
+            self.waiting_duplicates[canonical.sha].append(genotype)
+            self._note_duplicate()
+            return
+        if ctx.count_cached and canonical.sha in self.results:  # a rung sees each arch once
+            _, value, state = self.results[canonical.sha]
+            ctx.proposer.tell(Observation(genotype, value, state, cached=True))
+            self._note_duplicate()
+            return
+        cached = ctx.store.find_evaluated(ctx.study.id, canonical, ctx.budget)
+        if cached is not None:
+            self._tell_cached(genotype, canonical, cached)
+            return
+        self.duplicates_in_a_row = 0
+        trial = ctx.store.create_trial(ctx.study.id, canonical, ctx.budget, tag=ctx.tag)
+        task = TrialTask(trial.id, trial.number, canonical, ctx.budget)
+        self.in_flight[trial.id] = (task, genotype)
+        self.waiting_duplicates[canonical.sha] = []
+        ctx.executor.submit(task)
+
+    def _tell_cached(self, genotype: Genotype, canonical: Genotype, cached: TrialRecord) -> None:
+        log.info(
+            "skipping architecture %s: already evaluated as trial %d",
+            canonical.sha[:10],
+            cached.number,
+        )
+        metric = self.ctx.score_metric
+        value = cached.metrics.get(metric) if metric and not self.ctx.store_value else cached.value
+        self.ctx.proposer.tell(
+            Observation(genotype, value, cached.state, cached.number, cached.metrics, cached=True)
+        )
+        self._record(canonical, value, cached.state)
+        if self.ctx.count_cached:
+            self.cached += 1
+        else:
+            self._note_duplicate()
+
+    def _note_duplicate(self) -> None:
+        self.duplicates_in_a_row += 1
+        if self.duplicates_in_a_row == MAX_CONSECUTIVE_DUPLICATES:
+            log.warning(
+                "the strategy proposed %d evaluated architectures in a row; stopping "
+                "(space exhausted?)",
+                MAX_CONSECUTIVE_DUPLICATES,
+            )
+
+    # --- finishing ------------------------------------------------------------------------------
+    def _finish(self, outcome: TrialOutcome) -> None:
+        ctx = self.ctx
+        task, genotype = self.in_flight.pop(outcome.trial_id)
+        value, state = outcome.value, outcome.state
+        ctx.proposer.tell(Observation(genotype, value, state, task.number, outcome.metrics))
+        for duplicate in self.waiting_duplicates.pop(task.genotype.sha, []):
+            ctx.proposer.tell(
+                Observation(duplicate, value, state, task.number, outcome.metrics, cached=True)
+            )
+        self._record(task.genotype, value, state)
+        metrics = {**outcome.metrics, **ctx.extra_metrics}
+        if ctx.score_metric and state == "COMPLETE" and value is not None:
+            metrics[ctx.score_metric] = value
+        ctx.store.finish_trial(
+            outcome.trial_id,
+            state=state,
+            value=value if ctx.store_value else None,
+            metrics=metrics,
+            error=outcome.error,
+            weights=outcome.weights if ctx.store_value else None,
+            keep_weights=ctx.keep_weights,
+            checkpoint=self._checkpoint() if ctx.checkpoints else None,
+            worker=outcome.worker,
+        )
+        self.finished += 1
+        if ctx.checkpoints and self.finished % 50 == 0:
+            ctx.store.prune_checkpoints(ctx.study.id)
+        if state == "COMPLETE" and value is not None and ctx.store_value:
+            if ctx.study.direction.better(value, self.best):
+                self.best = value
+        shown = "-" if value is None else f"{value:.4f}"
+        message = f"trial {task.number}: {state} {ctx.study.objective}={shown}"
+        if outcome.error and state == "FAILED":
+            message += f" ({outcome.error})"
+        log.info(message)
+
+    def _record(self, canonical: Genotype, value: float | None, state: str) -> None:
+        self.results[canonical.sha] = (canonical, value, state)
+
+    def scores(self) -> dict[str, tuple[Genotype, float]]:
+        """The COMPLETE results with finite values: hash -> (canonical genotype, value)."""
+        return {
+            sha: (genotype, value)
+            for sha, (genotype, value, state) in self.results.items()
+            if state == "COMPLETE" and value is not None and math.isfinite(value)
+        }
+
+    def _checkpoint(self) -> dict[str, Any]:
+        """The proposer's state plus the asks still in flight (re-evaluated on resume)."""
+        pending = [g.to_dict() for _, g in self.in_flight.values()]
+        return {"strategy": self.ctx.proposer.state_dict(), "pending": pending}
+
+    def _best_text(self) -> str:
+        if self.best is None:
+            return ""
+        return f"best {self.ctx.study.objective}={self.best:.4f}"
+
+
+def _stored_best(ctx: LoopContext) -> float | None:
+    try:
+        return ctx.store.best_trial(ctx.study.id).value
+    except StorageError:
+        return None

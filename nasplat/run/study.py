@@ -1,0 +1,152 @@
+"""Study set-up: validate everything, then create the study or open it to resume.
+
+:func:`prepare` builds the space, strategy, evaluator and executor from the config and checks
+the objectives against what the evaluator reports *before* anything is written: a typo in any
+name or option is one :class:`ConfigError` line and the store stays byte-identical. Only then
+is the study created (or, with ``resume``, read back, the stored config winning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nasplat.budget import Budget
+from nasplat.config import SearchConfig
+from nasplat.direction import Direction
+from nasplat.errors import ConfigError, StorageError
+from nasplat.evaluator import Evaluator
+from nasplat.executor import ExecutionContext, Executor
+from nasplat.registry import EVALUATORS, EXECUTORS, SPACES, STRATEGIES, load_builtins
+from nasplat.space import SearchSpace
+from nasplat.store import StudyRecord, TrialStore
+from nasplat.strategy import Strategy
+
+
+@dataclass
+class StudyRun:
+    """A validated study and the plugins that run it (what every driver gets)."""
+
+    store: TrialStore
+    study: StudyRecord
+    config: SearchConfig
+    space: SearchSpace
+    strategy: Strategy
+    evaluator: Evaluator
+    executor: Executor
+    budget: Budget  # every trial's budget, as the evaluator resolves and stores it
+    resume: bool
+
+    def execution_context(self, evaluator: str | None = None, **options: Any) -> ExecutionContext:
+        """What an executor needs to rebuild the evaluator in any process (``evaluator`` and
+        ``options`` replace the study's, for a ladder rung)."""
+        return ExecutionContext(
+            storage_url=self.store.url,
+            study_id=self.study.id,
+            space=self.config.space,
+            space_options=self.config.space_options,
+            evaluator=evaluator or self.config.evaluator,
+            evaluator_options=options or evaluator_options(self.config),
+            objective=self.study.objective,
+        )
+
+
+def evaluator_options(config: SearchConfig) -> dict[str, Any]:
+    """The evaluator's keyword options: the data settings plus ``evaluator_options``."""
+    options = {
+        "dataset": config.dataset,
+        "data_dir": config.data_dir,
+        "seed": config.seed,
+        "device": config.device,
+        **config.evaluator_options,
+    }
+    if config.epochs is not None:
+        options.setdefault("epochs", config.epochs)
+    return options
+
+
+def base_name(config: SearchConfig) -> str:
+    return f"{config.space}-{config.strategy}"
+
+
+def allocate_name(store: TrialStore, base: str, *, resume: bool = False) -> str:
+    """``base``, then ``base-2``, ``base-3``... when taken; ``resume`` picks the newest taken."""
+    taken = set(store.study_names())
+    names = [base] + [f"{base}-{n}" for n in range(2, len(taken) + 3)]
+    if resume:
+        used = [name for name in names if name in taken]
+        return used[-1] if used else base
+    return next(name for name in names if name not in taken)
+
+
+def _resumed_config(study: StudyRecord, given: SearchConfig) -> SearchConfig:
+    """The stored config, except for how long to run and where."""
+    merged = stored_config(study)
+    merged.budget = given.budget
+    merged.time_limit = given.time_limit
+    merged.executor, merged.executor_options = given.executor, given.executor_options
+    return merged
+
+
+def check_objectives(evaluator: Evaluator, objectives: list[tuple[str, Direction]]) -> None:
+    """Every objective must be a metric the evaluator reports (when it declares its metrics)."""
+    known = evaluator.metric_names()
+    missing = [metric for metric, _ in objectives if known and metric not in known]
+    if missing:
+        raise ConfigError(
+            f"objective {missing[0]!r} is not a metric of evaluator {evaluator.name!r}; "
+            f"known: {', '.join(known)}"
+        )
+
+
+def build_plugins(config: SearchConfig) -> tuple[SearchSpace, Strategy, Evaluator]:
+    """The space, strategy and evaluator of a config (ConfigError for any bad name or option)."""
+    load_builtins()
+    space = SPACES.create(config.space, **config.space_options)
+    strategy = STRATEGIES.create(
+        config.strategy,
+        space,
+        seed=config.seed,
+        direction=config.objective_list()[0][1],
+        **config.strategy_options,
+    )
+    evaluator = EVALUATORS.create(config.evaluator, space, **evaluator_options(config))
+    return space, strategy, evaluator
+
+
+def stored_config(study: StudyRecord) -> SearchConfig:
+    """The search config stored with a study."""
+    return SearchConfig.from_dict(
+        {k: v for k, v in study.config.items() if k not in ("data", "shape")}
+    )
+
+
+def prepare(config: SearchConfig, store: TrialStore, *, resume: bool = False) -> StudyRun:
+    """Validate ``config`` and build its plugins, then create (or, ``resume``, open) the study.
+    Nothing is written before every check has passed."""
+    load_builtins()
+    study = None
+    if resume:
+        name = config.study or allocate_name(store, base_name(config), resume=True)
+        if not store.has_study(name):
+            raise StorageError(f"no study {name!r} to resume in {store.safe_url}")
+        study = store.get_study(name)
+        config = _resumed_config(study, config)
+    objectives = config.objective_list()
+    space, strategy, evaluator = build_plugins(config)
+    executor = EXECUTORS.create(config.executor, **config.executor_options)
+    executor.check_store(store.url)
+    check_objectives(evaluator, objectives)
+    budget = evaluator.resolve_budget(config.trial_budget())
+    if study is None:
+        shape = evaluator.data_shape()
+        config.study = config.study or allocate_name(store, base_name(config))
+        study = store.create_study(
+            config.study,
+            space=config.space,
+            strategy=config.strategy,
+            evaluator=config.evaluator,
+            objectives=objectives,
+            config={**config.to_dict(), "shape": None if shape is None else shape.to_dict()},
+        )
+    return StudyRun(store, study, config, space, strategy, evaluator, executor, budget, resume)
