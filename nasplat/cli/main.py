@@ -53,9 +53,14 @@ def setup_logging(verbosity: int) -> None:
 
 
 def open_store(url: str | None) -> Any:
+    """The store at ``url``, closed when the command ends (also when it fails)."""
     from nasplat.store import open_store as open_any
 
-    return open_any(url)
+    store = open_any(url)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(store.close)
+    return store
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

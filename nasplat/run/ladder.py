@@ -18,7 +18,7 @@ from nasplat.genotype import Genotype
 from nasplat.registry import EXECUTORS
 from nasplat.run.loop import FixedProposals, LoopContext, Proposer, TrialLoop
 from nasplat.run.progress import progress_bar
-from nasplat.run.search import SearchResult, best_trial
+from nasplat.run.result import SearchResult, best_trial
 from nasplat.run.study import StudyRun
 from nasplat.strategy import Observation
 

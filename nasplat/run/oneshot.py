@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from nasplat.budget import Budget
 from nasplat.genotype import Genotype
 from nasplat.run.progress import progress_bar
-from nasplat.run.search import SearchResult
+from nasplat.run.result import SearchResult
 from nasplat.run.study import StudyRun
 from nasplat.run.trial import describe_error, evaluate_and_record
 from nasplat.space import SearchSpace

@@ -39,7 +39,9 @@ def tiny_darts(order: int) -> tuple[Darts, tuple, tuple]:
     # a small finite-difference epsilon: at the paper's 0.01 the truncation error of the
     # Hessian-vector product dominates on this 4-channel network (BatchNorm over 16 samples)
     strategy = Darts(NB201Space(**TINY_NB201), order=order, net={}, batch_size=16, epsilon=1e-5)
-    strategy.build(SimpleNamespace(splits=splits, device=torch.device("cpu")))
+    strategy.build(
+        SimpleNamespace(splits=splits, device=torch.device("cpu"), prepared=lambda s: None)
+    )
     strategy.supernet.double()
     strategy.setup(None)
     x, y = splits.train.tensors

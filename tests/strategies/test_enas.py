@@ -41,7 +41,9 @@ def test_controller_greedy_decoding_takes_the_most_likely_choice() -> None:
 def built(**options: object) -> Enas:
     splits = load_dataset("digits", seed=0)
     strategy = Enas(NB201Space(**TINY_NB201), net={}, batch_size=32, max_batches=3, **options)
-    strategy.build(SimpleNamespace(splits=splits, device=torch.device("cpu")))
+    strategy.build(
+        SimpleNamespace(splits=splits, device=torch.device("cpu"), prepared=lambda s: None)
+    )
     return strategy
 
 

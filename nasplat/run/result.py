@@ -1,0 +1,23 @@
+"""What a driver returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nasplat.errors import StorageError
+from nasplat.store import StudyRecord, TrialRecord, TrialStore
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    study: StudyRecord
+    trials_run: int
+    best: TrialRecord | None
+
+
+def best_trial(store: TrialStore, study: StudyRecord) -> TrialRecord | None:
+    """The study's best trial, or None before the first completed one."""
+    try:
+        return store.best_trial(study.id)
+    except StorageError:
+        return None
