@@ -167,6 +167,3 @@ class Evaluator(ABC):
         """The rungs to run when this evaluator is a fidelity ladder (default: None, an
         ordinary evaluator). ``base`` is the study's trial budget, for the last rung."""
         return None
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "dataset": self.dataset, **self.options}
