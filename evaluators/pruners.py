@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Pruner
 
@@ -279,7 +280,7 @@ class StudyMirror:
         name = f"nasplat-study-{self.study_id}"
         self.storage = optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
-            storage=self.storage, study_name=name, direction="maximize"
+            storage=self.storage, study_name=name, direction=Direction.MAXIMIZE.value
         )
         self._optuna_study_id = self.storage.get_study_id_from_name(name)
         self._optuna_ids: dict[int, int] = {}  # store trial id -> Optuna trial id

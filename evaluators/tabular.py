@@ -17,7 +17,7 @@ import numpy as np
 
 from evaluators.constraints import Constraint, check_constraints, parse_constraints
 from nasplat.budget import Budget, EvalResult
-from nasplat.config import default_minimized
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError, InvalidGenotypeError, NasplatError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
@@ -203,7 +203,7 @@ class TabularEvaluator(Evaluator):
     @property
     def alias_val_acc(self) -> bool:
         """Whether the metric is also reported as ``val_acc`` (not for cost or loss columns)."""
-        return not default_minimized(self.metric)
+        return Direction.default_for(self.metric) is Direction.MAXIMIZE
 
     def metric_names(self) -> list[str]:
         alias = ["val_acc"] if self.alias_val_acc else []

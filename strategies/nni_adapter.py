@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError, NasplatError
 from nasplat.genotype import Genotype
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
-from strategies._encoding import PendingAsks, check_direction, decode, quiet_logger
+from strategies._encoding import PendingAsks, decode, quiet_logger
 
 __all__ = ["NNI_TUNERS", "NNIStrategy", "NNITunerSpec"]
 
@@ -141,12 +142,11 @@ class NNIStrategy(Strategy):
         space: SearchSpace,
         *,
         seed: int = 0,
-        direction: str = "maximize",
+        direction: str | Direction = Direction.MAXIMIZE,
         tuner: str | None = None,
         tuner_args: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction)
-        check_direction(direction)
         self.tuner_name = tuner or self.default_tuner
         if self.tuner_name not in NNI_TUNERS:
             raise ConfigError(
@@ -184,7 +184,7 @@ class NNIStrategy(Strategy):
         if spec.takes_seed:
             kwargs.setdefault("seed", self.seed)
         if spec.takes_mode:
-            kwargs.setdefault("optimize_mode", self.direction)
+            kwargs.setdefault("optimize_mode", self.direction.value)
         self._py_rng = random.Random(f"nasplat-nni-{self.seed}")
         self._np_rng = np.random.RandomState(self.seed)
         with self._global_rngs():
