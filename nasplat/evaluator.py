@@ -119,6 +119,3 @@ class Evaluator(ABC):
     def metric_names(self) -> list[str]:
         """Metrics this evaluator returns (for objective validation and listings)."""
         return []
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "dataset": self.dataset, **self.options}

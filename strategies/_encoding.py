@@ -100,12 +100,6 @@ class PendingAsks:
                 return True, payload
         return False, None
 
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def payloads(self) -> list[Any]:
-        return [payload for _, payload in self._items]
-
     def to_list(self) -> list[list[Any]]:
         return [[g.to_dict(), payload] for g, payload in self._items]
 

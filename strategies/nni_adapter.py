@@ -154,14 +154,15 @@ class NNIStrategy(Strategy):
             )
         self.tuner_args = dict(tuner_args or {})
         self._keys = [f"d{i}" for i in range(len(space.decisions()))]
-        self._nni = self._import_nni()
+        self._import_nni()
         self._start()
 
     # --- tuner construction -------------------------------------------------------------------
-    def _import_nni(self) -> Any:
+    def _import_nni(self) -> None:
+        """Import NNI and the tuner's extra requirement, or say what to install."""
         spec = NNI_TUNERS[self.tuner_name]
         try:
-            import nni
+            import nni  # noqa: F401 - installed? (installs a stdout log handler)
         except ImportError:
             raise NasplatError(
                 f"strategy 'nni-{self.tuner_name}' needs NNI: {_INSTALL_HINT}"
@@ -175,7 +176,6 @@ class NNIStrategy(Strategy):
                     f"strategy 'nni-{self.tuner_name}' needs {spec.requires}: "
                     f"pip install {spec.requires}"
                 ) from None
-        return nni
 
     def _start(self) -> None:
         """A fresh tuner and fresh adapter state, as after ``__init__``."""
