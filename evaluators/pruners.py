@@ -128,10 +128,14 @@ class OptunaPruner(Pruner):
         self, store: Any, study_id: int, trial_id: int, step: int, value: float
     ) -> bool:
         mirror = self._mirror
-        if mirror is None or not mirror.serves(store, study_id):
-            mirror = self._mirror = StudyMirror(store, study_id)
-        else:
-            mirror.refresh(store)
+        try:
+            if mirror is None or not mirror.serves(store, study_id):
+                mirror = self._mirror = StudyMirror(store, study_id)
+            else:
+                mirror.refresh(store)
+        except BaseException:
+            self._mirror = None  # maybe half updated: the next call starts over
+            raise
         current = mirror.optuna_trial_id(trial_id)
         if current is None:
             return False

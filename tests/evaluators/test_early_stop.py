@@ -345,3 +345,26 @@ def test_a_trial_seen_out_of_number_order_rebuilds_the_mirror(store: Any) -> Non
         t: mirror.storage.get_trial(mirror.optuna_trial_id(t)).number for t in (first, late, third)
     }
     assert numbers == {first: 0, late: 1, third: 2}
+
+
+def test_a_failed_read_drops_the_mirror(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    study = make_study(store)
+    for n, level in enumerate([0.5, 0.6, 0.7]):
+        finished_trial(store, study, [level] * 3, n)
+    pruner = OptunaPruner("median", 3, n_startup_trials=2)
+    trial = running_trial(store, study, 10)
+    store.report_intermediate(trial, 1, 0.9)
+    assert not pruner.should_prune(store, study, trial, 1, 0.9)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database gone")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pruners_module, "read_learning_curves", broken)
+        with pytest.raises(RuntimeError):
+            pruner.should_prune(store, study, trial, 1, 0.9)
+    assert pruner._mirror is None
+    store.finish_trial(trial, state="COMPLETE", value=0.9)
+    worse = running_trial(store, study, 11)
+    store.report_intermediate(worse, 1, 0.62)
+    assert pruner.should_prune(store, study, worse, 1, 0.62)  # median: 0.6 before, 0.65 now
