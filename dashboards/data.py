@@ -21,6 +21,7 @@ from sqlalchemy import and_, case, func, literal, select, text, union
 from sqlalchemy.orm import aliased
 
 from dashboards.db import Reader, StudyInfo
+from nasplat.direction import Direction
 from nasplat.genotype import Genotype
 from nasplat.store.models import (
     ArchitectureRow,
@@ -112,11 +113,11 @@ def compact_genotype(genotype_json: str, per_line: int = 4) -> str:
     return "<br>".join("  ".join(pairs[i : i + per_line]) for i in range(0, len(pairs), per_line))
 
 
-def pareto_mask(cost: np.ndarray, objective: np.ndarray, maximize: bool) -> np.ndarray:
+def pareto_mask(cost: np.ndarray, objective: np.ndarray, direction: Direction) -> np.ndarray:
     """True where no other point has lower-or-equal cost and a strictly better objective
     (and no cheaper point is at least as good). Vectorised: sort by cost, running best."""
     cost = np.asarray(cost, dtype=float)
-    score = np.asarray(objective, dtype=float) * (1.0 if maximize else -1.0)
+    score = np.asarray(objective, dtype=float) * direction.sign  # larger is better
     valid = ~(np.isnan(cost) | np.isnan(score))
     mask = np.zeros(len(cost), dtype=bool)
     idx = np.flatnonzero(valid)
@@ -155,7 +156,7 @@ def trials_frame(
     for metric in metrics:
         df[metric] = pd.to_numeric(df[metric], errors="coerce")
         on_front = pareto_mask(
-            df[metric].where(complete), df["value"].where(complete), info.maximize
+            df[metric].where(complete), df["value"].where(complete), info.direction
         )
         df[f"pareto_{metric}"] = on_front
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
@@ -559,7 +560,7 @@ def studies_frame(reader: Reader) -> pd.DataFrame:
     rows = []
     for r in reader.execute(query):
         objective, direction = r[4][0]
-        best = r[10] if direction == "maximize" else r[11]
+        best = None if r[10] is None else Direction.parse(direction).best([r[10], r[11]])
         rows.append(
             {
                 "name": r[1],

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import case, create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 
+from nasplat.direction import Direction
 from nasplat.errors import StorageError
 from nasplat.store.models import IntermediateValueRow, StudyRow, TrialRow
 from nasplat.store.store import Store, resolve_storage_url
@@ -29,12 +30,13 @@ class StudyInfo:
     strategy: str
     evaluator: str
     objective: str
-    direction: str
+    direction: Direction
     config: dict[str, Any]
 
     @property
     def maximize(self) -> bool:
-        return self.direction == "maximize"
+        """Whether larger values are better (picks SQL's MAX or MIN, DESC or ASC)."""
+        return self.direction is Direction.MAXIMIZE
 
 
 def _read_engine(url: str) -> Engine | None:
@@ -100,7 +102,7 @@ class Reader:
             strategy=row["strategy"],
             evaluator=row["evaluator"],
             objective=str(objective),
-            direction=str(direction),
+            direction=Direction.parse(direction),
             config=dict(row["config"] or {}),
         )
 

@@ -22,7 +22,6 @@ from dashboards.db import Reader
 from nasplat.errors import NasplatError
 from nasplat.store.models import ArchitectureRow, TrialRow, TrialValueRow
 
-TEXT_COLUMNS = ("state", "tag", "worker", "arch", "error")
 NUMERIC_COLUMNS = ("number", "value", "params", "flops", "latency_ms", "duration_s", "retries")
 COLUMNS = (
     "number",

@@ -64,7 +64,9 @@ class Pruner(ABC):
     """Decides from a trial's intermediate values (and its study's) whether to stop it.
 
     Called in the process that runs the trial, after each reported value; reads what it needs
-    from the store (the source of truth), so it works the same in every executor.
+    from the store (the source of truth), so it works the same in every executor. It may keep
+    what it read between calls (a finished trial's state and values never change) but must
+    read again whatever other processes can still change: new and running trials.
     """
 
     @abstractmethod

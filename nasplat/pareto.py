@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.store.records import TrialRecord
 
@@ -25,12 +26,11 @@ def _oriented(trial: TrialRecord, objectives: Objectives) -> tuple[float, ...] |
         return None
     values = []
     for metric, direction in objectives:
-        if direction not in ("maximize", "minimize"):
-            raise ConfigError(f"direction must be maximize or minimize, got {direction!r}")
+        way = Direction.parse(direction)  # ConfigError unless maximize or minimize
         value = trial.metrics.get(metric)
         if value is None or not math.isfinite(value):
             return None
-        values.append(value if direction == "maximize" else -value)
+        values.append(way.oriented(value))
     return tuple(values)
 
 

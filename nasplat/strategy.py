@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from nasplat.direction import Direction
 from nasplat.genotype import Genotype
 from nasplat.space import SearchSpace
 
@@ -45,18 +46,23 @@ class Strategy(ABC):
     one_shot: ClassVar[bool] = False
 
     def __init__(
-        self, space: SearchSpace, *, seed: int = 0, direction: str = "maximize", **options: Any
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        direction: str | Direction = Direction.MAXIMIZE,
+        **options: Any,
     ) -> None:
         if options:
             raise TypeError(f"unknown option(s) for strategy {self.name!r}: {', '.join(options)}")
         self.space = space
         self.seed = seed
-        self.direction = direction
+        self.direction = Direction.parse(direction)  # ConfigError unless maximize or minimize
         self.rng = random.Random(seed)
 
     def score(self, value: float) -> float:
         """The value oriented so that larger is better."""
-        return value if self.direction == "maximize" else -value
+        return self.direction.oriented(value)
 
     @abstractmethod
     def ask(self) -> Genotype:

@@ -12,14 +12,14 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from nasplat.errors import ConfigError, InvalidGenotypeError
+from nasplat.direction import Direction
+from nasplat.errors import InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype, Value
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation
 
 __all__ = [
     "PendingAsks",
-    "check_direction",
     "choice_index",
     "decode",
     "encode",
@@ -59,18 +59,12 @@ def decode(space: SearchSpace, indices: Sequence[int]) -> Genotype:
     )
 
 
-def oriented_score(observation: Observation, direction: str) -> float | None:
+def oriented_score(observation: Observation, direction: Direction) -> float | None:
     """The observation's value with larger meaning better, or None when it has no value."""
     value = observation.value
     if value is None or value != value:  # None or NaN
         return None
-    return float(value) if direction == "maximize" else -float(value)
-
-
-def check_direction(direction: str) -> None:
-    """Raise ConfigError unless ``direction`` is ``"maximize"`` or ``"minimize"``."""
-    if direction not in ("maximize", "minimize"):
-        raise ConfigError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+    return direction.oriented(float(value))
 
 
 @contextlib.contextmanager
@@ -105,12 +99,6 @@ class PendingAsks:
                 del self._items[i]
                 return True, payload
         return False, None
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def payloads(self) -> list[Any]:
-        return [payload for _, payload in self._items]
 
     def to_list(self) -> list[list[Any]]:
         return [[g.to_dict(), payload] for g, payload in self._items]

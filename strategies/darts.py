@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.ml.training import evaluate_model
@@ -57,7 +58,7 @@ class Darts(SupernetStrategy):
         space: SearchSpace,
         *,
         seed: int = 0,
-        direction: str = "maximize",
+        direction: str | Direction = Direction.MAXIMIZE,
         order: int = 1,
         lr: float = 0.025,
         lr_min: float = 0.001,

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.registry import STRATEGIES
@@ -65,7 +66,7 @@ class Enas(SupernetStrategy):
         space: SearchSpace,
         *,
         seed: int = 0,
-        direction: str = "maximize",
+        direction: str | Direction = Direction.MAXIMIZE,
         lr: float = 0.05,
         lr_min: float = 0.001,
         momentum: float = 0.9,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.registry import STRATEGIES
@@ -32,7 +33,7 @@ class RegularizedEvolution(Strategy):
         space: SearchSpace,
         *,
         seed: int = 0,
-        direction: str = "maximize",
+        direction: str | Direction = Direction.MAXIMIZE,
         population_size: int = 20,
         tournament_size: int = 10,
         aging: bool = True,

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError, NasplatError
 from nasplat.genotype import Genotype
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
-from strategies._encoding import PendingAsks, check_direction, decode, quiet_logger
+from strategies._encoding import PendingAsks, decode, quiet_logger
 
 __all__ = ["NNI_TUNERS", "NNIStrategy", "NNITunerSpec"]
 
@@ -141,12 +142,11 @@ class NNIStrategy(Strategy):
         space: SearchSpace,
         *,
         seed: int = 0,
-        direction: str = "maximize",
+        direction: str | Direction = Direction.MAXIMIZE,
         tuner: str | None = None,
         tuner_args: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction)
-        check_direction(direction)
         self.tuner_name = tuner or self.default_tuner
         if self.tuner_name not in NNI_TUNERS:
             raise ConfigError(
@@ -154,14 +154,15 @@ class NNIStrategy(Strategy):
             )
         self.tuner_args = dict(tuner_args or {})
         self._keys = [f"d{i}" for i in range(len(space.decisions()))]
-        self._nni = self._import_nni()
+        self._import_nni()
         self._start()
 
     # --- tuner construction -------------------------------------------------------------------
-    def _import_nni(self) -> Any:
+    def _import_nni(self) -> None:
+        """Import NNI and the tuner's extra requirement, or say what to install."""
         spec = NNI_TUNERS[self.tuner_name]
         try:
-            import nni
+            import nni  # noqa: F401 - installed? (installs a stdout log handler)
         except ImportError:
             raise NasplatError(
                 f"strategy 'nni-{self.tuner_name}' needs NNI: {_INSTALL_HINT}"
@@ -175,7 +176,6 @@ class NNIStrategy(Strategy):
                     f"strategy 'nni-{self.tuner_name}' needs {spec.requires}: "
                     f"pip install {spec.requires}"
                 ) from None
-        return nni
 
     def _start(self) -> None:
         """A fresh tuner and fresh adapter state, as after ``__init__``."""
@@ -184,7 +184,7 @@ class NNIStrategy(Strategy):
         if spec.takes_seed:
             kwargs.setdefault("seed", self.seed)
         if spec.takes_mode:
-            kwargs.setdefault("optimize_mode", self.direction)
+            kwargs.setdefault("optimize_mode", self.direction.value)
         self._py_rng = random.Random(f"nasplat-nni-{self.seed}")
         self._np_rng = np.random.RandomState(self.seed)
         with self._global_rngs():

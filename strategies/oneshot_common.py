@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.space import SearchSpace
@@ -180,7 +181,7 @@ class SupernetStrategy(OneShotStrategy):
         space: SearchSpace,
         *,
         seed: int = 0,
-        direction: str = "maximize",
+        direction: str | Direction = Direction.MAXIMIZE,
         epochs: int = 10,
         batch_size: int = 64,
         max_batches: int | None = None,

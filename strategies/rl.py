@@ -12,12 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
-from strategies._encoding import check_direction, decode, encode, oriented_score
+from strategies._encoding import decode, encode, oriented_score
 
 __all__ = ["Controller", "ReinforceStrategy", "from_jsonable", "to_jsonable"]
 
@@ -208,7 +209,7 @@ class ReinforceStrategy(Strategy):
         space: SearchSpace,
         *,
         seed: int = 0,
-        direction: str = "maximize",
+        direction: str | Direction = Direction.MAXIMIZE,
         lr: float = 0.01,
         batch_size: int = 4,
         baseline_decay: float = 0.9,
@@ -219,7 +220,6 @@ class ReinforceStrategy(Strategy):
         tanh_constant: float | None = 2.5,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction)
-        check_direction(direction)
         if batch_size < 1:
             raise ConfigError(f"rl: batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= baseline_decay < 1.0:

@@ -14,12 +14,13 @@ from optuna.distributions import CategoricalDistribution
 from optuna.samplers import TPESampler
 from optuna.trial import TrialState, create_trial
 
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
-from strategies._encoding import PendingAsks, check_direction, decode, encode, quiet_logger
+from strategies._encoding import PendingAsks, decode, encode, quiet_logger
 
 __all__ = ["TPEStrategy"]
 
@@ -57,13 +58,12 @@ class TPEStrategy(Strategy):
         space: SearchSpace,
         *,
         seed: int = 0,
-        direction: str = "maximize",
+        direction: str | Direction = Direction.MAXIMIZE,
         n_startup_trials: int = 10,
         multivariate: bool = True,
         constant_liar: bool = True,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction)
-        check_direction(direction)
         if n_startup_trials < 0:
             raise ConfigError(f"tpe: n_startup_trials must be >= 0, got {n_startup_trials}")
         self.n_startup_trials = n_startup_trials
@@ -83,7 +83,7 @@ class TPEStrategy(Strategy):
         )
         with quiet_logger("optuna"):
             self.study = optuna.create_study(
-                storage=None, sampler=self.sampler, direction=self.direction
+                storage=None, sampler=self.sampler, direction=self.direction.value
             )
         # One entry per Optuna trial, in trial-number order: [indices, state name, value].
         self._trials: list[list[Any]] = []

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from dashboards import data
 from dashboards.db import Reader
 from dashboards.table import FilterError, parse_filter, trial_page
+from nasplat.direction import Direction
 from nasplat.errors import StorageError
 
 
@@ -46,7 +47,7 @@ def test_best_so_far_is_monotone_and_keeps_only_changes(built: Built, reader: Re
 def test_pareto_mask() -> None:
     cost = np.array([1.0, 2.0, 2.0, 3.0, 4.0, np.nan])
     acc = np.array([0.5, 0.7, 0.6, 0.65, 0.9, 1.0])
-    assert data.pareto_mask(cost, acc, maximize=True).tolist() == [
+    assert data.pareto_mask(cost, acc, Direction.MAXIMIZE).tolist() == [
         True,
         True,
         False,
@@ -54,7 +55,7 @@ def test_pareto_mask() -> None:
         True,
         False,
     ]
-    assert data.pareto_mask(cost, -acc, maximize=False).tolist() == [
+    assert data.pareto_mask(cost, -acc, Direction.MINIMIZE).tolist() == [
         True,
         True,
         False,
@@ -62,7 +63,7 @@ def test_pareto_mask() -> None:
         True,
         False,
     ]
-    assert data.pareto_mask(cost, acc, maximize=False).tolist() == [
+    assert data.pareto_mask(cost, acc, Direction.MINIMIZE).tolist() == [
         True,
         False,
         False,
