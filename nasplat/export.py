@@ -11,21 +11,37 @@ from typing import Any
 
 from nasplat.errors import NasplatError
 from nasplat.registry import SPACES, load_builtins
+from nasplat.shape import NetShape
 
 log = logging.getLogger("nasplat")
+
+BASE_FORMATS = ("all", "json")
+
+
+def export_formats() -> list[str]:
+    """``all``, ``json`` and the notation format of every registered space."""
+    load_builtins()
+    notations = {SPACES.get(name).notation_format for name in SPACES.names()}
+    return [*BASE_FORMATS, *sorted(f for f in notations if f and f not in BASE_FORMATS)]
 
 
 def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> list[str]:
     """Write the best trial's files into ``out_dir``; returns the paths written.
 
-    ``genotype.json`` (rebuild with ``nasplat.build``), ``genotype.<notation>.txt`` for spaces
-    with a notation, ``weights.pt`` (a state dict; ``torch.load(..., weights_only=True)``) when
-    the trial kept its weights, and ``model.ts`` (TorchScript, traced in eval mode).
+    ``genotype.json`` (the genotype, its space options and the trial's network shape: rebuild
+    with ``nasplat.build``), ``genotype.<space>.txt`` for spaces with a notation, ``weights.pt``
+    (a state dict; ``torch.load(..., weights_only=True)``) when the trial kept its weights, and
+    ``model.ts`` (TorchScript, traced in eval mode). ``fmt`` = a space's ``notation_format``
+    writes only ``genotype.<fmt>.txt``; ``json`` only ``genotype.json``.
     """
     load_builtins()
+    known = export_formats()
+    if fmt not in known:
+        raise NasplatError(f"unknown export format {fmt!r}; choices: {', '.join(known)}")
     study = store.get_study(study_name)
     trial = store.best_trial(study_name)
-    space = SPACES.get(study.space)(**study.config.get("space_options", {}))
+    space_options = study.config.get("space_options", {})
+    space = SPACES.get(study.space)(**space_options)
     os.makedirs(out_dir, exist_ok=True)
     written: list[str] = []
 
@@ -35,33 +51,35 @@ def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> 
             handle.write(data)
         written.append(path)
 
-    notation = space.to_notation(trial.genotype)
-    has_notation = notation != trial.genotype.to_json()
-    if fmt in ("darts", "nb201"):
-        if not has_notation or fmt != {"cell": "darts", "nb201": "nb201"}.get(study.space):
+    if fmt not in BASE_FORMATS:
+        if fmt != space.notation_format:
             raise NasplatError(f"format {fmt!r} does not apply to space {study.space!r}")
-        write(f"genotype.{fmt}.txt", notation + "\n")
+        write(f"genotype.{fmt}.txt", space.to_notation(trial.genotype) + "\n")
         return written
-    space_options = study.config.get("space_options", {})
-    exported = {**trial.genotype.to_dict(), "space_options": space_options}
+    shape = NetShape.of_study(study.config).at_budget(trial.budget)
+    cells, cell_option = (trial.budget or {}).get("cells"), space.cell_count_option()
+    net_options = {cell_option: cells} if cells is not None and cell_option else {}
+    exported = {
+        **trial.genotype.to_dict(),
+        "space_options": {**space_options, **net_options},
+        "shape": shape.to_dict(),
+    }
     write("genotype.json", json.dumps(exported, indent=2) + "\n")
     if fmt == "json":
         return written
-    if has_notation:
-        write(f"genotype.{study.space}.txt", notation + "\n")
-    data = study.config.get("data", {})
-    net_kwargs = {k: data[k] for k in ("in_channels", "num_classes", "input_size") if k in data}
+    if space.notation_format is not None:
+        write(f"genotype.{study.space}.txt", space.to_notation(trial.genotype) + "\n")
     write(
         "metrics.json",
         json.dumps(
-            {"trial": trial.number, "value": trial.value, "net": net_kwargs, **trial.metrics},
+            {"trial": trial.number, "value": trial.value, "net": shape.to_dict(), **trial.metrics},
             indent=2,
         )
         + "\n",
     )
     import torch
 
-    model = space.build(trial.genotype, **net_kwargs)
+    model = space.build(trial.genotype, shape, **net_options)
     weights = store.trial_weights(trial.id)
     if weights is not None:
         state = torch.load(io.BytesIO(weights), weights_only=True)
@@ -70,12 +88,7 @@ def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> 
     else:
         log.warning("trial %d kept no weights; the TorchScript model is untrained", trial.number)
     model.eval()
-    example = torch.zeros(
-        1,
-        net_kwargs.get("in_channels", 1),
-        net_kwargs.get("input_size", 8),
-        net_kwargs.get("input_size", 8),
-    )
+    example = torch.zeros(shape.example_input_shape())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(model, example)

@@ -8,6 +8,7 @@ from nasplat.budget import Budget
 from nasplat.executor import evaluate_and_record
 from nasplat.genotype_io import parse_genotype
 from nasplat.registry import EVALUATORS
+from nasplat.shape import NetShape
 from nasplat.store import Store, StudyRecord, TrialRecord
 
 
@@ -55,11 +56,9 @@ def train_one(
                 "dataset": dataset,
                 "data_dir": data_dir,
                 "seed": seed,
-                "data": {
-                    "in_channels": splits.in_channels,
-                    "num_classes": splits.num_classes,
-                    "input_size": splits.input_size,
-                },
+                "shape": NetShape(
+                    splits.in_channels, splits.input_size, splits.num_classes
+                ).to_dict(),
             },
         )
     canonical = space_obj.canonicalize(genotype)

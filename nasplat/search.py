@@ -82,7 +82,7 @@ class Search:
                 strategy=config.strategy,
                 evaluator=config.evaluator,
                 objectives=objectives,
-                config={**config.to_dict(), "data": self._data_shape(config)},
+                config={**config.to_dict(), "shape": self._data_shape(config)},
             )
         self.config = config
         self.budget = self.evaluator.resolve_budget(config.trial_budget())  # as stored per trial
@@ -91,7 +91,7 @@ class Search:
 
     def _merge_resumed(self, given: SearchConfig) -> SearchConfig:
         """The stored config wins, except for how long to run and where."""
-        stored = {k: v for k, v in self.study.config.items() if k != "data"}
+        stored = {k: v for k, v in self.study.config.items() if k not in ("data", "shape")}
         merged = SearchConfig.from_dict(stored)
         merged.budget = given.budget
         merged.time_limit = given.time_limit
@@ -103,13 +103,11 @@ class Search:
     @staticmethod
     def _data_shape(config: SearchConfig) -> dict[str, Any]:
         from nasplat.data import load_dataset
+        from nasplat.shape import NetShape
 
         splits = load_dataset(config.dataset, data_dir=config.data_dir, seed=config.seed)
-        return {
-            "in_channels": splits.in_channels,
-            "num_classes": splits.num_classes,
-            "input_size": splits.input_size,
-        }
+        shape = NetShape(splits.in_channels, splits.input_size, splits.num_classes)
+        return shape.to_dict()
 
     def _build_strategy(self) -> Strategy:
         cls = STRATEGIES.get(self.config.strategy)
