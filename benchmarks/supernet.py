@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from nasplat.shape import NetShape
 from search_spaces.cell import DARTS_OPS, CellSpace
 from search_spaces.nb201 import NB201Space
 
@@ -75,8 +76,8 @@ def single_path_vs_standalone(space: Any, batch: int, size: int, repeats: int) -
     supernet's many modules is timed.
     """
     genotype = space.sample(random.Random(0))
-    supernet = space.supernet(in_channels=3, mode="single_path")
-    net = space.build(genotype, in_channels=3)
+    supernet = space.supernet(NetShape(in_channels=3), mode="single_path")
+    net = space.build(genotype, NetShape(in_channels=3))
     supernet.load_path_into(net, genotype)
     eval_supernet, eval_net = copy.deepcopy(supernet).eval(), copy.deepcopy(net).eval()
     supernet.train(), net.train()
@@ -116,7 +117,7 @@ def continuous_step_times(
     x, y = torch.randn(batch, 3, size, size), torch.randint(0, 10, (batch,))
     out: dict[int, tuple[float, int]] = {}
     for count, ops in OPS_BY_COUNT.items():
-        supernet = CellSpace(ops=ops, layers=layers).supernet(in_channels=3)
+        supernet = CellSpace(ops=ops, layers=layers).supernet(NetShape(in_channels=3))
         w_opt = torch.optim.SGD(supernet.weight_parameters(), lr=0.025, momentum=0.9)
         a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=3e-4)
 

@@ -86,7 +86,7 @@ def figure_for(reader: Reader, key: str, study: str, compare: list[str], top_k: 
             return empty_figure("no completed trial yet", "Best architecture")
         number, value, genotype = best
         return cell_figure(
-            genotype_graph(genotype),
+            genotype_graph(genotype, info.config.get("space_options")),
             f"Best architecture: trial {number}, {info.objective}={value:.4g}",
         )
     if key == "ops":
@@ -336,7 +336,10 @@ def create_app(
         return (
             title,
             text,
-            cell_figure(genotype_graph(genotype), f"Trial {number}"),
+            cell_figure(
+                genotype_graph(genotype, reader.study(study).config.get("space_options")),
+                f"Trial {number}",
+            ),
             trial_curves_figure(detail["series"], number),
         )
 

@@ -10,9 +10,8 @@ loops; per-row Python work is limited to bounded samples (top-k, a few thousand 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,9 +19,11 @@ import pandas as pd
 from sqlalchemy import and_, case, func, literal, select, text, union
 from sqlalchemy.orm import aliased
 
+from dashboards.cells import space_of
 from dashboards.db import Reader, StudyInfo
 from nasplat.direction import Direction
 from nasplat.genotype import Genotype
+from nasplat.space import op_decision_slot
 from nasplat.store.models import (
     ArchitectureRow,
     IntermediateValueRow,
@@ -250,31 +251,18 @@ def rungs(reader: Reader, study: str) -> pd.DataFrame:
 
 
 # --- operator frequency ---------------------------------------------------------------------------
-_SLOT_RULES: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
-    "chain": ((re.compile(r"^layer(\d+)\.op$"), "layer {0}"),),
-    "cell": ((re.compile(r"^(normal|reduce)\.n(\d+)\.op\d+$"), "{0} node {1}"),),
-    "nb201": ((re.compile(r"^edge\.(\d+)\.(\d+)$"), "edge {1}→{0}"),),
-    "hierarchical": (
-        (re.compile(r"^motif2\.(\w+)\.e(\d+)_(\d+)$"), "{0} edge {2}→{1}"),
-        (re.compile(r"^motif3\.e(\d+)_(\d+)$"), "cell edge {1}→{0}"),
-    ),
-}
-_OP_NAME = re.compile(r"(^|\.)op\d*$|(^|\.)ops?\.|(^|\.)edge\.")
-
-
-def op_slot(space: str, decision: str) -> str | None:
+def op_slot(
+    space: str, decision: str, space_options: Mapping[str, Any] | None = None
+) -> str | None:
     """The edge or layer an operator decision belongs to; ``None`` for non-operator decisions.
 
-    Known spaces map decisions to layers/nodes/edges; for any other space every decision whose
-    name looks like an operator choice (``...op``, ``...op<k>``, ``edge....``) is its own slot.
+    The space says (:meth:`~nasplat.space.SearchSpace.decision_slot`); for a space that is not
+    registered here every decision whose name looks like an operator choice is its own slot.
     """
-    rules = _SLOT_RULES.get(space)
-    if rules is None:
-        return decision if _OP_NAME.search(decision) else None
-    for pattern, template in rules:
-        if match := pattern.match(decision):
-            return template.format(*match.groups())
-    return None
+    instance = space_of(space, space_options)
+    if instance is None:
+        return op_decision_slot(decision)
+    return instance.decision_slot(decision)
 
 
 def _decision_counts(reader: Reader, arch_ids: Any) -> pd.DataFrame:
@@ -329,10 +317,12 @@ def op_frequency(reader: Reader, study: str, top_k: int = 20) -> pd.DataFrame:
     info = reader.study(study)
     everything = select(TrialRow.architecture_id).where(TrialRow.study_id == info.id).distinct()
     top = select(top_architectures(reader, info, top_k).subquery().c[0])
+    space = space_of(info.space, info.config.get("space_options"))
+    slot_of = op_decision_slot if space is None else space.decision_slot
     frames = []
     for group, ids in ((f"top-{top_k}", top), ("all", everything)):
         counts = _decision_counts(reader, ids)
-        counts["slot"] = counts["decision"].map(lambda d: op_slot(info.space, d))
+        counts["slot"] = counts["decision"].map(slot_of)
         counts = counts.dropna(subset=["slot"])
         counts = counts.groupby(["slot", "choice"], as_index=False)["count"].sum()
         counts["fraction"] = counts["count"] / counts.groupby("slot")["count"].transform("sum")

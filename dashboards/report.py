@@ -57,7 +57,7 @@ def study_figures(
     else:
         number, value, genotype = best
         figures["cell"] = cell_figure(
-            genotype_graph(genotype),
+            genotype_graph(genotype, info.config.get("space_options")),
             f"Best architecture: trial {number}, {info.objective}={value:.4g}",
         )
     line = data.timeline(reader, study)

@@ -85,7 +85,7 @@ class ProxyEvaluator(Evaluator):
         splits = self.networks.load_splits(budget)
         seed_everything(self.seed)
         model = self.networks.build_network(genotype, budget, splits)
-        shape = (1, splits.in_channels, splits.input_size, splits.input_size)
+        shape = self.networks.net_shape(budget, splits).example_input_shape()
         cost = profile(model, shape)
         self.networks.check_constraints(model, shape, cost)
         device = resolve_device(self.device)

@@ -17,8 +17,6 @@ from nasplat.space import SearchSpace
 
 PRE_TRAINING = ("params", "flops", "latency_ms")
 """Metrics a constraint of a training evaluator may use (measured on the built network)."""
-CELL_COUNT_OPTIONS = ("cells", "cells_per_stage", "layers")
-"""Network options that set how many cells a space stacks (first one the space knows wins)."""
 TRAIN_OPTIONS = (
     "batch_size",
     "optimizer",
@@ -100,25 +98,26 @@ class TrainEvaluator(Evaluator):
 
     def cell_option(self) -> str:
         """The network option of this space that counts cells (ConfigError when none)."""
-        known = getattr(self.space, "NET_DEFAULTS", {})
-        for option in CELL_COUNT_OPTIONS:
-            if option in known:
-                return option
-        raise ConfigError(
-            f"space {self.space.name!r} has no cells to reduce (budget field 'cells')"
+        option = self.space.cell_count_option()
+        if option is None:
+            raise ConfigError(
+                f"space {self.space.name!r} has no cells to reduce (budget field 'cells')"
+            )
+        return option
+
+    def net_shape(self, budget: Budget, splits: Any) -> NetShape:
+        """The network's shape: the (resized) data's, at the budget's width."""
+        shape = NetShape(
+            in_channels=splits.in_channels,
+            input_size=splits.input_size,
+            num_classes=splits.num_classes,
         )
+        return shape.at_budget(budget)
 
     def build_network(self, genotype: Genotype, budget: Budget, splits: Any) -> Any:
         """The genotype's network at the budget's width and (``cells``) depth."""
         extra = {self.cell_option(): budget.cells} if budget.cells is not None else {}
-        return self.space.build(
-            genotype,
-            in_channels=splits.in_channels,
-            num_classes=splits.num_classes,
-            input_size=splits.input_size,
-            width_mult=budget.width_mult,
-            **extra,
-        )
+        return self.space.build(genotype, self.net_shape(budget, splits), **extra)
 
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
         import torch
@@ -131,7 +130,7 @@ class TrainEvaluator(Evaluator):
         splits = self.load_splits(budget)
         seed_everything(self.seed)
         model = self.build_network(genotype, budget, splits)
-        shape = (1, splits.in_channels, splits.input_size, splits.input_size)
+        shape = self.net_shape(budget, splits).example_input_shape()
         cost = profile(model, shape)
         self.check_constraints(model, shape, cost)
         config = TrainConfig(

@@ -38,23 +38,31 @@ def get_space(name: str, **options: Any) -> Any:
 
 def build(
     genotype: Genotype | str,
+    shape: Any = None,
     *,
     space_options: dict[str, Any] | None = None,
-    **net_kwargs: Any,
+    **net_options: Any,
 ) -> Any:
     """Build the ``nn.Module`` of a genotype with its space's builder.
 
     ``genotype`` is a Genotype, its JSON, or the path of a JSON file written by
-    ``nasplat export`` (whose ``space_options`` are used unless given here).
+    ``nasplat export``, whose ``space_options`` and ``shape`` (the trial's network shape) are used
+    unless given here. ``shape`` is a :class:`nasplat.shape.NetShape` (or its dict; default
+    ``NetShape()``); ``net_options`` are the space's own network options.
     """
-    if isinstance(genotype, str):
-        from nasplat.genotype_io import load_genotype_json
+    from nasplat.shape import NetShape
 
-        genotype, stored_options = load_genotype_json(genotype)
+    stored_shape = None
+    if isinstance(genotype, str):
+        from nasplat.genotype_io import load_exported
+
+        genotype, stored_options, stored_shape = load_exported(genotype)
         space_options = stored_options if space_options is None else space_options
+    if isinstance(shape, dict):
+        shape = NetShape.from_dict(shape)
     space = get_space(genotype.space, **(space_options or {}))
     space.validate(genotype)
-    return space.build(genotype, **net_kwargs)
+    return space.build(genotype, shape or stored_shape, **net_options)
 
 
 def profile(module: Any, input_shape: tuple[int, ...]) -> dict[str, float]:

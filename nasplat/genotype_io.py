@@ -9,9 +9,7 @@ from typing import Any
 from nasplat.errors import InvalidGenotypeError, NasplatError
 from nasplat.genotype import Genotype
 from nasplat.registry import SPACES, load_builtins
-
-# prefixes of the field's notations, to find the space when none is named
-NOTATION_SPACES = (("Genotype(", "cell"), ("|", "nb201"))
+from nasplat.shape import NetShape
 
 
 def read_genotype_text(text: str) -> str:
@@ -26,6 +24,13 @@ def read_genotype_text(text: str) -> str:
 
 def load_genotype_json(text: str) -> tuple[Genotype, dict[str, Any]]:
     """A genotype and the space options stored beside it (``nasplat export``'s JSON)."""
+    genotype, options, _ = load_exported(text)
+    return genotype, options
+
+
+def load_exported(text: str) -> tuple[Genotype, dict[str, Any], NetShape | None]:
+    """A genotype, the space options and the network shape (None when absent) stored beside it
+    in ``nasplat export``'s ``genotype.json``."""
     text = read_genotype_text(text)
     try:
         data = json.loads(text)
@@ -34,7 +39,23 @@ def load_genotype_json(text: str) -> tuple[Genotype, dict[str, Any]]:
     options = data.get("space_options", {}) if isinstance(data, dict) else {}
     if not isinstance(options, dict):
         raise InvalidGenotypeError('"space_options" must be a JSON object')
-    return Genotype.from_dict(data), options
+    shape = data.get("shape") if isinstance(data, dict) else None
+    if shape is not None and not isinstance(shape, dict):
+        raise InvalidGenotypeError('"shape" must be a JSON object')
+    return Genotype.from_dict(data), options, None if shape is None else NetShape.from_dict(shape)
+
+
+def notation_space(text: str) -> str:
+    """The one registered space whose class recognizes ``text`` as its notation."""
+    load_builtins()
+    found = [name for name in SPACES.names() if SPACES.get(name).recognizes_notation(text)]
+    if not found:
+        raise NasplatError("cannot tell the space of this genotype; pass --space")
+    if len(found) > 1:
+        raise NasplatError(
+            f"spaces {', '.join(found)} all read this notation; pass --space to pick one"
+        )
+    return found[0]
 
 
 def parse_genotype(
@@ -59,11 +80,7 @@ def parse_genotype(
             genotype = instance.from_notation(text)
     else:
         if space is None:
-            space = next(
-                (name for prefix, name in NOTATION_SPACES if text.startswith(prefix)), None
-            )
-        if space is None:
-            raise NasplatError("cannot tell the space of this genotype; pass --space")
+            space = notation_space(text)
         instance = SPACES.get(space)(**(space_options or {}))
         genotype = instance.from_notation(text)
     instance.validate(genotype)

@@ -60,9 +60,5 @@ class NetShape:
             input_size=int(resolution) if resolution else self.input_size,
         )
 
-    def net_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of :meth:`nasplat.space.SearchSpace.build`."""
-        return self.to_dict()
-
     def example_input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
         return (batch, self.in_channels, self.input_size, self.input_size)

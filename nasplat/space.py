@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasplat.errors import InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype, Value
+
+if TYPE_CHECKING:
+    from nasplat.drawing import Drawing
+    from nasplat.shape import NetShape
+
+_OP_DECISION = re.compile(r"(^|\.)op\d*$|(^|\.)ops?\.|(^|\.)edge\.")
+
+
+def op_decision_slot(name: str) -> str | None:
+    """The default of :meth:`SearchSpace.decision_slot`: a decision whose name looks like an
+    operator choice (``...op``, ``...op<k>``, ``...ops.``, ``edge....``) is its own slot."""
+    return name if _OP_DECISION.search(name) else None
 
 
 class SearchSpace(ABC):
@@ -22,12 +35,17 @@ class SearchSpace(ABC):
     - ``canonicalize`` maps genotypes that compute the same function to one genotype; its
       ``sha`` is the architecture's identity in the store. It must be idempotent.
     - ``validate`` raises :class:`InvalidGenotypeError` whose message names the bad decision.
-    - ``build`` returns a fresh ``nn.Module`` mapping ``(N, in_channels, H, W)`` to
-      ``(N, num_classes)`` logits; it never mutates the genotype.
+    - ``build(genotype, shape, **net_options)`` returns a fresh ``nn.Module`` mapping
+      ``(N, shape.in_channels, H, W)`` to ``(N, shape.num_classes)`` logits; it never mutates the
+      genotype. ``shape`` (a :class:`~nasplat.shape.NetShape`) is everything the data and the
+      budget fix; ``net_options`` are only the space's own network options (``net_defaults``).
     - Instances are cheap, immutable after ``__init__`` and picklable (they travel to workers).
+    - Every optional hook below has a default; the platform never probes for attributes.
     """
 
     name: ClassVar[str] = ""
+    notation_format: ClassVar[str | None] = None
+    """Name of the field's notation this space writes (``nasplat export --format``), or None."""
 
     def __init__(self, **options: Any) -> None:
         self.options = dict(options)
@@ -117,24 +135,52 @@ class SearchSpace(ABC):
             return Genotype.from_dict(data)
         raise InvalidGenotypeError(f"space {self.name!r} cannot parse {text[:60]!r}")
 
+    @classmethod
+    def recognizes_notation(cls, text: str) -> bool:
+        """Whether ``text`` looks like this space's notation (default: False); asked of every
+        registered space class to find the space of a notation given without ``--space``."""
+        return False
+
     # --- networks -------------------------------------------------------------------------
     @abstractmethod
-    def build(
-        self,
-        genotype: Genotype,
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-        **net_kwargs: Any,
-    ) -> Any:
-        """A fresh ``nn.Module`` for the genotype."""
+    def build(self, genotype: Genotype, shape: NetShape | None = None, **net_options: Any) -> Any:
+        """A fresh ``nn.Module`` for the genotype at ``shape`` (None: ``NetShape()``)."""
 
-    def supernet(self, **net_kwargs: Any) -> Any:
-        """A weight-sharing network holding every candidate op (see the spaces issue)."""
+    def net_defaults(self) -> dict[str, Any]:
+        """The space's own network options and their class defaults (default: none)."""
+        return {}
+
+    def cell_count_option(self) -> str | None:
+        """The network option that counts stacked cells (budget field ``cells``), or None."""
+        return None
+
+    def search_net_options(self) -> dict[str, Any]:
+        """Smaller network options a one-shot search (DARTS/ENAS) trains its supernet with by
+        default (default: none, i.e. the space's own)."""
+        return {}
+
+    def has_supernet(self) -> bool:
+        """Whether ``supernet`` and ``edge_candidates`` are implemented (default: False)."""
+        return False
+
+    def supernet(
+        self, shape: NetShape | None = None, *, mode: str = "continuous", **net_options: Any
+    ) -> Any:
+        """A weight-sharing network holding every candidate op (when ``has_supernet()``)."""
         raise NotImplementedError(f"space {self.name!r} has no supernet")
 
-    def describe(self) -> dict[str, Any]:
-        """Options as recorded in the study's config."""
-        return {"name": self.name, **self.options}
+    def edge_candidates(self) -> dict[str, tuple[str, ...]]:
+        """Every supernet edge key and its candidate ops (when ``has_supernet()``)."""
+        raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+    # --- presentation -------------------------------------------------------------------------
+    def drawing(self, genotype: Genotype) -> Drawing:
+        """Nodes and labelled edges to draw the genotype (default: none, a decisions table)."""
+        from nasplat.drawing import Drawing
+
+        return Drawing()
+
+    def decision_slot(self, name: str) -> str | None:
+        """The layer/edge an operator decision fills (op-frequency heatmap), None for decisions
+        that choose no operator (default: :func:`op_decision_slot`)."""
+        return op_decision_slot(name)

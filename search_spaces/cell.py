@@ -26,9 +26,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from nasplat.drawing import NONE_OPS, Component, Drawing, Edge, Node, arc
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype
 from nasplat.registry import OPS, SPACES
+from nasplat.shape import NetShape
 from search_spaces.chain import parse_list
 from search_spaces.common import WeightSharingSpace
 
@@ -97,6 +99,7 @@ class CellSpace(WeightSharingSpace):
     """The DARTS search space (normal and reduction cells with ``nodes`` intermediate nodes)."""
 
     name = "cell"
+    notation_format = "darts"
     NET_DEFAULTS: ClassVar[dict[str, Any]] = {
         "layers": 5,
         "channels": 16,
@@ -116,6 +119,14 @@ class CellSpace(WeightSharingSpace):
             raise ConfigError(f"cell space needs nodes >= 1, got {nodes}")
         super().__init__(ops=list(ops_t), nodes=nodes)
         self.options.update(self.net_options(net_defaults))
+
+    def cell_count_option(self) -> str:
+        return "layers"
+
+    def search_net_options(self) -> dict[str, Any]:
+        """3 cells of 8 channels: as DARTS searches 8 cells and evaluates 20, smaller than the
+        retrained network (a digits search takes a few CPU minutes)."""
+        return {"layers": 3, "channels": 8}
 
     @property
     def node_ids(self) -> range:
@@ -192,6 +203,10 @@ class CellSpace(WeightSharingSpace):
             + ")"
         )
 
+    @classmethod
+    def recognizes_notation(cls, text: str) -> bool:
+        return text.lstrip().startswith("Genotype(")
+
     def from_notation(self, text: str) -> Genotype:
         if text.strip().startswith("{"):
             return super().from_notation(text)
@@ -205,6 +220,43 @@ class CellSpace(WeightSharingSpace):
         genotype = self.from_pairs({kind: fields[kind] for kind in KINDS})
         self.validate(genotype)
         return genotype
+
+    # --- presentation --------------------------------------------------------------------------
+    def drawing(self, genotype: Genotype) -> Drawing:
+        """The normal and reduction cells: inputs c_{k-2}, c_{k-1}, nodes 2.., concat output."""
+        out = []
+        for kind in KINDS:
+            found = [re.match(rf"{kind}\.n(\d+)\.op(\d+)$", k) for k in genotype]
+            node_ids = sorted({int(m.group(1)) for m in found if m})
+            if not node_ids:
+                continue
+            ids = ["0", "1", *map(str, node_ids), "out"]
+            labels = ["c_{k-2}", "c_{k-1}", *map(str, node_ids), "c_{k}"]
+            kinds = ["input", "input", *["node"] * len(node_ids), "output"]
+            nodes = tuple(
+                Node(i, label, x, y, k)
+                for i, label, (x, y), k in zip(ids, labels, arc(len(ids)), kinds, strict=True)
+            )
+            edges = []
+            for j in node_ids:
+                slots = sorted(int(m.group(2)) for m in found if m and int(m.group(1)) == j)
+                for s in slots:
+                    op = str(genotype[f"{kind}.n{j}.op{s}"])
+                    source = genotype.get(f"{kind}.n{j}.in{s}")
+                    if op in NONE_OPS or source is None:
+                        continue
+                    twice = sum(
+                        1 for t in slots[:s] if genotype.get(f"{kind}.n{j}.in{t}") == source
+                    )
+                    edges.append(Edge(str(source), str(j), op, "op", 0.25 * twice))
+            edges += [Edge(str(j), "out", "", "concat") for j in node_ids]
+            out.append(Component(f"{kind} cell", nodes, tuple(edges)))
+        return Drawing(tuple(out))
+
+    def decision_slot(self, name: str) -> str | None:
+        """Both op decisions of a node fill the node: ``reduce.n4.op1`` -> ``reduce node 4``."""
+        match = re.match(r"^(normal|reduce)\.n(\d+)\.op\d+$", name)
+        return f"{match.group(1)} node {match.group(2)}" if match else None
 
     # --- networks ----------------------------------------------------------------------------
     def edge_key(self, kind: str, j: int, i: int) -> str:
@@ -244,14 +296,7 @@ class CellSpace(WeightSharingSpace):
         return self.canonicalize(self.genotype(values))
 
     def network(
-        self,
-        candidates: Mapping[str, Sequence[str]],
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-        **net_kwargs: Any,
+        self, candidates: Mapping[str, Sequence[str]], shape: NetShape, **net_options: Any
     ) -> Any:
         """DARTS's evaluation network (NetworkCIFAR) holding the given edges."""
         from search_spaces.supernet import (
@@ -264,13 +309,13 @@ class CellSpace(WeightSharingSpace):
             scaled,
         )
 
-        opts = self.net_options(net_kwargs)
+        opts = self.net_options(net_options)
         layers, n = int(opts["layers"]), self.options["nodes"]
         if layers < 1:
             raise ConfigError(f"cell network needs layers >= 1, got {layers}")
-        c_cur = scaled(int(opts["channels"]), width_mult)
+        c_cur = scaled(int(opts["channels"]), shape.width_mult)
         c_pp = c_p = int(opts["stem_multiplier"]) * c_cur
-        stem = conv_bn(in_channels, c_p)
+        stem = conv_bn(shape.in_channels, c_p)
         aux_index = 2 * layers // 3
         reductions = {layers // 3, aux_index}
         blocks, reduction_prev, c_aux = [], False, c_p
@@ -298,7 +343,8 @@ class CellSpace(WeightSharingSpace):
             reduction_prev, c_pp, c_p = reduction, c_p, n * c_cur
             if index == aux_index:
                 c_aux = c_p
-        aux = (aux_index, AuxiliaryHead(c_aux, num_classes)) if opts["auxiliary"] else None
-        net = CellNetwork(stem, blocks, ClassifierHead(c_p, num_classes), aux)
+        classes = shape.num_classes
+        aux = (aux_index, AuxiliaryHead(c_aux, classes)) if opts["auxiliary"] else None
+        net = CellNetwork(stem, blocks, ClassifierHead(c_p, classes), aux)
         net.drop_path_prob = float(opts["drop_path_prob"])
         return net

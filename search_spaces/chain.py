@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nasplat.drawing import Component, Drawing, Edge, Node
 from nasplat.errors import ConfigError
 from nasplat.genotype import Decision, Genotype
 from nasplat.registry import OPS, SPACES
+from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
+from search_spaces.common import net_options as net_options_of
 
 DEFAULT_OPS = (
     "conv_3x3",
@@ -151,27 +155,49 @@ class ChainSpace(SearchSpace):
             )
         return specs
 
-    def build(
-        self,
-        genotype: Genotype,
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-        **net_kwargs: Any,
-    ) -> Any:
+    # --- presentation --------------------------------------------------------------------------
+    def drawing(self, genotype: Genotype) -> Drawing:
+        """Input, then one node per layer; edges carry the op (and width), skips arc above."""
+        layers = sorted({int(m.group(1)) for k in genotype if (m := re.match(r"layer(\d+)\.", k))})
+        nodes = [Node("in", "input", 0.0, 0.0, "input")]
+        edges = []
+        for pos, i in enumerate(layers, start=1):
+            last = pos == len(layers)
+            nodes.append(Node(f"L{i}", f"L{i}", float(pos), 0.0, "output" if last else "node"))
+            label = str(genotype.get(f"layer{i}.op", "?"))
+            width = genotype.get(f"layer{i}.width")
+            extras = [
+                str(genotype[f"layer{i}.{k}"])
+                for k in ("act", "norm")
+                if f"layer{i}.{k}" in genotype
+            ]
+            if width is not None:
+                label += f" ×{width}"
+            if extras:
+                label += " (" + ", ".join(extras) + ")"
+            edges.append(Edge(nodes[pos - 1].id, nodes[pos].id, label))
+            if genotype.get(f"layer{i}.skip") is True:
+                edges.append(Edge(nodes[pos - 1].id, nodes[pos].id, "+skip", "skip", 0.35))
+        return Drawing((Component("chain", tuple(nodes), tuple(edges)),))
+
+    def decision_slot(self, name: str) -> str | None:
+        """``layer3.op`` -> ``layer 3``; widths, skips, activations choose no operator."""
+        match = re.match(r"^layer(\d+)\.op$", name)
+        return f"layer {match.group(1)}" if match else None
+
+    # --- network -----------------------------------------------------------------------------
+    def build(self, genotype: Genotype, shape: NetShape | None = None, **net_options: Any) -> Any:
         from search_spaces.chain_net import ChainNet
 
-        if net_kwargs:
-            raise ConfigError(f"unknown network option(s) for chain: {', '.join(net_kwargs)}")
+        net_options_of("chain", {}, net_options)
         self.validate(genotype)
+        shape = shape or NetShape()
         return ChainNet(
             self.layer_specs(genotype),
-            in_channels=in_channels,
-            num_classes=num_classes,
+            in_channels=shape.in_channels,
+            num_classes=shape.num_classes,
             stem_channels=self.options["stem_channels"],
-            width_mult=width_mult,
+            width_mult=shape.width_mult,
         )
 
     # --- supernet (machinery in search_spaces.supernet) ---------------------------------------
@@ -219,15 +245,10 @@ class ChainSpace(SearchSpace):
             c_in = int(values[f"layer{i}.width"])
         return self.canonicalize(self.genotype(values))
 
-    def network(
-        self,
-        candidates: Mapping[str, Sequence[str]],
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-    ) -> Any:
+    def has_supernet(self) -> bool:
+        return True
+
+    def network(self, candidates: Mapping[str, Sequence[str]], shape: NetShape) -> Any:
         """An ``EdgeChain`` holding the given candidates (module names mirror ``ChainNet``)."""
         from torch import nn
 
@@ -235,6 +256,7 @@ class ChainSpace(SearchSpace):
         from search_spaces.supernet import Edge, EdgeChain
 
         base = self.genotype({d.name: d.choices[0] for d in self.decisions()})
+        width_mult = shape.width_mult
 
         def layer(i: int, table: dict[str, tuple[int, dict[str, Any]]], name: str) -> nn.Module:
             c_in, values = table[name]
@@ -254,26 +276,19 @@ class ChainSpace(SearchSpace):
         head = Edge(
             "head",
             candidates["head"],
-            lambda n: nn.Linear(scaled(int(n[1:]), width_mult), num_classes),
+            lambda n: nn.Linear(scaled(int(n[1:]), width_mult), shape.num_classes),
         )
         stem = ChainNet(
             [],
-            in_channels=in_channels,
-            num_classes=num_classes,
+            in_channels=shape.in_channels,
+            num_classes=shape.num_classes,
             stem_channels=self.options["stem_channels"],
             width_mult=width_mult,
         ).stem
         return EdgeChain(stem, layers, head)
 
     def supernet(
-        self,
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-        mode: str = "continuous",
-        **net_kwargs: Any,
+        self, shape: NetShape | None = None, *, mode: str = "continuous", **net_options: Any
     ) -> Any:
         """Weight-sharing supernet: per layer one module per (input width, op, width, skip, ...).
 
@@ -282,18 +297,10 @@ class ChainSpace(SearchSpace):
         """
         from search_spaces.supernet import build_supernet
 
-        if net_kwargs:
-            raise ConfigError(f"unknown network option(s) for chain: {', '.join(net_kwargs)}")
+        net_options_of("chain", {}, net_options)
         if mode == "continuous" and len(self.options["widths"]) > 1:
             raise ConfigError(
                 "chain supernet: continuous mode mixes ops of one width; this space offers widths "
                 f"{self.options['widths']} (use mode='single_path' or a single width)"
             )
-        return build_supernet(
-            self,
-            mode,
-            in_channels=in_channels,
-            num_classes=num_classes,
-            input_size=input_size,
-            width_mult=width_mult,
-        )
+        return build_supernet(self, shape or NetShape(), mode)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Genotype
+from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 
 Dag = dict[tuple[int, int], str]
@@ -28,9 +29,8 @@ def net_options(
     """Network options: ``defaults`` overridden by ``given``; an unknown name is a ConfigError."""
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise ConfigError(
-            f"unknown network option(s) for {space}: {', '.join(unknown)}; known: {', '.join(defaults)}"
-        )
+        known = f"; known: {', '.join(defaults)}" if defaults else ""
+        raise ConfigError(f"unknown network option(s) for {space}: {', '.join(unknown)}{known}")
     return {**defaults, **given}
 
 
@@ -88,20 +88,30 @@ def parse_dag(text: str) -> tuple[int, Dag]:
     return len(groups) + 1, ops
 
 
-class WeightSharingSpace(SearchSpace):
-    """A space whose networks are built from named edges, so it also offers a supernet.
-
-    Subclasses implement ``edge_candidates``, ``edge_ops``, ``network`` and ``derive`` (see
-    :mod:`search_spaces.supernet`); ``build`` and ``supernet`` come from here. Network options
-    (``NET_DEFAULTS``) may be given to the space as defaults and overridden per ``build`` call.
-    """
+class NetOptionsSpace(SearchSpace):
+    """A space with network options (``NET_DEFAULTS``): given to the space they become its
+    defaults (kept in ``options``), and any ``build`` call may override them."""
 
     NET_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def net_defaults(self) -> dict[str, Any]:
+        return dict(self.NET_DEFAULTS)
 
     def net_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """This space's network options (its defaults, then ``given``)."""
         defaults = {k: self.options.get(k, v) for k, v in self.NET_DEFAULTS.items()}
         return net_options(self.name, defaults, given)
+
+
+class WeightSharingSpace(NetOptionsSpace):
+    """A space whose networks are built from named edges, so it also offers a supernet.
+
+    Subclasses implement ``edge_candidates``, ``edge_ops``, ``network`` and ``derive`` (see
+    :mod:`search_spaces.supernet`); ``build`` and ``supernet`` come from here.
+    """
+
+    def has_supernet(self) -> bool:
+        return True
 
     @abstractmethod
     def edge_candidates(self) -> dict[str, tuple[str, ...]]:
@@ -112,55 +122,25 @@ class WeightSharingSpace(SearchSpace):
         """The ops each edge key runs for a genotype (its path); unused keys are absent."""
 
     @abstractmethod
-    def network(self, candidates: Mapping[str, Sequence[str]], **net_kwargs: Any) -> Any:
+    def network(
+        self, candidates: Mapping[str, Sequence[str]], shape: NetShape, **net_options: Any
+    ) -> Any:
         """A ``RoutedNetwork`` holding the given edges (all candidates, or one genotype's path)."""
 
     @abstractmethod
     def derive(self, weights: Mapping[str, Mapping[str, float]]) -> Genotype:
         """The genotype that softmax weights per edge key and op point to."""
 
-    def build(
-        self,
-        genotype: Genotype,
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-        **net_kwargs: Any,
-    ) -> Any:
+    def build(self, genotype: Genotype, shape: NetShape | None = None, **net_options: Any) -> Any:
         """The standalone network of a genotype (module names mirror the supernet's)."""
         from search_spaces.supernet import build_standalone
 
-        return build_standalone(
-            self,
-            genotype,
-            in_channels=in_channels,
-            num_classes=num_classes,
-            input_size=input_size,
-            width_mult=width_mult,
-            **net_kwargs,
-        )
+        return build_standalone(self, genotype, shape or NetShape(), **net_options)
 
     def supernet(
-        self,
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-        mode: str = "continuous",
-        **net_kwargs: Any,
+        self, shape: NetShape | None = None, *, mode: str = "continuous", **net_options: Any
     ) -> Any:
         """A :class:`search_spaces.supernet.Supernet`: every candidate op on every edge."""
         from search_spaces.supernet import build_supernet
 
-        return build_supernet(
-            self,
-            mode,
-            in_channels=in_channels,
-            num_classes=num_classes,
-            input_size=input_size,
-            width_mult=width_mult,
-            **net_kwargs,
-        )
+        return build_supernet(self, shape or NetShape(), mode, **net_options)

@@ -23,14 +23,23 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
+from nasplat.drawing import Drawing, dag_component
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype
 from nasplat.registry import OPS, SPACES
-from nasplat.space import SearchSpace
+from nasplat.shape import NetShape
 from search_spaces.chain import parse_list
-from search_spaces.common import Dag, dag_edges, format_dag, net_options, parse_dag, prune_dag
+from search_spaces.common import (
+    Dag,
+    NetOptionsSpace,
+    dag_edges,
+    format_dag,
+    net_options,
+    parse_dag,
+    prune_dag,
+)
 
 LEVEL1_OPS = (
     "conv_1x1",
@@ -43,13 +52,20 @@ LEVEL1_OPS = (
 )
 NET_DEFAULTS: dict[str, Any] = {"channels": 16, "cells_per_stage": 1, "stages": 3}
 _PART = re.compile(r"\s*(m\d+|top)\s*=\s*(\S+)\s*")
+_LEVEL2 = re.compile(r"motif2\.(\w+)\.e(\d+)_(\d+)")
+_LEVEL3 = re.compile(r"motif3\.e(\d+)_(\d+)")
 
 
 @SPACES.register("hierarchical", description="Liu et al. 2018 three-level hierarchical motifs")
-class HierarchicalSpace(SearchSpace):
+class HierarchicalSpace(NetOptionsSpace):
     """Level-1 primitives, ``motifs`` level-2 motifs and one level-3 motif (the cell)."""
 
     name = "hierarchical"
+    notation_format = "hierarchical"
+    NET_DEFAULTS: ClassVar[dict[str, Any]] = NET_DEFAULTS
+
+    def cell_count_option(self) -> str:
+        return "cells_per_stage"
 
     def __init__(
         self,
@@ -183,6 +199,12 @@ class HierarchicalSpace(SearchSpace):
         parts.append(f"top={format_dag(self.options['top_nodes'], self.top_dag(genotype))}")
         return ";".join(parts)
 
+    @classmethod
+    def recognizes_notation(cls, text: str) -> bool:
+        """``m0=...;...;top=...``: every part ``name=dag``, the last one ``top``."""
+        parts = [_PART.fullmatch(part) for part in text.split(";")]
+        return len(parts) > 1 and all(parts) and parts[-1].group(1) == "top"  # type: ignore[union-attr]
+
     def from_notation(self, text: str) -> Genotype:
         if text.strip().startswith("{"):
             return super().from_notation(text)
@@ -208,17 +230,36 @@ class HierarchicalSpace(SearchSpace):
         self.validate(genotype)
         return genotype
 
+    # --- presentation --------------------------------------------------------------------------
+    def drawing(self, genotype: Genotype) -> Drawing:
+        """The level-3 cell (edges labelled with motifs) and every level-2 motif it uses."""
+        top: dict[tuple[int, int], str] = {}
+        motifs: dict[str, dict[tuple[int, int], str]] = {}
+        for key, value in genotype.items():
+            if m := _LEVEL3.fullmatch(key):
+                top[(int(m.group(1)), int(m.group(2)))] = str(value)
+            elif m := _LEVEL2.fullmatch(key):
+                motifs.setdefault(m.group(1), {})[(int(m.group(2)), int(m.group(3)))] = str(value)
+        n_top = max((j for j, _ in top), default=0) + 1
+        out = [dag_component("cell (level 3)", n_top, top)]
+        used = set(top.values())
+        for name, dag in motifs.items():
+            if name in used:
+                out.append(
+                    dag_component(f"motif {name} (level 2)", max(j for j, _ in dag) + 1, dag)
+                )
+        return Drawing(tuple(out))
+
+    def decision_slot(self, name: str) -> str | None:
+        """``motif2.m1.e2_0`` -> ``m1 edge 0→2``; ``motif3.e4_3`` -> ``cell edge 3→4``."""
+        if match := _LEVEL2.fullmatch(name):
+            return f"{match.group(1)} edge {match.group(3)}→{match.group(2)}"
+        if match := _LEVEL3.fullmatch(name):
+            return f"cell edge {match.group(2)}→{match.group(1)}"
+        return None
+
     # --- network -----------------------------------------------------------------------------
-    def build(
-        self,
-        genotype: Genotype,
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-        **net_kwargs: Any,
-    ) -> Any:
+    def build(self, genotype: Genotype, shape: NetShape | None = None, **net_options: Any) -> Any:
         """Stem, stages of level-3 cells with stride-2 separable convs between, GAP, linear."""
         from search_spaces.supernet import (
             CellNetwork,
@@ -231,7 +272,8 @@ class HierarchicalSpace(SearchSpace):
         )
 
         self.validate(genotype)
-        opts = net_options(self.name, {k: self.options[k] for k in NET_DEFAULTS}, net_kwargs)
+        shape = shape or NetShape()
+        opts = self.net_options(net_options)
         path = {name: (str(value),) for name, value in genotype.items()}
         g2, g3 = self.options["motif_nodes"], self.options["top_nodes"]
 
@@ -246,7 +288,7 @@ class HierarchicalSpace(SearchSpace):
             return motif(value, c) if value in self.motif_names else OPS.get(value)(c, c, 1)
 
         top_keys = {(j, i): self.level3_name(j, i) for j, i in dag_edges(g3)}
-        c = scaled(int(opts["channels"]), width_mult)
+        c = scaled(int(opts["channels"]), shape.width_mult)
         blocks: list[Any] = []
         c_prev = c
         for stage in range(int(opts["stages"])):
@@ -257,6 +299,7 @@ class HierarchicalSpace(SearchSpace):
                 make = lambda v, c=c_stage: level3_op(v, c)  # noqa: E731
                 blocks.append(DagCell(1, g3, edges(top_keys, make)))
             c_prev = c_stage
-        net = CellNetwork(conv_bn(in_channels, c), blocks, ClassifierHead(c_prev, num_classes))
+        head = ClassifierHead(c_prev, shape.num_classes)
+        net = CellNetwork(conv_bn(shape.in_channels, c), blocks, head)
         net.path = path
         return net

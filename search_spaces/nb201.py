@@ -15,12 +15,15 @@ The module also holds the DAG helpers the hierarchical space reuses: the NAS-Ben
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from nasplat.drawing import Drawing, dag_component
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype
 from nasplat.registry import OPS, SPACES
+from nasplat.shape import NetShape
 from search_spaces.chain import parse_list
 from search_spaces.common import (
     Dag,
@@ -47,6 +50,9 @@ def edge_name(j: int, i: int) -> str:
     return f"edge.{j}.{i}"
 
 
+_EDGE_NAME = re.compile(r"edge\.(\d+)\.(\d+)")
+
+
 @SPACES.register(
     "nb201", description="NAS-Bench-201 cell (4 nodes, 6 edges) in the benchmark skeleton"
 )
@@ -54,7 +60,15 @@ class NB201Space(WeightSharingSpace):
     """The NAS-Bench-201 cell space (15,625 genotypes with the default five ops)."""
 
     name = "nb201"
+    notation_format = "nb201"
     NET_DEFAULTS: ClassVar[dict[str, Any]] = {"channels": 16, "cells_per_stage": 5}
+
+    def cell_count_option(self) -> str:
+        return "cells_per_stage"
+
+    def search_net_options(self) -> dict[str, Any]:
+        """2 cells per stage of 8 channels (the benchmark's network has 5 of 16)."""
+        return {"cells_per_stage": 2, "channels": 8}
 
     def __init__(self, *, ops: Any = NB201_OPS, nodes: int = 4, **net_defaults: Any) -> None:
         ops_t = parse_list(ops, "ops")
@@ -84,6 +98,10 @@ class NB201Space(WeightSharingSpace):
     def to_notation(self, genotype: Genotype) -> str:
         return format_dag(self.options["nodes"], self.dag(genotype))
 
+    @classmethod
+    def recognizes_notation(cls, text: str) -> bool:
+        return text.lstrip().startswith("|")
+
     def from_notation(self, text: str) -> Genotype:
         if text.strip().startswith("{"):
             return super().from_notation(text)
@@ -95,6 +113,22 @@ class NB201Space(WeightSharingSpace):
         genotype = self.from_dag(ops)
         self.validate(genotype)
         return genotype
+
+    # --- presentation --------------------------------------------------------------------------
+    def drawing(self, genotype: Genotype) -> Drawing:
+        """One cell: nodes 0..n-1, edge ``edge.j.i`` from node i to node j labelled with its op."""
+        ops = {
+            (int(m.group(1)), int(m.group(2))): str(value)
+            for key, value in genotype.items()
+            if (m := _EDGE_NAME.fullmatch(key))
+        }
+        n_nodes = max((j for j, _ in ops), default=0) + 1
+        return Drawing((dag_component("cell", n_nodes, ops),))
+
+    def decision_slot(self, name: str) -> str | None:
+        """Every edge is its own slot: ``edge.3.1`` -> ``edge 1→3``."""
+        match = _EDGE_NAME.fullmatch(name)
+        return f"edge {match.group(2)}→{match.group(1)}" if match else None
 
     # --- networks ----------------------------------------------------------------------------
     def edge_candidates(self) -> dict[str, tuple[str, ...]]:
@@ -108,14 +142,7 @@ class NB201Space(WeightSharingSpace):
         return self.genotype({key: max(w, key=w.__getitem__) for key, w in weights.items()})
 
     def network(
-        self,
-        candidates: Mapping[str, Sequence[str]],
-        *,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        input_size: int = 8,
-        width_mult: float = 1.0,
-        **net_kwargs: Any,
+        self, candidates: Mapping[str, Sequence[str]], shape: NetShape, **net_options: Any
     ) -> Any:
         """Stem, three stages of cells with residual reductions between, BN-ReLU-GAP-linear."""
         from search_spaces.supernet import (
@@ -128,8 +155,8 @@ class NB201Space(WeightSharingSpace):
             scaled,
         )
 
-        opts = self.net_options(net_kwargs)
-        c = scaled(int(opts["channels"]), width_mult)
+        opts = self.net_options(net_options)
+        c = scaled(int(opts["channels"]), shape.width_mult)
         n = self.options["nodes"]
         blocks = []
         c_prev = c
@@ -149,6 +176,5 @@ class NB201Space(WeightSharingSpace):
                 }
                 blocks.append(DagCell(1, n, edges))
             c_prev = c_stage
-        return CellNetwork(
-            conv_bn(in_channels, c), blocks, ClassifierHead(c_prev, num_classes, pre_act=True)
-        )
+        head = ClassifierHead(c_prev, shape.num_classes, pre_act=True)
+        return CellNetwork(conv_bn(shape.in_channels, c), blocks, head)

@@ -28,6 +28,7 @@ from nasplat.genotype import Genotype
 from nasplat.registry import OPS
 
 if TYPE_CHECKING:
+    from nasplat.shape import NetShape
     from search_spaces.common import WeightSharingSpace
 
 MODES = ("continuous", "single_path")
@@ -234,23 +235,23 @@ def load_path_into(net: nn.Module, supernet: Supernet, genotype: Genotype) -> No
 
 
 def build_standalone(
-    space: WeightSharingSpace, genotype: Genotype, **net_kwargs: Any
+    space: WeightSharingSpace, genotype: Genotype, shape: NetShape, **net_options: Any
 ) -> RoutedNetwork:
-    """The standalone network of a genotype: only its path's edges and ops."""
+    """The standalone network of a genotype at ``shape``: only its path's edges and ops."""
     space.validate(genotype)
     path = space.edge_ops(genotype)
-    net = space.network(path, **net_kwargs)
+    net = space.network(path, shape, **net_options)
     net.path = dict(path)
     return net
 
 
 def build_supernet(
-    space: WeightSharingSpace, mode: str = "continuous", **net_kwargs: Any
+    space: WeightSharingSpace, shape: NetShape, mode: str = "continuous", **net_options: Any
 ) -> Supernet:
-    """The supernet of a space: every candidate on every edge."""
+    """The supernet of a space at ``shape``: every candidate on every edge."""
     if mode not in MODES:
         raise ConfigError(f"supernet mode must be one of {', '.join(MODES)}; got {mode!r}")
-    return Supernet(space, space.network(space.edge_candidates(), **net_kwargs), mode)
+    return Supernet(space, space.network(space.edge_candidates(), shape, **net_options), mode)
 
 
 # --- network pieces shared by the cell-based spaces ------------------------------------------

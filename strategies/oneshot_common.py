@@ -24,6 +24,7 @@ from torch.utils.data import TensorDataset
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
+from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 from nasplat.strategy import OneShotStrategy
 from strategies.rl import from_jsonable, to_jsonable
@@ -38,22 +39,14 @@ __all__ = [
 ]
 
 
-SEARCH_NETS: dict[str, dict[str, Any]] = {
-    "cell": {"layers": 3, "channels": 8},
-    "nb201": {"cells_per_stage": 2, "channels": 8},
-}
-"""Default supernet options per space (``net`` option unset): smaller than the retrained network,
-as DARTS searches 8 cells and evaluates 20, sized so a digits search takes a few CPU minutes.
-An option the space was given explicitly (``--space-opt channels=4``) is kept."""
-
-
 def search_net(space: SearchSpace) -> dict[str, Any]:
-    """The default supernet options of a space: :data:`SEARCH_NETS` where the space has its
-    class defaults."""
-    defaults = getattr(space, "NET_DEFAULTS", {})
+    """The default supernet options of a space (``net`` option unset): the space's
+    ``search_net_options()``, smaller than the retrained network, except options the space was
+    given explicitly (``--space-opt channels=4`` is kept)."""
+    defaults = space.net_defaults()
     return {
         key: value
-        for key, value in SEARCH_NETS.get(space.name, {}).items()
+        for key, value in space.search_net_options().items()
         if space.options.get(key) == defaults.get(key)
     }
 
@@ -164,7 +157,7 @@ class SupernetStrategy(OneShotStrategy):
 
     - ``epochs``: search epochs; ``batch_size``: minibatch size of both halves;
     - ``max_batches`` (None): cap on weight steps per epoch (quick runs and tests);
-    - ``net`` (None: :data:`SEARCH_NETS` for the space, else its defaults): supernet network
+    - ``net`` (None: the space's ``search_net_options()``, see :func:`search_net`): supernet network
       options given to ``space.supernet`` (e.g. ``{"channels": 8, "layers": 3}``); the
       retrained network uses the space's own options;
     - ``retrain_epochs`` (None: the study's trial budget, ``--epochs`` or the evaluator's
@@ -190,7 +183,7 @@ class SupernetStrategy(OneShotStrategy):
         **options: Any,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, **options)
-        if not hasattr(space, "supernet") or not hasattr(space, "edge_candidates"):
+        if not space.has_supernet():
             raise ConfigError(f"{self.name}: space {space.name!r} has no weight-sharing supernet")
         checks = {
             "epochs must be >= 1": int(epochs) >= 1,
@@ -230,13 +223,14 @@ class SupernetStrategy(OneShotStrategy):
         """Build the supernet (seeded, on the context's device), data streams and optimisers."""
         torch.manual_seed(self.seed)
         splits = context.splits
-        self.supernet = self.space.supernet(
+        shape = NetShape(
             in_channels=splits.in_channels,
-            num_classes=splits.num_classes,
             input_size=splits.input_size,
-            mode=self.mode,
-            **self.net_options,
-        ).to(context.device)
+            num_classes=splits.num_classes,
+        )
+        self.supernet = self.space.supernet(shape, mode=self.mode, **self.net_options).to(
+            context.device
+        )
         weights_half, arch_half = split_halves(splits.train, self.seed)
         self.weight_data = BatchStream(
             weights_half, self.batch_size, self.seed, context.device, self.max_batches

@@ -358,20 +358,39 @@ def best(study: str, storage: str | None, fmt: str) -> None:
         print_best(trial, record, store)
 
 
+class ExportFormat(click.Choice):
+    """``all``, ``json`` or a space's notation format, asked of the registered spaces (loaded
+    only when the option is parsed or its help shown)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        from nasplat.cli.export import export_formats
+
+        return export_formats()
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
+
+
 @cli.command()
 @click.option("--study", required=True)
 @click.option("--out", "out_dir", required=True, help="Folder to write the files to.")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["all", "json", "darts", "nb201"]),
+    type=ExportFormat(),
     default="all",
     show_default=True,
+    help="all, json, or the study's space's notation format (e.g. darts for cell).",
 )
 @storage_option
 def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
     """Export the best architecture: genotype JSON, notation, weights and TorchScript."""
-    from nasplat.export import export_best
+    from nasplat.cli.export import export_best
 
     for path in export_best(open_store(storage), study, out_dir, fmt):
         click.echo(path)

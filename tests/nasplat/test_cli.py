@@ -163,7 +163,7 @@ def test_export_rebuilds_the_trained_network(small_study: Path) -> None:
     assert out.returncode == 0, out.stderr
     folder = small_study / "exported"
     genotype = (folder / "genotype.json").read_text()
-    model = nasplat.build(genotype, in_channels=1, num_classes=10, input_size=8)
+    model = nasplat.build(genotype)  # the study's shape, stored in genotype.json
     model.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))
     model.eval()
     with warnings.catch_warnings():

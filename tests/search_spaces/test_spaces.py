@@ -13,6 +13,7 @@ import search_spaces.ops  # noqa: F401  (registers the ops)
 from nasplat.errors import InvalidGenotypeError, UnknownNameError
 from nasplat.genotype import Genotype
 from nasplat.registry import SPACES
+from nasplat.shape import NetShape
 from search_spaces import cell, chain, hierarchical, nb201  # noqa: F401  (register the spaces)
 
 TINY: dict[str, dict[str, Any]] = {
@@ -55,7 +56,8 @@ def test_sample_validate_build_forward_backward(name: str) -> None:
 def test_build_other_input_sizes(name: str, size: int, channels: int) -> None:
     space = tiny_space(name)
     genotype = space.sample(random.Random(3))
-    net = space.build(genotype, in_channels=channels, num_classes=4, input_size=size).eval()
+    shape = NetShape(in_channels=channels, input_size=size, num_classes=4)
+    net = space.build(genotype, shape).eval()
     assert net(torch.randn(2, channels, size, size)).shape == (2, 4)
 
 
@@ -64,7 +66,8 @@ def test_width_mult_scales_channels(name: str) -> None:
     space = tiny_space(name)
     genotype = space.sample(random.Random(4))
     count = [
-        sum(p.numel() for p in space.build(genotype, width_mult=w).parameters()) for w in (1.0, 2.0)
+        sum(p.numel() for p in space.build(genotype, NetShape(width_mult=w)).parameters())
+        for w in (1.0, 2.0)
     ]
     assert count[1] > count[0]
 

@@ -117,7 +117,7 @@ class Tiny(SearchSpace):
     def decisions(self) -> list[Decision]:
         return [Decision("a", ("x", None)), Decision("b", (True, False))]
 
-    def build(self, genotype: Genotype, **net_kwargs: Any) -> Any:
+    def build(self, genotype: Genotype, shape: Any = None, **net_options: Any) -> Any:
         raise NotImplementedError
 
 

@@ -35,7 +35,7 @@ class ToySpace(SearchSpace):
     def decisions(self) -> list[Decision]:
         return [Decision(f"d{i}", choices) for i, choices in enumerate(CHOICES)]
 
-    def build(self, genotype: Genotype, **net_kwargs: Any) -> Any:
+    def build(self, genotype: Genotype, shape: Any = None, **net_options: Any) -> Any:
         raise NotImplementedError("the toy space has no networks")
 
 
