@@ -10,6 +10,7 @@ import click
 
 from nasplat.cli import cli, emit, format_option
 from nasplat.config import parse_option_pairs
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 
 
@@ -99,7 +100,7 @@ def bench(**kw: Any) -> None:
     finally:
         if sink is not None and kw["out"] != "-":
             sink.close()
-    best_arch = table.best(kw["metric"], maximize=spec.direction == "maximize")[0]
+    best_arch = table.best(kw["metric"], maximize=spec.direction is Direction.MAXIMIZE)[0]
     if kw["out"] != "-":
         emit(summarize(rows, best_arch), kw["fmt"])
     click.echo(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nasplat.budget import Budget
+from nasplat.direction import Direction
 from nasplat.genotype_io import parse_genotype
 from nasplat.registry import EVALUATORS
 from nasplat.run.trial import evaluate_and_record
@@ -45,7 +46,7 @@ def train_one(
             space=space_obj.name,
             strategy="manual",
             evaluator="train",
-            objectives=[("val_acc", "maximize")],
+            objectives=[("val_acc", Direction.MAXIMIZE)],
             config={
                 "space": space_obj.name,
                 "space_options": space_obj.options,
