@@ -31,7 +31,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # nasplat_support
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]  # the packages themselves, before tests/'s folders of the same names
+sys.path.append(str(ROOT / "tests"))  # nasplat_support
+os.environ["PYTHONPATH"] = os.pathsep.join(  # Ray workers import nasplat_support too
+    p for p in (str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")) if p
+)
 import nasplat_support  # noqa: E402, F401 - registers the known-function evaluator
 from nasplat_support import known_value  # noqa: E402
 

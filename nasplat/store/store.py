@@ -123,6 +123,8 @@ class Store:
         self.url = resolve_storage_url(url)
         self.engine = _make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        reader = self.engine.execution_options(**{READ_ONLY: True})
+        self._read_sessions = sessionmaker(reader, expire_on_commit=False)
         try:
             self._prepare_schema()
         except OperationalError as exc:
@@ -163,8 +165,7 @@ class Store:
     @contextmanager
     def _reading(self) -> Iterator[Session]:
         """A reading transaction: deferred on SQLite, so it never waits for the write lock."""
-        with self._sessions() as session, session.begin():
-            session.connection(execution_options={READ_ONLY: True})
+        with self._read_sessions() as session, session.begin():
             yield session
 
     def _retry(self, fn: Callable[[Session], T], attempts: int = 20) -> T:

@@ -147,3 +147,32 @@ def test_two_processes_writing_one_sqlite_file_lose_nothing(tmp_path: Path) -> N
     for t in trials:  # each value belongs to the genotype that produced it
         assert t.state == "COMPLETE" and t.value == t.genotype["i"] / 100 == t.intermediate[0][1]
         assert t.worker == t.genotype["w"]
+
+
+def test_reads_do_not_wait_for_the_write_lock(tmp_path) -> None:
+    """In WAL mode a method that only reads opens a deferred transaction: while another
+    connection holds the write lock (a search writing a trial), listing still answers at once."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "store.db"
+    store = Store(f"sqlite:///{path}")
+    store.create_study(
+        "s",
+        space="chain",
+        strategy="random",
+        evaluator="train",
+        objectives=[("val_acc", "maximize")],
+        config={},
+    )
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.perf_counter()
+        assert store.study_names() == ["s"] and store.get_study("s").name == "s"
+        assert store.count_trials(store.get_study("s").id) == 0
+        assert time.perf_counter() - started < 1.0  # a writing transaction would wait 60 s
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        store.close()
