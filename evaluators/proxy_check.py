@@ -23,7 +23,8 @@ from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS, PROXIES, SPACES, STRATEGIES, load_builtins
-from nasplat.run import LoopContext, TrialLoop, allocate_name
+from nasplat.run import allocate_name
+from nasplat.run.local import run_in_process
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 from nasplat.store.records import TrialRecord
@@ -133,9 +134,6 @@ def proxy_check(
     ``data_fraction``, ``batch_size``, ``lr``, ...); ``budget`` sets width and resolution.
     Everything is validated before the study is created.
     """
-    from nasplat.executor import ExecutionContext
-    from nasplat.run.local import LocalExecutor
-
     load_builtins()
     if samples < 3:
         raise ConfigError(f"a proxy check needs --samples >= 3, got {samples}")
@@ -175,26 +173,17 @@ def proxy_check(
             "shape": shape.to_dict(),
         },
     )
-    executor = LocalExecutor()
-    context = ExecutionContext(
-        store.url, record.id, space, space_options, "proxy-check", options, TARGET
+    run_in_process(
+        store,
+        record,
+        search_space,
+        strategy,
+        evaluator,
+        train_budget,
+        samples,
+        keep_weights="none",
+        checkpoints=False,
     )
-    executor.open(context, store)
-    try:
-        loop = LoopContext(
-            store,
-            record,
-            search_space,
-            strategy,
-            executor,
-            train_budget,
-            target=samples,
-            keep_weights="none",
-            checkpoints=False,
-        )
-        TrialLoop(loop).run()
-    finally:
-        executor.close()
     results = correlations(store.trials(record.id), names)
     store.save_checkpoint(record.id, {"proxy_correlations": [asdict(r) for r in results]})
     return record, results

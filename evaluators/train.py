@@ -92,9 +92,10 @@ class TrainEvaluator(Evaluator):
     def data_shape(self) -> NetShape:
         """The dataset's shape as this evaluator sees it (classes included), at full width and
         native resolution; a trial's budget then scales it (:meth:`NetShape.at_budget`)."""
-        full = self.resolve_budget(Budget()).replace(resolution=None, width_mult=1.0)
-        splits = self.load_splits(full.replace(data_fraction=1.0))
-        return NetShape(splits.in_channels, splits.input_size, splits.num_classes)
+        full = self.resolve_budget(Budget())
+        return self.load_splits(
+            full.replace(resolution=None, width_mult=1.0, data_fraction=1.0)
+        ).shape
 
     def cell_option(self) -> str:
         """The network option of this space that counts cells (ConfigError when none)."""
@@ -107,12 +108,7 @@ class TrainEvaluator(Evaluator):
 
     def net_shape(self, budget: Budget, splits: Any) -> NetShape:
         """The network's shape: the (resized) data's, at the budget's width."""
-        shape = NetShape(
-            in_channels=splits.in_channels,
-            input_size=splits.input_size,
-            num_classes=splits.num_classes,
-        )
-        return shape.at_budget(budget)
+        return splits.shape.at_budget(budget)
 
     def build_network(self, genotype: Genotype, budget: Budget, splits: Any) -> Any:
         """The genotype's network at the budget's width and (``cells``) depth."""

@@ -22,12 +22,6 @@ def read_genotype_text(text: str) -> str:
     return text.strip()
 
 
-def load_genotype_json(text: str) -> tuple[Genotype, dict[str, Any]]:
-    """A genotype and the space options stored beside it (``nasplat export``'s JSON)."""
-    genotype, options, _ = load_exported(text)
-    return genotype, options
-
-
 def load_exported(text: str) -> tuple[Genotype, dict[str, Any], NetShape | None]:
     """A genotype, the space options and the network shape (None when absent) stored beside it
     in ``nasplat export``'s ``genotype.json``."""
@@ -70,7 +64,7 @@ def parse_genotype(
         except json.JSONDecodeError as exc:
             raise InvalidGenotypeError(f"malformed genotype JSON: {exc}") from None
         if isinstance(data, dict) and "decisions" in data:
-            genotype, stored_options = load_genotype_json(text)
+            genotype, stored_options, _ = load_exported(text)
             space = space or genotype.space
             instance = SPACES.get(space)(**(space_options or stored_options))
         else:

@@ -24,7 +24,6 @@ from torch.utils.data import TensorDataset
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
-from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 from nasplat.strategy import OneShotStrategy
 from strategies.rl import from_jsonable, to_jsonable
@@ -223,12 +222,7 @@ class SupernetStrategy(OneShotStrategy):
         """Build the supernet (seeded, on the context's device), data streams and optimisers."""
         torch.manual_seed(self.seed)
         splits = context.splits
-        shape = NetShape(
-            in_channels=splits.in_channels,
-            input_size=splits.input_size,
-            num_classes=splits.num_classes,
-        )
-        self.supernet = self.space.supernet(shape, mode=self.mode, **self.net_options).to(
+        self.supernet = self.space.supernet(splits.shape, mode=self.mode, **self.net_options).to(
             context.device
         )
         weights_half, arch_half = split_halves(splits.train, self.seed)

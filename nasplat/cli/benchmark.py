@@ -24,11 +24,9 @@ from typing import Any
 from nasplat.budget import Budget
 from nasplat.direction import Direction
 from nasplat.errors import StorageError
-from nasplat.executor import ExecutionContext
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS, SPACES, STRATEGIES, load_builtins
-from nasplat.run import LoopContext, TrialLoop
-from nasplat.run.local import LocalExecutor
+from nasplat.run.local import run_in_process
 from nasplat.store import MemoryStore
 from nasplat.strategy import Observation, Strategy
 
@@ -114,30 +112,10 @@ def run_one(spec: BenchSpec, strategy_name: str, seed: int) -> dict[str, Any]:
         objectives=[(spec.metric, spec.direction)],
         config={},
     )
-    context = ExecutionContext(
-        storage_url=store.url,
-        study_id=study.id,
-        space=spec.space,
-        space_options={},
-        evaluator="tabular",
-        evaluator_options={"table": spec.table, "metric": spec.metric},
-        objective=spec.metric,
-    )
-    executor = LocalExecutor()
-    executor.open(context, store)
-    tabular = EVALUATORS.create("tabular", space, **context.evaluator_options)
-    loop = LoopContext(
-        store,
-        study,
-        space,
-        timed,
-        executor,
-        tabular.resolve_budget(Budget()),
-        target=spec.queries,
-        checkpoints=False,
-    )
+    tabular = EVALUATORS.create("tabular", space, table=spec.table, metric=spec.metric)
+    budget = tabular.resolve_budget(Budget())
     with _quiet():
-        TrialLoop(loop).run()
+        run_in_process(store, study, space, timed, tabular, budget, spec.queries, checkpoints=False)
     return _result_row(
         spec, strategy_name, seed, store, study.id, timed, space, started, BenchmarkTable
     )

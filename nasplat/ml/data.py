@@ -27,6 +27,7 @@ from torch.utils.data import TensorDataset
 
 from nasplat.errors import ConfigError, DatasetError
 from nasplat.registry import DATASETS
+from nasplat.shape import NetShape
 
 __all__ = ["DataSplits", "clear_cache", "load_dataset"]
 
@@ -62,6 +63,11 @@ class DataSplits:
     input_size: int
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+
+    @property
+    def shape(self) -> NetShape:
+        """The network shape this data calls for (full width)."""
+        return NetShape(self.in_channels, self.input_size, self.num_classes)
 
     def __repr__(self) -> str:
         sizes = ", ".join(

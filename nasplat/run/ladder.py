@@ -70,7 +70,7 @@ def run_ladder(run: StudyRun, ladder: FidelityLadder, progress: bool = True) -> 
     finished = 0
     with progress_bar(progress, total=sum(sizes), label=run.study.name) as bar:
         climbers: list[Genotype] | None = None
-        for rung, size in zip(ladder.rungs, sizes, strict=True):
+        for rung, size, promoted in zip(ladder.rungs, sizes, [*sizes[1:], 0], strict=True):
             if climbers is not None:
                 log.info(
                     "rung %d (%s): %d architecture(s) promoted",
@@ -81,9 +81,7 @@ def run_ladder(run: StudyRun, ladder: FidelityLadder, progress: bool = True) -> 
             last = rung.index == len(ladder.rungs) - 1
             loop = _run_rung(run, rung, climbers, size, last, bar)
             finished += loop.finished
-            climbers = top(
-                loop.scores(), rung.direction, sizes[min(rung.index + 1, len(sizes) - 1)]
-            )
+            climbers = top(loop.scores(), rung.direction, promoted)
     return SearchResult(run.study, finished, best_trial(run.store, run.study))
 
 

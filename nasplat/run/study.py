@@ -124,7 +124,6 @@ def stored_config(study: StudyRecord) -> SearchConfig:
 def prepare(config: SearchConfig, store: TrialStore, *, resume: bool = False) -> StudyRun:
     """Validate ``config`` and build its plugins, then create (or, ``resume``, open) the study.
     Nothing is written before every check has passed."""
-    load_builtins()
     study = None
     if resume:
         name = config.study or allocate_name(store, base_name(config), resume=True)

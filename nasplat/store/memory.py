@@ -15,8 +15,14 @@ from typing import Any
 from nasplat.budget import Budget
 from nasplat.errors import StorageError
 from nasplat.genotype import Genotype
-from nasplat.store.records import ANY_TAG, FINISHED, STATES, StudyRecord, TrialRecord
-from nasplat.store.store import checked_objectives
+from nasplat.store.records import (
+    ANY_TAG,
+    FINISHED,
+    STATES,
+    StudyRecord,
+    TrialRecord,
+    checked_objectives,
+)
 
 MEMORY_URL = "memory://"
 

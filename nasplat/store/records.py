@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from nasplat.direction import Direction
+from nasplat.errors import ConfigError, StorageError
 from nasplat.genotype import Genotype
 from nasplat.shape import NetShape
 
@@ -65,3 +67,11 @@ class TrialRecord:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+def checked_objectives(objectives: Sequence[tuple[str, str]]) -> list[tuple[str, Direction]]:
+    """Objectives with their directions parsed (StorageError for a bad direction)."""
+    try:
+        return [(metric, Direction.parse(direction)) for metric, direction in objectives]
+    except ConfigError as exc:
+        raise StorageError(str(exc)) from None

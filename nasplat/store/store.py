@@ -26,7 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from nasplat.budget import Budget
 from nasplat.direction import Direction
-from nasplat.errors import ConfigError, StorageError
+from nasplat.errors import StorageError
 from nasplat.genotype import Genotype
 from nasplat.store.models import (
     SCHEMA_VERSION,
@@ -40,7 +40,14 @@ from nasplat.store.models import (
     TrialRow,
     TrialValueRow,
 )
-from nasplat.store.records import ANY_TAG, FINISHED, STATES, StudyRecord, TrialRecord
+from nasplat.store.records import (
+    ANY_TAG,
+    FINISHED,
+    STATES,
+    StudyRecord,
+    TrialRecord,
+    checked_objectives,
+)
 
 DEFAULT_STORAGE = "sqlite:///nasplat.db"
 READ_ONLY = "nasplat_read_only"  # execution option: a deferred (reading) transaction
@@ -720,10 +727,3 @@ def _with_tag(query: Any, tag: str | None) -> Any:
     if tag == ANY_TAG:
         return query
     return query.where(TrialRow.tag.is_(None) if tag is None else TrialRow.tag == tag)
-
-
-def checked_objectives(objectives: Sequence[tuple[str, str]]) -> list[tuple[str, Direction]]:
-    try:
-        return [(metric, Direction.parse(direction)) for metric, direction in objectives]
-    except ConfigError as exc:
-        raise StorageError(str(exc)) from None
