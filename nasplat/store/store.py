@@ -408,14 +408,18 @@ class Store:
             study = session.get(StudyRow, row.study_id)
             direction = Direction.parse(study.objectives[0][1])
             holders = session.execute(
-                select(TrialRow.id, TrialRow.value)
+                select(TrialRow.id, TrialRow.value, TrialRow.number)
                 .join(TrialArtifactRow, TrialArtifactRow.trial_id == TrialRow.id)
                 .where(TrialRow.study_id == row.study_id, TrialArtifactRow.kind == "weights")
             ).all()
-            for _, holder_value in holders:
-                if holder_value is not None and direction.better(holder_value, row.value):
-                    return  # a better trial keeps its weights
-            ids = [h for h, _ in holders]
+            for _, value, number in holders:
+                if value is None:
+                    continue
+                if direction.better(value, row.value) or (
+                    value == row.value and number < row.number
+                ):
+                    return  # the best trial (earliest on ties, as best_trial) keeps its weights
+            ids = [h for h, _, _ in holders]
             if ids:
                 session.execute(delete(TrialArtifactRow).where(TrialArtifactRow.trial_id.in_(ids)))
         session.add(TrialArtifactRow(trial_id=row.id, kind="weights", data=weights))

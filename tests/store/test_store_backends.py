@@ -259,6 +259,21 @@ def test_weights_policy_keeps_the_best_trials_weights(store: Store, direction: s
     assert store.trial_weights(other.id) == b"all" and store.trial_weights(none.id) is None
 
 
+@all_backends
+def test_on_a_tie_the_best_trial_keeps_the_weights(store: Store) -> None:
+    """``best_trial`` picks the earliest of equal values; the kept weights must be its own, so
+    ``nasplat export`` finds them."""
+    study = make_study(store)
+    ids = []
+    for i in range(3):
+        trial = store.create_trial(study.id, genotype(i), Budget())
+        store.finish_trial(trial.id, state="COMPLETE", value=0.5, weights=f"w{i}".encode())
+        ids.append(trial.id)
+    best = store.best_trial(study.id)
+    assert best.number == 0 and store.trial_weights(best.id) == b"w0"
+    assert [store.trial_weights(i) for i in ids] == [b"w0", None, None]
+
+
 @sql_backends
 def test_checkpoints_newest_wins_and_prune_keeps_three(store: Store) -> None:
     study = make_study(store)
