@@ -1,3 +1,12 @@
 """Evaluators; importing the package registers them all."""
 
-from evaluators import early_stop, ladder, low_fidelity, proxy, tabular, train, zero_cost  # noqa: F401
+from evaluators import (  # noqa: F401
+    early_stop,
+    ladder,
+    low_fidelity,
+    objective,
+    proxy,
+    tabular,
+    train,
+    zero_cost,
+)

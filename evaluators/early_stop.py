@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from evaluators.pruners import PRUNERS, OptunaPruner, canonical_pruner
+from evaluators.pruners import PRUNER_OPTIONS, PRUNERS, OptunaPruner, canonical_pruner
 from evaluators.train import TrainEvaluator
 from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
@@ -21,8 +21,6 @@ from nasplat.evaluator import Pruner, Reporter
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
-
-PRUNER_OPTIONS = sorted({o for _, accepted in PRUNERS.values() for o in accepted})
 
 
 class _PatienceExhausted(Exception):

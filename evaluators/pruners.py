@@ -15,7 +15,8 @@ to the store as intermediate values under the key ``optuna:<attribute>`` (step 0
 in other processes see them.
 
 Reported values are validation accuracies (``train_model`` reports ``val_acc``), so the
-mirrored study always maximises, whatever the search's objective.
+mirrored study maximises, whatever the search's objective, unless the pruner is given another
+direction (the ``objective`` evaluator: the user's reported metric).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ def canonical_pruner(name: str) -> str:
     return name
 
 
+PRUNER_OPTIONS = sorted({o for _, accepted in PRUNERS.values() for o in accepted})
+"""Every option some Optuna pruner accepts."""
+
+
 class OptunaPruner(Pruner):
     """A nasplat :class:`Pruner` that asks one of Optuna's pruners, with the store's data.
 
@@ -99,8 +104,15 @@ class OptunaPruner(Pruner):
     the study mirror on first use). One evaluation at a time, like its evaluator.
     """
 
-    def __init__(self, name: str, epochs: int, **options: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        epochs: int,
+        direction: Direction = Direction.MAXIMIZE,
+        **options: Any,
+    ) -> None:
         self.name = canonical_pruner(name)
+        self.direction = Direction.parse(direction)
         if self.name not in PRUNERS:
             raise ConfigError(f"pruner {name!r} is not an Optuna pruner")
         factory, accepted = PRUNERS[self.name]
@@ -130,7 +142,7 @@ class OptunaPruner(Pruner):
         mirror = self._mirror
         try:
             if mirror is None or not mirror.serves(store, study_id):
-                mirror = self._mirror = StudyMirror(store, study_id)
+                mirror = self._mirror = StudyMirror(store, study_id, self.direction)
             else:
                 mirror.refresh(store)
         except BaseException:
@@ -254,8 +266,11 @@ class StudyMirror:
     makes the mirror start over from a full read. Not thread safe.
     """
 
-    def __init__(self, store: Any, study_id: int) -> None:
+    def __init__(
+        self, store: Any, study_id: int, direction: Direction = Direction.MAXIMIZE
+    ) -> None:
         self.study_id = study_id
+        self.direction = direction
         self._store = weakref.ref(store)
         self._start(store)
 
@@ -284,7 +299,7 @@ class StudyMirror:
         name = f"nasplat-study-{self.study_id}"
         self.storage = optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
-            storage=self.storage, study_name=name, direction=Direction.MAXIMIZE.value
+            storage=self.storage, study_name=name, direction=self.direction.value
         )
         self._optuna_study_id = self.storage.get_study_id_from_name(name)
         self._optuna_ids: dict[int, int] = {}  # store trial id -> Optuna trial id

@@ -22,10 +22,30 @@ __all__ = [
     "InvalidGenotypeError",
     "NasplatError",
     "Registry",
+    "Study",
+    "TrialContext",
     "build",
+    "create_study",
     "get_space",
+    "load_study",
     "profile",
 ]
+
+_LAZY = {
+    "create_study": "nasplat.api",
+    "load_study": "nasplat.api",
+    "Study": "nasplat.api",
+    "TrialContext": "nasplat.objective",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The Python API, imported on first use (``import nasplat`` stays light)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nasplat' has no attribute {name!r}")
 
 
 def get_space(name: str, **options: Any) -> Any:

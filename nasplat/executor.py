@@ -52,11 +52,24 @@ class ExecutionContext:
     evaluator: str
     evaluator_options: dict[str, Any]
     objective: str
+    plugins: tuple[tuple[str, str, Any], ...] = ()
+    """``(registry kind, name, object)`` of the plugins the trial uses (space, evaluator, dataset,
+    objective function). Executors that start other processes ship them (Ray pickles them with
+    cloudpickle: by reference when importable, by value when defined in ``__main__`` or a
+    notebook), and :meth:`register_plugins` puts them in that process's registries."""
+
+    def register_plugins(self) -> None:
+        """Register :attr:`plugins` in this process's registries (replacing same-named ones)."""
+        from nasplat.registry import REGISTRIES
+
+        for kind, name, obj in self.plugins:
+            REGISTRIES[kind].add(name, obj, replace=True)
 
     def build_evaluator(self) -> Evaluator:
         from nasplat.registry import EVALUATORS, SPACES, load_builtins
 
         load_builtins()
+        self.register_plugins()
         space = SPACES.create(self.space, **self.space_options)
         return EVALUATORS.create(self.evaluator, space, **self.evaluator_options)
 

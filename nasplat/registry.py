@@ -1,7 +1,9 @@
 """One small generic registry type and one instance per kind of plugin.
 
 Register with a decorator; a duplicate name is an error; an unknown name is an error that
-lists the known ones. Variants are keyword arguments, not new names.
+lists the known ones. Variants are keyword arguments, not new names. A name of the form
+``package.module:attr`` that is not registered is imported on first use (so ``--space
+mypackage.models:MySpace`` works without an entry point) and registered under that name.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ class Registry(Generic[T]):
     Not thread safe for registration; registration happens at import time.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, adapt: Callable[[Any, str], Any] | None = None) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
         self._meta: dict[str, dict[str, Any]] = {}
+        self._adapt = adapt
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
         """Decorator that registers its target under ``name`` with optional metadata."""
@@ -34,10 +37,11 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def add(self, name: str, obj: T, **meta: Any) -> None:
-        """Register ``obj``; registering the same object again (a re-run notebook cell, a module
-        imported twice) is a no-op, another object under a taken name is an error."""
-        if name in self._items:
+    def add(self, name: str, obj: T, *, replace: bool = False, **meta: Any) -> None:
+        """Register ``obj``; registering the same object again (a module imported twice) is a
+        no-op, another object under a taken name is an error unless ``replace`` (what the Python
+        API does for objects from a script or notebook, so a re-run cell takes the new one)."""
+        if name in self._items and not replace:
             if self._items[name] is obj:
                 return
             raise ValueError(f"duplicate {self.kind} name {name!r}")
@@ -47,11 +51,34 @@ class Registry(Generic[T]):
         self._meta[name] = meta
 
     def get(self, name: str) -> T:
+        if name not in self._items and isinstance(name, str) and ":" in name:
+            self._import(name)
         try:
             return self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "(none)"
             raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None
+
+    def _import(self, spec: str) -> None:
+        """Register the object a ``package.module:attr`` name points to (adapted for this kind)."""
+        import importlib
+
+        module_name, _, attr = spec.partition(":")
+        if module_name == "__main__":
+            raise UnknownNameError(
+                f"{self.kind} {spec!r} was defined in a script or notebook that this process "
+                "did not run: pass the object itself again (e.g. load_study(..., space=...)) or "
+                "move it into an importable module"
+            )
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise UnknownNameError(f"cannot import {self.kind} {spec!r}: {exc}") from None
+        if self._adapt is not None:
+            obj = self._adapt(obj, spec)
+        self.add(spec, obj)
 
     def create(self, name: str, *args: Any, **options: Any) -> Any:
         """Build the entry ``name`` with ``options``; a bad option is one ConfigError line that
@@ -98,13 +125,60 @@ def option_names(factory: Any) -> list[str]:
     ]
 
 
+class PresetSpace:
+    """A ``SPACES`` entry that builds a space class with preset arguments and otherwise reads
+    like that class (its class-level hooks such as ``notation_format``)."""
+
+    def __init__(self, cls: type, *args: Any, **preset: Any) -> None:
+        self.cls, self.args, self.preset = cls, args, preset
+        self.__doc__ = cls.__doc__
+
+    def __call__(self, **options: Any) -> Any:
+        return self.cls(*self.args, **{**self.preset, **options})
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") or attr in ("cls", "args", "preset"):
+            raise AttributeError(attr)
+        return getattr(self.cls, attr)
+
+
+def space_factory(obj: Any, name: str) -> Any:
+    """What ``SPACES`` registers for an imported or user-given object: a SearchSpace subclass as
+    it is, an ``nn.Module`` subclass as a :class:`nasplat.nn.ModelSpace` named ``name``."""
+    from nasplat.space import SearchSpace
+
+    if isinstance(obj, type) and issubclass(obj, SearchSpace):
+        if not obj.name:
+            raise ConfigError(f"space class {name!r} must set its `name`")
+        if obj.name not in SPACES:  # genotypes carry the class's own name: find it by that too
+            SPACES.add(obj.name, obj)
+        return obj
+    if isinstance(obj, type):
+        from torch import nn
+
+        if issubclass(obj, nn.Module):
+            from nasplat.nn import ModelSpace
+
+            return PresetSpace(ModelSpace, obj, name=name)
+    raise ConfigError(
+        f"space {name!r} is neither a nasplat SearchSpace subclass nor a torch nn.Module subclass"
+    )
+
+
 OPS: Registry[Callable[..., Any]] = Registry("op")
-SPACES: Registry[type] = Registry("space")
+SPACES: Registry[Any] = Registry("space", adapt=space_factory)
 STRATEGIES: Registry[type] = Registry("strategy")
 EVALUATORS: Registry[type] = Registry("evaluator")
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 EXECUTORS: Registry[type] = Registry("executor")
 PROXIES: Registry[Callable[..., Any]] = Registry("proxy")
+OBJECTIVES: Registry[Callable[..., Any]] = Registry("objective")
+"""User training functions ``objective(model, ctx) -> float | dict`` (the ``objective``
+evaluator calls them by name)."""
+REGISTRIES = {
+    r.kind: r
+    for r in (OPS, SPACES, STRATEGIES, EVALUATORS, DATASETS, EXECUTORS, PROXIES, OBJECTIVES)
+}
 
 _BUILTIN_MODULES = (  # imported by name: the core never imports a plugin package statically
     "nasplat.ml.data",

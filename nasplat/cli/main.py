@@ -367,7 +367,7 @@ class ExportFormat(click.Choice):
 
     @property  # type: ignore[override]
     def choices(self) -> list[str]:
-        from nasplat.cli.export import export_formats
+        from nasplat.run.export import export_formats
 
         return export_formats()
 
@@ -390,7 +390,7 @@ class ExportFormat(click.Choice):
 @storage_option
 def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
     """Export the best architecture: genotype JSON, notation, weights and TorchScript."""
-    from nasplat.cli.export import export_best
+    from nasplat.run.export import export_best
 
     for path in export_best(open_store(storage), study, out_dir, fmt):
         click.echo(path)

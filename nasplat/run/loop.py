@@ -232,9 +232,10 @@ class TrialLoop:
                 self.best = value
         shown = "-" if value is None else f"{value:.4f}"
         message = f"trial {task.number}: {state} {ctx.study.objective}={shown}"
-        if outcome.error and state == "FAILED":
-            message += f" ({outcome.error})"
-        log.info(message)
+        if outcome.error and state == "FAILED":  # a warning: seen from Python with no handler
+            log.warning(f"{message} ({outcome.error})")
+        else:
+            log.info(message)
 
     def _record(self, canonical: Genotype, value: float | None, state: str) -> None:
         self.results[canonical.sha] = (canonical, value, state)

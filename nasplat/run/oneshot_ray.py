@@ -224,15 +224,20 @@ class RankSpec:
     study: str
     trial_id: int
     use_gpu: bool = False
+    plugins: tuple[tuple[str, str, Any], ...] = ()
+    """The study's plugins by object (see :attr:`nasplat.executor.ExecutionContext.plugins`)."""
 
     def build(self, dp: DataParallel) -> tuple[Any, RankContext]:
         """This rank's strategy (from the study's stored config) and context (its shard of the
         evaluator's data at the study's budget, on its device)."""
         import torch
 
+        from nasplat.registry import REGISTRIES
         from nasplat.run.study import build_plugins, stored_config
         from nasplat.store import open_store
 
+        for kind, name, obj in self.plugins:
+            REGISTRIES[kind].add(name, obj, replace=True)
         store = open_store(self.storage_url)
         study = store.get_study(self.study)
         config = stored_config(study)

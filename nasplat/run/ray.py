@@ -144,10 +144,15 @@ class RayExecutor(Executor):
         """The supernet search data-parallel on ``workers`` Ray Train ranks (one GPU each when
         ``gpus_per_trial`` > 0)."""
         from nasplat.run.oneshot_ray import RankSpec, search_data_parallel
+        from nasplat.run.study import plugin_entries, stored_config
 
         check_shared_storage(context.store.url)
         spec = RankSpec(
-            context.store.url, context.study.name, context.trial.id, self.gpus_per_trial > 0
+            context.store.url,
+            context.study.name,
+            context.trial.id,
+            self.gpus_per_trial > 0,
+            plugin_entries(stored_config(context.study)),
         )
         return search_data_parallel(
             spec,
@@ -170,6 +175,7 @@ class RayExecutor(Executor):
             log.info("ray: using the Ray instance this process already joined")
         else:
             self._init_ray()
+        check_shippable(context)
         try:
             self._check_resources()
             self._modules = self.setup_modules + tuple(
@@ -334,6 +340,21 @@ def check_shared_storage(url: str) -> None:
             "executor ray needs a store its worker processes can open: use a SQLite file "
             "(sqlite:///nasplat.db, one machine) or PostgreSQL (clusters), not an in-memory database"
         )
+
+
+def check_shippable(context: ExecutionContext) -> None:
+    """The context (with its plugins, by value where they live in ``__main__``) must pickle with
+    cloudpickle, as Ray sends it: one clear error otherwise."""
+    import ray.cloudpickle as cloudpickle
+
+    try:
+        cloudpickle.dumps(context)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the same user error
+        raise ConfigError(
+            f"executor ray: cannot send the study's space, evaluator, data or objective to the "
+            f"workers ({describe_error(exc)}); make them picklable or define them in an "
+            "importable module"
+        ) from None
 
 
 def plugin_modules(context: ExecutionContext) -> tuple[str, ...]:

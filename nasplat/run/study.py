@@ -17,7 +17,15 @@ from nasplat.direction import Direction
 from nasplat.errors import ConfigError, StorageError
 from nasplat.evaluator import Evaluator
 from nasplat.executor import ExecutionContext, Executor
-from nasplat.registry import EVALUATORS, EXECUTORS, SPACES, STRATEGIES, load_builtins
+from nasplat.registry import (
+    DATASETS,
+    EVALUATORS,
+    EXECUTORS,
+    OBJECTIVES,
+    SPACES,
+    STRATEGIES,
+    load_builtins,
+)
 from nasplat.space import SearchSpace
 from nasplat.store import StudyRecord, TrialStore
 from nasplat.strategy import Strategy
@@ -48,7 +56,24 @@ class StudyRun:
             evaluator=evaluator or self.config.evaluator,
             evaluator_options=options or evaluator_options(self.config),
             objective=self.study.objective,
+            plugins=plugin_entries(self.config, evaluator, options),
         )
+
+
+def plugin_entries(
+    config: SearchConfig, evaluator: str | None = None, options: dict[str, Any] | None = None
+) -> tuple[tuple[str, str, Any], ...]:
+    """The registered objects a trial of this config uses, for executors to ship to workers:
+    the space, the evaluator, the dataset and (``objective`` evaluator) the user's function."""
+    options = options or evaluator_options(config)
+    wanted = [
+        (SPACES, config.space),
+        (EVALUATORS, evaluator or config.evaluator),
+        (DATASETS, options.get("dataset", config.dataset)),
+    ]
+    if isinstance(options.get("function"), str):
+        wanted.append((OBJECTIVES, options["function"]))
+    return tuple((registry.kind, name, registry.get(name)) for registry, name in wanted)
 
 
 def evaluator_options(config: SearchConfig) -> dict[str, Any]:
@@ -66,7 +91,8 @@ def evaluator_options(config: SearchConfig) -> dict[str, Any]:
 
 
 def base_name(config: SearchConfig) -> str:
-    return f"{config.space}-{config.strategy}"
+    """``SPACE-STRATEGY``; a ``package.module:Class`` space contributes ``Class``."""
+    return f"{config.space.rsplit(':', 1)[-1]}-{config.strategy.rsplit(':', 1)[-1]}"
 
 
 def allocate_name(store: TrialStore, base: str, *, resume: bool = False) -> str:
@@ -79,12 +105,17 @@ def allocate_name(store: TrialStore, base: str, *, resume: bool = False) -> str:
     return next(name for name in names if name not in taken)
 
 
-def _resumed_config(study: StudyRecord, given: SearchConfig) -> SearchConfig:
-    """The stored config, except for how long to run and where."""
+RESUME_OVERRIDES = ("budget", "time_limit", "executor", "executor_options")
+"""What a resumed study takes from the given config: how long to run and where."""
+
+
+def _resumed_config(
+    study: StudyRecord, given: SearchConfig, override: tuple[str, ...] = ()
+) -> SearchConfig:
+    """The stored config, except for how long to run and where (and the ``override`` fields)."""
     merged = stored_config(study)
-    merged.budget = given.budget
-    merged.time_limit = given.time_limit
-    merged.executor, merged.executor_options = given.executor, given.executor_options
+    for key in (*RESUME_OVERRIDES, *override):
+        setattr(merged, key, getattr(given, key))
     return merged
 
 
@@ -121,16 +152,24 @@ def stored_config(study: StudyRecord) -> SearchConfig:
     )
 
 
-def prepare(config: SearchConfig, store: TrialStore, *, resume: bool = False) -> StudyRun:
+def prepare(
+    config: SearchConfig,
+    store: TrialStore,
+    *,
+    resume: bool = False,
+    override: tuple[str, ...] = (),
+) -> StudyRun:
     """Validate ``config`` and build its plugins, then create (or, ``resume``, open) the study.
-    Nothing is written before every check has passed."""
+    On resume the stored config wins except for the budget, time limit, executor and the
+    ``override`` fields (the Python API's new objective function). Nothing is written before
+    every check has passed."""
     study = None
     if resume:
         name = config.study or allocate_name(store, base_name(config), resume=True)
         if not store.has_study(name):
             raise StorageError(f"no study {name!r} to resume in {store.safe_url}")
         study = store.get_study(name)
-        config = _resumed_config(study, config)
+        config = _resumed_config(study, config, override)
     objectives = config.objective_list()
     space, strategy, evaluator = build_plugins(config)
     executor = EXECUTORS.create(config.executor, **config.executor_options)

@@ -9,8 +9,9 @@ from nasplat.store.records import TrialRecord
 
 
 def trials_frame(trials: Sequence[TrialRecord]) -> Any:
-    """One row per trial: number, state, value, genotype, budget, timestamps, worker, error and
-    one ``metric_<name>`` column per metric."""
+    """One row per trial: number, state, value, genotype, budget, timestamps, worker, error,
+    one ``params_<decision>`` column per decision (as Optuna's) and one ``metric_<name>``
+    column per metric."""
     import pandas as pd
 
     rows = []
@@ -30,6 +31,7 @@ def trials_frame(trials: Sequence[TrialRecord]) -> Any:
             "retries": t.retries,
             "error": t.error,
         }
+        row.update({f"params_{k}": v for k, v in t.genotype.items()})
         row.update({f"metric_{k}": v for k, v in sorted(t.metrics.items())})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -63,6 +63,11 @@ class TrialRecord:
     intermediate: tuple[tuple[int, float], ...] = field(default=())
 
     @property
+    def params(self) -> dict[str, Any]:
+        """The architecture's decisions (as Optuna's ``trial.params``)."""
+        return dict(self.genotype)
+
+    @property
     def duration(self) -> float | None:
         if self.finished_at is None:
             return None

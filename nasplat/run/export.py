@@ -25,6 +25,30 @@ def export_formats() -> list[str]:
     return [*BASE_FORMATS, *sorted(f for f in notations if f and f not in BASE_FORMATS)]
 
 
+def trial_network(study: Any, space: Any, trial: Any) -> tuple[NetShape, dict[str, Any]]:
+    """``(shape, net_options)`` of the network a trial trained: the study's shape at the
+    trial's budget, and its cell count when the budget reduced it."""
+    shape = NetShape.of_study(study.config).at_budget(trial.budget)
+    cells, cell_option = (trial.budget or {}).get("cells"), space.cell_count_option()
+    return shape, ({cell_option: cells} if cells is not None and cell_option else {})
+
+
+def build_trial(
+    store: Any, study: Any, trial: Any, *, space: Any = None, weights: bool = True
+) -> Any:
+    """A trial's ``nn.Module`` as it trained, with its stored weights when kept (and asked)."""
+    import torch
+
+    load_builtins()
+    space = space or SPACES.get(study.space)(**study.config.get("space_options", {}))
+    shape, net_options = trial_network(study, space, trial)
+    model = space.build(trial.genotype, shape, **net_options)
+    state = store.trial_weights(trial.id) if weights else None
+    if state is not None:
+        model.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
+    return model
+
+
 def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> list[str]:
     """Write the best trial's files into ``out_dir``; returns the paths written.
 
@@ -56,9 +80,7 @@ def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> 
             raise NasplatError(f"format {fmt!r} does not apply to space {study.space!r}")
         write(f"genotype.{fmt}.txt", space.to_notation(trial.genotype) + "\n")
         return written
-    shape = NetShape.of_study(study.config).at_budget(trial.budget)
-    cells, cell_option = (trial.budget or {}).get("cells"), space.cell_count_option()
-    net_options = {cell_option: cells} if cells is not None and cell_option else {}
+    shape, net_options = trial_network(study, space, trial)
     exported = {
         **trial.genotype.to_dict(),
         "space_options": {**space_options, **net_options},
@@ -79,11 +101,9 @@ def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> 
     )
     import torch
 
-    model = space.build(trial.genotype, shape, **net_options)
+    model = build_trial(store, study, trial, space=space)
     weights = store.trial_weights(trial.id)
     if weights is not None:
-        state = torch.load(io.BytesIO(weights), weights_only=True)
-        model.load_state_dict(state)
         write("weights.pt", weights)
     else:
         log.warning("trial %d kept no weights; the TorchScript model is untrained", trial.number)
