@@ -95,19 +95,22 @@ class ModelSpace(SearchSpace):
                 previous = label
         return [found[label] for label in order]
 
-    def one_shot_decisions(self) -> list[Decision]:
+    def one_shot_plan(self) -> tuple[frozenset[str], dict[str, Value]]:
+        """``(labels the default supernet searches, value choices it fixes -> their value)``."""
         cached = self.__dict__.get("_one_shot")
         if cached is None:
             frame = frames.Frame("supernet")
             self.construct(frame, meta=True)
-            searched = set(frame.seen) - set(frame.fixed)
-            cached = self.__dict__["_one_shot"] = [
-                d
-                if d.name in searched
-                else Decision(d.name, (frame.fixed.get(d.name, d.choices[0]),))
-                for d in self.decisions()
-            ]
-        return list(cached)
+            searched = frozenset(frame.seen) - set(frame.fixed)
+            cached = self.__dict__["_one_shot"] = (searched, dict(frame.fixed))
+        return cached[0], dict(cached[1])
+
+    def one_shot_decisions(self) -> list[Decision]:
+        searched, fixed = self.one_shot_plan()
+        return [
+            d if d.name in searched else Decision(d.name, (fixed.get(d.name, d.choices[0]),))
+            for d in self.decisions()
+        ]
 
     # --- identity -----------------------------------------------------------------------------------
     def canonicalize(self, genotype: Genotype) -> Genotype:
@@ -171,9 +174,6 @@ class ModelSpace(SearchSpace):
         return ModelSupernet(self, net, searched, frame.fixed, mode)
 
     def edge_candidates(self) -> dict[str, tuple[str, ...]]:
-        """Every searched label and its choices as strings (the dashboards' alpha panels)."""
-        return {
-            d.name: tuple(map(str, d.choices))
-            for d in self.one_shot_decisions()
-            if len(d.choices) > 1
-        }
+        """Every label the supernet searches and its choices as strings (alpha panels)."""
+        searched, _ = self.one_shot_plan()
+        return {d.name: tuple(map(str, d.choices)) for d in self.decisions() if d.name in searched}
