@@ -91,3 +91,18 @@ class InputNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pick([self.a(x), self.b(x)])
         return self.head(y.mean(dim=(2, 3)))
+
+
+class PlainUse(nn.Module):
+    """Value choices consumed by ordinary torch layers and a Python loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        width = nsn.choice("width", [4, 8])
+        depth = nsn.choice("depth", [1, 2])
+        self.op = nsn.LayerChoice([nn.Conv2d(1, width, 3, padding=1), nn.Conv2d(1, width, 1)])
+        self.rest = nn.Sequential(*[nn.Conv2d(width, width, 1) for _ in range(depth)])
+        self.head = nn.Linear(width, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rest(self.op(x)).mean(dim=(2, 3)))

@@ -7,7 +7,7 @@ import random
 
 import pytest
 import torch
-from nn_models import InputNet, ThreeBlockCNN
+from nn_models import InputNet, PlainUse, ThreeBlockCNN
 from torch import nn
 
 import nasplat.nn as nsn
@@ -111,19 +111,6 @@ def test_continuous_mixture_with_one_hot_alphas_is_the_single_path() -> None:
         f = values["f"]  # the mixture runs at the largest width, masked beyond the choice
         assert (mixed[:, :f] - path).abs().max() < 1e-5
         assert mixed[:, f:].abs().sum() < 1e-12
-
-
-class PlainUse(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        width = nsn.choice("width", [4, 8])
-        depth = nsn.choice("depth", [1, 2])
-        self.op = nsn.LayerChoice([nn.Conv2d(1, width, 3, padding=1), nn.Conv2d(1, width, 1)])
-        self.rest = nn.Sequential(*[nn.Conv2d(width, width, 1) for _ in range(depth)])
-        self.head = nn.Linear(width, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rest(self.op(x)).mean(dim=(2, 3)))
 
 
 def test_value_choices_used_by_ordinary_code_keep_their_first_value() -> None:
