@@ -58,9 +58,15 @@ class ModelSpace(SearchSpace):
                     return self.module_class(**kwargs)
             return self.module_class(**kwargs)
 
-    def _trace(self, mode: str, values: Mapping[str, Value]) -> frames.Frame:
-        frame = frames.Frame(mode, values)
-        self.construct(frame, meta=True)
+    def _trace(self, mode: str, values: Mapping[str, Value] | None = None) -> frames.Frame:
+        """The frame of a construction that only records decisions: on the meta device, or on
+        the CPU when the module's constructor cannot run there (it reads tensor values)."""
+        try:
+            frame = frames.Frame(mode, values or {})
+            self.construct(frame, meta=True)
+        except (RuntimeError, NotImplementedError):
+            frame = frames.Frame(mode, values or {})
+            self.construct(frame)
         return frame
 
     # --- decisions ----------------------------------------------------------------------------------
@@ -99,8 +105,7 @@ class ModelSpace(SearchSpace):
         """``(labels the default supernet searches, value choices it fixes -> their value)``."""
         cached = self.__dict__.get("_one_shot")
         if cached is None:
-            frame = frames.Frame("supernet")
-            self.construct(frame, meta=True)
+            frame = self._trace("supernet")
             searched = frozenset(frame.seen) - set(frame.fixed)
             cached = self.__dict__["_one_shot"] = (searched, dict(frame.fixed))
         return cached[0], dict(cached[1])

@@ -132,3 +132,19 @@ def test_model_space_pickles_by_reference() -> None:
     assert copy.name == space.name and copy.decisions() == space.decisions()
     g = space.sample(random.Random(2))
     assert copy.build(g)(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+class ReadsValues(nn.Module):
+    """A constructor that reads a tensor's value (impossible on the meta device)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        scale = torch.ones(1)
+        self.op = nsn.LayerChoice([nn.Identity(), nn.ReLU()], label="op")
+        self.k = nsn.choice("k", [1, 2]) * int(scale.item())
+
+
+def test_discovery_falls_back_to_the_cpu() -> None:
+    space = nsn.ModelSpace(ReadsValues)
+    assert [d.name for d in space.decisions()] == ["op", "k"]
+    assert space.build(space.genotype({"op": "ReLU", "k": 2})).k == 2
