@@ -173,6 +173,12 @@ class SearchSpace(ABC):
         """Every supernet edge key and its candidate ops (when ``has_supernet()``)."""
         raise NotImplementedError(f"space {self.name!r} has no supernet")
 
+    def one_shot_decisions(self) -> list[Decision]:
+        """``decisions()`` as a supernet's weight sharing can search them: same names and order,
+        a decision the supernet cannot vary reduced to the one choice it takes there (sampled
+        by ENAS's controller instead of ``decisions()``; default: ``decisions()``)."""
+        return self.decisions()
+
     # --- presentation -------------------------------------------------------------------------
     def drawing(self, genotype: Genotype) -> Drawing:
         """Nodes and labelled edges to draw the genotype (default: none, a decisions table)."""

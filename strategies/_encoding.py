@@ -49,9 +49,12 @@ def encode(space: SearchSpace, genotype: Genotype) -> tuple[int, ...]:
     return tuple(indices)
 
 
-def decode(space: SearchSpace, indices: Sequence[int]) -> Genotype:
-    """The genotype whose decision ``i`` takes choice ``indices[i]``."""
-    decisions = space.decisions()
+def decode(
+    space: SearchSpace, indices: Sequence[int], decisions: Sequence[Decision] | None = None
+) -> Genotype:
+    """The genotype whose decision ``i`` takes choice ``indices[i]`` (of ``decisions``, by
+    default ``space.decisions()``)."""
+    decisions = space.decisions() if decisions is None else decisions
     if len(indices) != len(decisions):
         raise ValueError(f"expected {len(decisions)} indices, got {len(indices)}")
     return space.genotype(

@@ -101,8 +101,10 @@ class Enas(SupernetStrategy):
         self.baseline_decay = float(baseline_decay)
         self.final_samples = int(final_samples)
         self.generator = torch.Generator().manual_seed(seed)
-        self.controller = Controller.for_space(
-            space,
+        # decisions the supernet cannot vary have one choice here (SearchSpace.one_shot_decisions)
+        self.decisions = space.one_shot_decisions()
+        self.controller = Controller(
+            [len(d.choices) for d in self.decisions],
             hidden=int(hidden),
             temperature=temperature,
             tanh_constant=tanh_constant,
@@ -127,7 +129,7 @@ class Enas(SupernetStrategy):
     def sample(self) -> tuple[Genotype, torch.Tensor, torch.Tensor]:
         """A child from the controller: ``(genotype, log_prob, entropy)`` (differentiable)."""
         indices, log_prob, entropy = self.controller.sample(self.generator)
-        return decode(self.space, indices.tolist()), log_prob, entropy
+        return decode(self.space, indices.tolist(), self.decisions), log_prob, entropy
 
     def shared_accuracy(self, genotype: Genotype, dataset: Any) -> float:
         """Accuracy of a child with the shared weights on a batch or a whole dataset."""
@@ -195,7 +197,7 @@ class Enas(SupernetStrategy):
     # --- results --------------------------------------------------------------------------------
     def derived(self) -> Genotype:
         """The controller's most likely child."""
-        return decode(self.space, self.controller.greedy().tolist())
+        return decode(self.space, self.controller.greedy().tolist(), self.decisions)
 
     def final_genotype(self, context: Any) -> Genotype:
         """The best of ``final_samples`` sampled children (distinct canonical forms) by
