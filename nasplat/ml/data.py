@@ -575,19 +575,20 @@ def _fill_splits(
         _check_fraction("val_fraction", val_fraction)
         if test is None and val_fraction + test_fraction >= 1:
             raise ConfigError("val_fraction + test_fraction must be < 1")
+
+    def cut(pool: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
+        taken, rest = _take(labels_of(pool), fraction, rng)
+        if len(rest) == 0:
+            raise DatasetError(f"the train split of {name!r} is empty: too few samples")
+        return _select(pool, rest), _select(pool, taken)
+
     assert train is not None
     if test is None:
-        taken, rest = _take(labels_of(train), test_fraction, rng)
-        train, test = _select(train, rest), _select(train, taken)
+        train, test = cut(train, test_fraction)
         val_fraction = val_fraction / (1 - test_fraction)
     if val is None:
-        taken, rest = _take(labels_of(train), val_fraction, rng)
-        train, val = _select(train, rest), _select(train, taken)
-    result = [train, val, test]
-    for split, part in zip(SPLITS, result, strict=True):
-        if len(part) == 0:  # type: ignore[arg-type]
-            raise DatasetError(f"the {split} split of {name!r} is empty: too few samples")
-    return result  # type: ignore[return-value]
+        train, val = cut(train, val_fraction)
+    return [train, val, test]  # type: ignore[list-item]
 
 
 def _num_classes(labels: list[torch.Tensor], given: int | None, name: str) -> int:
