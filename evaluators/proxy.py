@@ -20,7 +20,9 @@ def proxy_batch(splits: Any, batch_size: int, seed: int) -> tuple[Any, Any]:
     """A fixed random mini-batch of the training split (the same for every architecture)."""
     import torch
 
-    x, y = splits.train.tensors
+    from nasplat.ml.data import tensors_of
+
+    x, y = tensors_of(splits.train)
     generator = torch.Generator().manual_seed(seed)
     index = torch.randperm(len(y), generator=generator)[: min(batch_size, len(y))]
     return x[index], y[index]

@@ -24,11 +24,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset
 
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
+from nasplat.ml.data import tensors_of
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from strategies._encoding import decode
@@ -133,7 +134,7 @@ class Enas(SupernetStrategy):
 
     def shared_accuracy(self, genotype: Genotype, dataset: Any) -> float:
         """Accuracy of a child with the shared weights on a batch or a whole dataset."""
-        x, y = dataset.tensors if isinstance(dataset, TensorDataset) else dataset
+        x, y = tensors_of(dataset) if isinstance(dataset, Dataset) else dataset
         device = next(self.supernet.parameters()).device
         correct = 0.0
         self.supernet.train()

@@ -19,11 +19,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
+from nasplat.ml.data import tensors_of
 from nasplat.space import SearchSpace
 from nasplat.strategy import OneShotStrategy
 from strategies.rl import from_jsonable, to_jsonable
@@ -50,9 +51,10 @@ def search_net(space: SearchSpace) -> dict[str, Any]:
     }
 
 
-def split_halves(dataset: TensorDataset, seed: int) -> tuple[TensorDataset, TensorDataset]:
-    """Two disjoint random halves of a dataset (fixed by ``seed``): weights and architecture."""
-    x, y = dataset.tensors
+def split_halves(dataset: Dataset, seed: int) -> tuple[TensorDataset, TensorDataset]:
+    """Two disjoint random halves of a dataset (fixed by ``seed``), in memory (see
+    :func:`~nasplat.ml.data.tensors_of`): weights and architecture."""
+    x, y = tensors_of(dataset)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     half = len(y) // 2
     first, second = order[:half].sort().values, order[half:].sort().values
@@ -60,7 +62,8 @@ def split_halves(dataset: TensorDataset, seed: int) -> tuple[TensorDataset, Tens
 
 
 class BatchStream:
-    """Shuffled minibatches of one dataset on a device, from a dedicated generator.
+    """Shuffled minibatches of one dataset (in memory, see :func:`~nasplat.ml.data.tensors_of`)
+    on a device, from a dedicated generator.
 
     ``epoch()`` yields one pass (at most ``max_batches`` batches); ``next()`` yields batches
     forever, reshuffling after each pass. The generator's state is part of ``state_dict``.
@@ -68,13 +71,13 @@ class BatchStream:
 
     def __init__(
         self,
-        dataset: TensorDataset,
+        dataset: Dataset,
         batch_size: int,
         seed: int,
         device: torch.device,
         max_batches: int | None = None,
     ) -> None:
-        self.x, self.y = (t.to(device) for t in dataset.tensors)
+        self.x, self.y = (t.to(device) for t in tensors_of(dataset))
         self.batch_size = batch_size
         self.max_batches = max_batches
         self.generator = torch.Generator().manual_seed(seed)

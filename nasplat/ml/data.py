@@ -1,11 +1,15 @@
-"""Datasets: registered loaders that return normalised, stratified train/val/test splits.
+"""Datasets: train/val/test splits of any data, and the registered loaders.
 
 Importing this module registers the built-in datasets in :data:`nasplat.registry.DATASETS`:
 ``digits`` (scikit-learn's bundled 8x8 digits, the default), ``fashion-mnist`` (IDX files),
-``cifar10`` (the python-pickle batches) and ``synthetic`` (generated, learnable).
+``cifar10`` (the python-pickle batches) and ``synthetic`` (generated, learnable); they return
+normalised, stratified splits of in-memory tensors.
 
-A loader is called as ``loader(data_dir=..., seed=..., **options)`` and returns
-:class:`DataSplits`; use :func:`load_dataset`, which validates options and caches results.
+:func:`make_splits` turns user data (a torch Dataset, ``(x, y)`` arrays, a DataLoader
+factory, explicit parts) into :class:`DataSplits`; a loader registered under a name makes it
+available to evaluators. A loader is called as ``loader(data_dir=..., seed=..., **options)``
+(the arguments its signature takes); use :func:`load_dataset`, which validates options and
+caches results. :func:`tensors_of` is how the built-in training loop reads any split.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import gzip
 import inspect
 import pickle
 import threading
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
 
 from nasplat.errors import ConfigError, DatasetError
 from nasplat.registry import DATASETS
 from nasplat.shape import NetShape
 
-__all__ = ["DataSplits", "clear_cache", "load_dataset"]
+__all__ = ["DataSplits", "clear_cache", "labels_of", "load_dataset", "make_splits", "tensors_of"]
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 _FASHION_HINT = (
@@ -44,71 +49,80 @@ _CIFAR_HINT = (
 
 # --------------------------------------------------------------------------- splits
 
+SPLITS = ("train", "val", "test")
+
 
 @dataclass(frozen=True)
 class DataSplits:
     """Train/val/test splits of one dataset.
 
-    ``x`` tensors are float32 NCHW, normalised with the per-channel mean and std of the train
-    split (``mean``/``std``, in raw pixel units); ``y`` tensors are int64 class indices.
-    Splits may be shared through the process cache: never modify their tensors in place.
+    Each split is a map-style ``torch.utils.data.Dataset`` of ``(input, label)`` pairs. The
+    built-in loaders hold ``TensorDataset`` objects whose ``x`` is float32 NCHW, normalised with the
+    per-channel mean and std of the train split (``mean``/``std``, in raw pixel units), and
+    whose ``y`` holds int64 class indices; :func:`make_splits` wraps any other data.
+    ``sample_shape`` is one input's shape when it is not a square image (see
+    :class:`~nasplat.shape.NetShape`; ``in_channels`` and ``input_size`` then follow from it).
+    The built-in training loop and the one-shot streams keep the data in memory
+    (:meth:`materialized`). Splits may be shared through the process cache: never modify
+    their tensors in place.
     """
 
     name: str
-    train: TensorDataset
-    val: TensorDataset
-    test: TensorDataset
+    train: Dataset
+    val: Dataset
+    test: Dataset
     in_channels: int
     num_classes: int
     input_size: int
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    sample_shape: tuple[int, ...] | None = None
 
     @property
     def shape(self) -> NetShape:
         """The network shape this data calls for (full width)."""
-        return NetShape(self.in_channels, self.input_size, self.num_classes)
+        return NetShape(
+            self.in_channels, self.input_size, self.num_classes, sample_shape=self.sample_shape
+        )
 
     def __repr__(self) -> str:
-        sizes = ", ".join(
-            f"{split}={len(getattr(self, split))}" for split in ("train", "val", "test")
-        )
+        sizes = ", ".join(f"{split}={len(getattr(self, split))}" for split in SPLITS)
         return (
-            f"DataSplits({self.name!r}, {sizes}, in_channels={self.in_channels}, "
-            f"num_classes={self.num_classes}, input_size={self.input_size})"
+            f"DataSplits({self.name!r}, {sizes}, sample_shape={self.shape.input_shape}, "
+            f"num_classes={self.num_classes})"
         )
 
     def subset(self, fraction: float, seed: int) -> DataSplits:
-        """A stratified ``fraction`` of the train split (at least one sample per class).
-
-        Val and test are unchanged; ``fraction == 1.0`` returns ``self``.
-        """
+        """A ``fraction`` of the train split: stratified (at least one sample per class) when
+        the labels are class indices, else random. Val and test are unchanged;
+        ``fraction == 1.0`` returns ``self``. A dataset other than a ``TensorDataset`` becomes
+        a ``torch.utils.data.Subset``."""
         if not 0 < fraction <= 1:
             raise ConfigError(f"data fraction must be in (0, 1], got {fraction}")
         if fraction == 1:
             return self
-        x, y = self.train.tensors
-        keep, _ = _stratified_take(y.numpy(), fraction, np.random.default_rng(seed))
-        index = torch.from_numpy(keep)
-        return dataclasses.replace(self, train=TensorDataset(x[index], y[index]))
+        keep, _ = _take(labels_of(self.train), fraction, np.random.default_rng(seed))
+        return dataclasses.replace(self, train=_select(self.train, keep))
 
     def resized(self, resolution: int) -> DataSplits:
-        """All splits bilinearly resized to ``resolution`` x ``resolution``."""
-        if resolution < 1:
-            raise ConfigError(f"resolution must be >= 1, got {resolution}")
-        if resolution == self.input_size:
+        """All splits bilinearly resized so that the images' longer side is ``resolution``
+        (squares stay square; other datasets than ``TensorDataset`` are resized lazily, per
+        sample). ConfigError for data that is not an image (see
+        :meth:`NetShape.at_resolution <nasplat.shape.NetShape.at_resolution>`)."""
+        shape = self.shape.at_resolution(resolution)
+        if shape == self.shape:
             return self
+        size = shape.input_shape[1:]
         return dataclasses.replace(
             self,
-            input_size=resolution,
-            **{
-                split: _resize(getattr(self, split), resolution)
-                for split in ("train", "val", "test")
-            },
+            input_size=shape.input_size,
+            sample_shape=shape.sample_shape,
+            **{split: _resize(getattr(self, split), size) for split in SPLITS},
         )
 
     def classes_subset(self, classes: Sequence[int]) -> DataSplits:
-        """Only the samples of ``classes``, relabelled ``0..k-1`` in the given order."""
+        """Only the samples of ``classes``, relabelled ``0..k-1`` in the given order (as
+        in-memory ``TensorDataset`` objects)."""
         classes = [int(c) for c in classes]
         if not classes or len(set(classes)) != len(classes):
             raise ConfigError(f"classes must be a non-empty list of distinct labels, got {classes}")
@@ -122,27 +136,168 @@ class DataSplits:
         return dataclasses.replace(
             self,
             num_classes=len(classes),
-            **{
-                split: _relabel(getattr(self, split), relabel) for split in ("train", "val", "test")
-            },
+            **{split: _relabel(getattr(self, split), relabel, self.name) for split in SPLITS},
+        )
+
+    def materialized(self) -> DataSplits:
+        """These splits as in-memory ``TensorDataset`` objects (``self`` when they already are);
+        see :func:`tensors_of`."""
+        if all(isinstance(getattr(self, split), TensorDataset) for split in SPLITS):
+            return self
+        return dataclasses.replace(
+            self, **{split: TensorDataset(*tensors_of(getattr(self, split))) for split in SPLITS}
         )
 
 
-def _resize(dataset: TensorDataset, resolution: int) -> TensorDataset:
-    x, y = dataset.tensors
-    downsampling = resolution < x.shape[-1]
+# --------------------------------------------------------------------------- tensors of any data
+
+
+class _Resized(Dataset):
+    """A dataset of images bilinearly resized to ``size`` (H, W), one sample at a time."""
+
+    def __init__(self, dataset: Dataset, size: tuple[int, int]) -> None:
+        self.dataset = dataset
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+        x, y = self.dataset[index]
+        return _interpolate(_as_inputs(torch.as_tensor(x))[None], self.size)[0], y
+
+
+_TENSORS: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+_TENSORS_LOCK = threading.RLock()
+
+
+def tensors_of(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` of a whole dataset as two tensors: x float32, y int64 class indices (or
+    float32 regression targets).
+
+    A ``TensorDataset`` gives its own tensors (no copy); a ``Subset`` or a resized view is
+    taken from its base dataset's tensors; any other dataset is loaded once (batched by a
+    ``DataLoader``) and kept while it lives, cached by identity in this process.
+    """
+    if isinstance(dataset, TensorDataset):
+        if len(dataset.tensors) != 2:
+            raise DatasetError(
+                f"a TensorDataset must hold (inputs, labels), got {len(dataset.tensors)} tensors"
+            )
+        return dataset.tensors[0], dataset.tensors[1]
+    if isinstance(dataset, Subset):
+        x, y = tensors_of(dataset.dataset)
+        index = torch.as_tensor(dataset.indices, dtype=torch.int64)
+        return x[index], y[index]
+    if isinstance(dataset, _Resized):
+        x, y = tensors_of(dataset.dataset)
+        return _interpolate(x, dataset.size), y
+    with _TENSORS_LOCK:
+        key = id(dataset)
+        if key not in _TENSORS:
+            tensors = _collect(_loader(dataset), type(dataset).__name__)
+            try:
+                weakref.finalize(dataset, _TENSORS.pop, key, None)
+            except TypeError:  # no weak references to it: not cached
+                return tensors
+            _TENSORS[key] = tensors
+        return _TENSORS[key]
+
+
+def labels_of(dataset: Dataset) -> torch.Tensor:
+    """The labels of a dataset (see :func:`tensors_of`; a ``Subset`` indexes its base's)."""
+    if isinstance(dataset, Subset):
+        return labels_of(dataset.dataset)[torch.as_tensor(dataset.indices, dtype=torch.int64)]
+    if isinstance(dataset, _Resized):
+        return labels_of(dataset.dataset)
+    return tensors_of(dataset)[1]
+
+
+def _loader(dataset: Dataset) -> DataLoader:
+    return DataLoader(dataset, batch_size=256, shuffle=False)  # type: ignore[arg-type]
+
+
+def _collect(batches: Iterable[Any], what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate ``(x, y)`` batches into two tensors (DatasetError for anything else)."""
+    xs: list[torch.Tensor] = []
+    ys: list[torch.Tensor] = []
+    try:
+        for batch in batches:
+            if not isinstance(batch, tuple | list) or len(batch) != 2:
+                raise DatasetError(
+                    f"{what}: expected (input, label) pairs, got {type(batch).__name__}"
+                    + (f" of {len(batch)}" if isinstance(batch, tuple | list) else "")
+                )
+            xs.append(torch.as_tensor(batch[0]))
+            ys.append(torch.as_tensor(batch[1]))
+        if not xs:
+            raise DatasetError(f"{what} is empty")
+        x, y = torch.cat(xs), torch.cat(ys)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(f"{what}: cannot stack its samples: {first}") from None
+    return _as_inputs(x), _as_labels(y, what)
+
+
+def _as_inputs(x: torch.Tensor) -> torch.Tensor:
+    """Inputs as float32 (no copy when they already are)."""
+    return x if x.dtype == torch.float32 else x.float()
+
+
+def _as_labels(y: torch.Tensor, what: str) -> torch.Tensor:
+    """Labels as int64 class indices (integer or bool labels) or float32 targets."""
+    if y.dtype.is_floating_point:
+        return y if y.dtype == torch.float32 else y.float()
+    if y.dtype.is_complex:
+        raise DatasetError(f"{what}: labels must be integers or real numbers, got {y.dtype}")
+    return y if y.dtype == torch.int64 else y.long()
+
+
+def _is_class_labels(y: torch.Tensor) -> bool:
+    return y.ndim == 1 and not y.dtype.is_floating_point
+
+
+def _select(dataset: Dataset, index: np.ndarray) -> Dataset:
+    """The samples at ``index``: a TensorDataset stays one, anything else becomes a Subset."""
+    if isinstance(dataset, TensorDataset):
+        rows = torch.from_numpy(index)
+        return TensorDataset(*(t[rows] for t in dataset.tensors))
+    if isinstance(dataset, Subset):
+        return Subset(dataset.dataset, [dataset.indices[i] for i in index])
+    return Subset(dataset, index.tolist())
+
+
+def _take(
+    y: torch.Tensor, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a ``fraction`` of the samples with labels ``y`` and of the rest, both sorted:
+    stratified (:func:`_stratified_take`) for class labels, else random (at least one)."""
+    if _is_class_labels(y):
+        return _stratified_take(y.numpy(), fraction, rng)
+    order = rng.permutation(len(y))
+    k = min(len(y), max(1, round(fraction * len(y))))
+    return np.sort(order[:k]), np.sort(order[k:])
+
+
+def _interpolate(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    downsampling = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     resized = F.interpolate(
-        x,
-        size=(resolution, resolution),
-        mode="bilinear",
-        align_corners=False,
-        antialias=downsampling,
+        x, size=tuple(size), mode="bilinear", align_corners=False, antialias=downsampling
     )
-    return TensorDataset(resized.contiguous(), y)
+    return resized.contiguous()
 
 
-def _relabel(dataset: TensorDataset, relabel: torch.Tensor) -> TensorDataset:
-    x, y = dataset.tensors
+def _resize(dataset: Dataset, size: tuple[int, ...]) -> Dataset:
+    if isinstance(dataset, TensorDataset):
+        x, y = tensors_of(dataset)
+        return TensorDataset(_interpolate(x, size), y)
+    return _Resized(dataset, (size[0], size[1]))
+
+
+def _relabel(dataset: Dataset, relabel: torch.Tensor, name: str) -> TensorDataset:
+    x, y = tensors_of(dataset)
+    if not _is_class_labels(y):
+        raise ConfigError(f"classes need class-index labels; {name} has {y.dtype} labels")
     new_y = relabel[y]
     keep = new_y >= 0
     return TensorDataset(x[keep], new_y[keep])
@@ -199,8 +354,7 @@ def _make_splits(
 ) -> DataSplits:
     """Normalise NCHW arrays with the train split's per-channel statistics and wrap them."""
     x_train = _float_tensor(train[0])
-    std, mean = torch.std_mean(x_train, dim=(0, 2, 3), keepdim=True)
-    std = std.clamp_min(1e-8)
+    mean, std = _channel_stats(x_train)
 
     def wrap(x: np.ndarray | torch.Tensor, y: np.ndarray) -> TensorDataset:
         x = x if isinstance(x, torch.Tensor) else _float_tensor(x)
@@ -217,6 +371,12 @@ def _make_splits(
         mean=tuple(mean.flatten().tolist()),
         std=tuple(std.flatten().tolist()),
     )
+
+
+def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, std)`` of a batch per channel (dimension 1; a vector's features), broadcastable."""
+    std, mean = torch.std_mean(x, dim=(0, *range(2, x.ndim)), keepdim=True)
+    return mean, std.clamp_min(1e-8)
 
 
 def _float_tensor(x: np.ndarray) -> torch.Tensor:
@@ -260,6 +420,223 @@ def _train_test(
     return _make_splits(name, _limit(*rest, limit, rng), val, test, num_classes)
 
 
+# --------------------------------------------------------------------------- user data
+
+
+def make_splits(
+    data: Any,
+    *,
+    val: Any = None,
+    test: Any = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    num_classes: int | None = None,
+    name: str = "user-data",
+    normalize: bool = False,
+) -> DataSplits:
+    """Train/val/test splits of any data, for searches and the built-in training loop.
+
+    ``data`` is one of:
+
+    - a map-style ``torch.utils.data.Dataset`` of ``(input, label)`` pairs, kept as it is
+      (splits cut from it are ``Subset`` objects), or an ``IterableDataset``, read once;
+    - ``(x, y)``: tensors, NumPy arrays or nested lists with one row per sample;
+    - a zero-argument callable returning a ``DataLoader`` (or any iterable of ``(x, y)``
+      batches), read once; a ``DataLoader`` itself works too;
+    - explicit parts: ``{"train": ..., "val": ..., "test": ...}`` or ``(train, val, test)``,
+      each part any of the above (``val``/``test`` may be missing); the ``val`` and ``test``
+      arguments give parts too;
+    - a :class:`DataSplits`, returned as it is.
+
+    A missing test split is ``test_fraction`` of the data, then a missing val split is
+    ``val_fraction`` of it, drawn with ``seed``: stratified when the labels are class indices,
+    else random. Integer labels are class indices (``num_classes`` defaults to the largest
+    label + 1); float labels are regression targets (``num_classes`` is then the number of
+    outputs: 1 for one target per sample; the built-in training loop does classification
+    only). The sample shape, e.g. ``(C, H, W)`` images of any size, ``(F,)`` vectors or
+    ``(C, L)`` sequences, is read from the first sample and must agree across splits; inputs
+    are used as float32. Labels are read once when splitting (every sample is loaded).
+
+    The data is used as given: ``normalize=True`` loads it into memory and standardises each
+    channel (each feature of a vector) with the train split's mean and std (the built-in
+    datasets are always normalised). ConfigError for bad arguments, DatasetError for data
+    that cannot be used, each one line.
+    """
+    if isinstance(data, DataSplits):
+        if val is not None or test is not None:
+            raise ConfigError("make_splits: a DataSplits already has its val and test splits")
+        return data
+    given = [
+        None if part is None else _as_dataset(part, f"the {split} data of {name!r}")
+        for split, part in zip(SPLITS, _parts(data, val, test), strict=True)
+    ]
+    parts = _fill_splits(given, val_fraction, test_fraction, seed, name)
+    classes = _num_classes([labels_of(part) for part in parts], num_classes, name)
+    sample = _sample_shape(parts, name)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    if normalize:
+        parts, mean, std = _normalized(parts)
+    shape = NetShape(num_classes=classes, sample_shape=sample)
+    train, val_part, test_part = parts
+    return DataSplits(
+        name,
+        train,
+        val_part,
+        test_part,
+        in_channels=shape.in_channels,
+        num_classes=classes,
+        input_size=shape.input_size,
+        mean=mean,
+        std=std,
+        sample_shape=shape.sample_shape,
+    )
+
+
+def _parts(data: Any, val: Any, test: Any) -> list[Any]:
+    """``[train, val, test]`` as given (None where missing)."""
+    if isinstance(data, Mapping):
+        if "train" not in data or set(data) - set(SPLITS):
+            raise ConfigError(
+                "make_splits: a dict of parts needs 'train' and may have 'val' and 'test'; "
+                f"got {', '.join(map(repr, data))}"
+            )
+        parts = [data.get(split) for split in SPLITS]
+    elif isinstance(data, tuple | list) and len(data) == 3:
+        parts = list(data)
+    else:
+        parts = [data, None, None]
+    for index, extra in ((1, val), (2, test)):
+        if extra is not None:
+            if parts[index] is not None:
+                raise ConfigError(f"make_splits: the {SPLITS[index]} split is given twice")
+            parts[index] = extra
+    return parts
+
+
+def _as_dataset(part: Any, what: str) -> Dataset:
+    """One part as a map-style Dataset (data read from iterables held in memory)."""
+    if isinstance(part, TensorDataset):
+        return TensorDataset(*_pair(*tensors_of(part), what))
+    if isinstance(part, DataLoader):
+        return TensorDataset(*_collect(part, what))
+    if isinstance(part, IterableDataset):
+        return TensorDataset(*_collect(_loader(part), what))
+    if isinstance(part, Dataset):
+        if len(part) == 0:  # type: ignore[arg-type]
+            raise DatasetError(f"{what} is empty")
+        return part
+    if isinstance(part, tuple | list) and len(part) == 2:
+        return TensorDataset(*_pair(*part, what))
+    if callable(part):
+        return TensorDataset(*_collect(part(), what))
+    raise ConfigError(
+        f"cannot make data splits from {type(part).__name__} ({what}); pass a torch Dataset, "
+        "(x, y) arrays, a DataLoader factory, {'train': ..., 'val': ..., 'test': ...} "
+        "or DataSplits"
+    )
+
+
+def _pair(x: Any, y: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` rows as float32 inputs and labels (NumPy data copied, tensors shared)."""
+    if isinstance(x, Dataset) or isinstance(y, Dataset):
+        raise ConfigError(
+            "make_splits: give explicit parts as {'train': ..., 'val': ..., 'test': ...} "
+            "or (train, val, test), not a pair of datasets"
+        )
+    try:
+        x = _as_inputs(x) if isinstance(x, torch.Tensor) else _float_tensor(np.asarray(x))
+        y = y if isinstance(y, torch.Tensor) else torch.tensor(np.asarray(y))
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{what}: x and y must be numeric arrays ({exc})") from None
+    if x.ndim == 0 or y.ndim == 0:
+        raise DatasetError(f"{what}: x and y need one row per sample")
+    if len(x) != len(y):
+        raise DatasetError(f"{what}: x has {len(x)} samples but y has {len(y)}")
+    if len(x) == 0:
+        raise DatasetError(f"{what} is empty")
+    return x, _as_labels(y, what)
+
+
+def _fill_splits(
+    parts: list[Dataset | None],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    name: str,
+) -> list[Dataset]:
+    """Cut the missing test, then val, split from train (see :func:`make_splits`)."""
+    train, val, test = parts
+    rng = np.random.default_rng(seed)
+    if test is None:
+        _check_fraction("test_fraction", test_fraction)
+    if val is None:
+        _check_fraction("val_fraction", val_fraction)
+        if test is None and val_fraction + test_fraction >= 1:
+            raise ConfigError("val_fraction + test_fraction must be < 1")
+
+    def cut(pool: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
+        taken, rest = _take(labels_of(pool), fraction, rng)
+        if len(rest) == 0:
+            raise DatasetError(f"the train split of {name!r} is empty: too few samples")
+        return _select(pool, rest), _select(pool, taken)
+
+    assert train is not None
+    if test is None:
+        train, test = cut(train, test_fraction)
+        val_fraction = val_fraction / (1 - test_fraction)
+    if val is None:
+        train, val = cut(train, val_fraction)
+    return [train, val, test]  # type: ignore[list-item]
+
+
+def _num_classes(labels: list[torch.Tensor], given: int | None, name: str) -> int:
+    """Classes of class-index labels (checked against ``given``), or outputs of targets."""
+    if all(_is_class_labels(y) for y in labels):
+        low, high = min(int(y.min()) for y in labels), max(int(y.max()) for y in labels)
+        if low < 0:
+            raise DatasetError(f"class labels of {name!r} must be >= 0, found {low}")
+        if given is not None and high >= given:
+            raise DatasetError(f"label {high} of {name!r} is out of range for {given} classes")
+        return high + 1 if given is None else given
+    if given is not None:
+        raise DatasetError(
+            f"num_classes={given} needs integer class labels; {name!r} has "
+            f"{labels[0].dtype} labels (convert them, or leave num_classes unset for targets)"
+        )
+    outputs = {int(np.prod(y.shape[1:])) for y in labels if not _is_class_labels(y)}
+    if len(outputs) != 1 or any(_is_class_labels(y) for y in labels):
+        raise DatasetError(f"labels of {name!r} differ in kind or shape between splits")
+    return outputs.pop()
+
+
+def _sample_shape(parts: list[Dataset], name: str) -> tuple[int, ...]:
+    """The shape of one input, the same in every split."""
+    shapes = [
+        tuple(part.tensors[0].shape[1:])
+        if isinstance(part, TensorDataset)
+        else tuple(torch.as_tensor(part[0][0]).shape)
+        for part in parts
+    ]
+    if len(set(shapes)) != 1:
+        found = ", ".join(f"{s} {shape}" for s, shape in zip(SPLITS, shapes, strict=True))
+        raise DatasetError(f"inputs of {name!r} differ in shape between splits: {found}")
+    if not shapes[0]:
+        raise DatasetError(f"inputs of {name!r} are scalars; give each sample a dimension")
+    return shapes[0]
+
+
+def _normalized(
+    parts: list[Dataset],
+) -> tuple[list[Dataset], tuple[float, ...], tuple[float, ...]]:
+    """In-memory splits standardised per channel with the train split's statistics."""
+    tensors = [tensors_of(part) for part in parts]
+    mean, std = _channel_stats(tensors[0][0])
+    normalized: list[Dataset] = [TensorDataset((x - mean) / std, y) for x, y in tensors]
+    return normalized, tuple(mean.flatten().tolist()), tuple(std.flatten().tolist())
+
+
 # --------------------------------------------------------------------------- loading + cache
 
 _CACHE: dict[tuple[Any, ...], DataSplits] = {}
@@ -271,29 +648,52 @@ def load_dataset(
 ) -> DataSplits:
     """Load a registered dataset; the split is fixed by ``seed`` and cached per process.
 
+    The loader gets ``data_dir`` and ``seed`` when its signature takes them (a loader of
+    fixed user data may take neither) and must return :class:`DataSplits`.
     Raises :class:`~nasplat.errors.UnknownNameError` for an unknown name,
-    :class:`~nasplat.errors.ConfigError` for an unknown option and
-    :class:`~nasplat.errors.DatasetError` for missing or malformed files.
+    :class:`~nasplat.errors.ConfigError` for an unknown option or a loader that returns
+    something else, and :class:`~nasplat.errors.DatasetError` for missing or malformed files.
     """
     loader = DATASETS.get(name)
-    _check_options(name, loader, options)
+    accepted, takes_any = _parameters(loader)
+    _check_options(name, accepted, takes_any, options)
+    common = {"data_dir": data_dir, "seed": seed}
+    common = {k: v for k, v in common.items() if takes_any or k in accepted}
     key = (name, None if data_dir is None else str(data_dir), seed, repr(sorted(options.items())))
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = loader(data_dir=data_dir, seed=seed, **options)
+            splits = loader(**common, **options)
+            if not isinstance(splits, DataSplits):
+                raise ConfigError(
+                    f"dataset loader {name!r} returned {type(splits).__name__}, not DataSplits "
+                    "(wrap the data with nasplat.ml.data.make_splits)"
+                )
+            _CACHE[key] = splits
         return _CACHE[key]
 
 
 def clear_cache() -> None:
-    """Forget every dataset loaded in this process."""
+    """Forget every dataset loaded in this process (and every dataset read into memory)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+    with _TENSORS_LOCK:
+        _TENSORS.clear()
 
 
-def _check_options(name: str, loader: Callable[..., Any], options: dict[str, Any]) -> None:
-    accepted = [p for p in inspect.signature(loader).parameters if p not in ("data_dir", "seed")]
+def _parameters(loader: Callable[..., Any]) -> tuple[list[str], bool]:
+    """The keyword parameters of a loader, and whether it takes any (``**options``)."""
+    params = inspect.signature(loader).parameters.values()
+    keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = [p.name for p in params if p.kind in keywords]
+    return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _check_options(
+    name: str, accepted: list[str], takes_any: bool, options: dict[str, Any]
+) -> None:
+    accepted = [p for p in accepted if p not in ("data_dir", "seed")]
     unknown = sorted(set(options) - set(accepted))
-    if unknown:
+    if unknown and not takes_any:
         raise ConfigError(
             f"unknown option(s) {', '.join(unknown)} for dataset {name!r}; "
             f"accepted: {', '.join(accepted) or '(none)'}"

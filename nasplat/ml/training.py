@@ -2,8 +2,10 @@
 
 :func:`train_model` trains a classifier on :class:`~nasplat.ml.data.DataSplits` with per-epoch
 validation, optional pruning through a :class:`~nasplat.evaluator.Reporter`, and is
-deterministic for a seed on CPU. Data tensors are moved to the device once per call and
-batched by indexing (no DataLoader), which suits the in-memory datasets of nasplat.
+deterministic for a seed on CPU. Any split is read into memory once
+(:func:`~nasplat.ml.data.tensors_of`: a ``TensorDataset`` as it is, other datasets once per
+process); its tensors are moved to the device once per call and batched by indexing (no
+DataLoader). The loop trains classifiers (cross-entropy on class-index labels).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset
 
 from nasplat.errors import ConfigError
+from nasplat.ml.data import tensors_of
 
 if TYPE_CHECKING:
     from nasplat.evaluator import Reporter
@@ -194,10 +197,21 @@ def _model_device(model: nn.Module) -> torch.device:
     return first.device if first is not None else torch.device("cpu")
 
 
+def _class_data(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` of a split in memory; ConfigError unless the labels are class indices."""
+    x, y = tensors_of(dataset)
+    if y.ndim != 1 or y.dtype.is_floating_point:
+        raise ConfigError(
+            "the built-in training loop trains classifiers: labels must be class indices, "
+            f"got {y.dtype} labels of shape {tuple(y.shape[1:])} per sample"
+        )
+    return x, y
+
+
 @torch.no_grad()
 def evaluate_model(
     model: nn.Module,
-    dataset: TensorDataset,
+    dataset: Dataset,
     *,
     batch_size: int = 512,
     device: torch.device | str | None = None,
@@ -206,7 +220,7 @@ def evaluate_model(
 
     ``device`` defaults to the model's; the model's train/eval mode is restored afterwards.
     """
-    x, y = dataset.tensors
+    x, y = _class_data(dataset)
     if len(y) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
     device = _model_device(model) if device is None else torch.device(device)
@@ -293,7 +307,7 @@ def _start_run(model: nn.Module, splits: DataSplits, config: TrainConfig) -> _Ru
     device = resolve_device(config.device)
     seed_everything(config.seed)
     model.to(device)
-    x, y = (t.to(device) for t in splits.train.tensors)
+    x, y = (t.to(device) for t in _class_data(splits.train))
     optimizer = _OPTIMIZERS[config.optimizer](model.parameters(), config)
     total = config.epochs * _batch_count(len(y), config.batch_size)
     factor = _SCHEDULES[config.schedule]

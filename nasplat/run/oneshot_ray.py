@@ -33,7 +33,7 @@ RESULTS_FILE = "ranks.json"
 if TYPE_CHECKING:
     import torch
     from torch import nn
-    from torch.utils.data import TensorDataset
+    from torch.utils.data import Dataset, TensorDataset
 
     from nasplat.genotype import Genotype
     from nasplat.strategy import OneShotStrategy
@@ -79,14 +79,16 @@ class DataParallel:
             p.grad = flat[offset : offset + n].view_as(p).clone()
             offset += n
 
-    def shard(self, dataset: TensorDataset) -> TensorDataset:
+    def shard(self, dataset: Dataset) -> TensorDataset:
         """This rank's equal share of a dataset (every ``world_size``-th sample from ``rank``;
-        the remainder is dropped so every rank takes the same number of steps)."""
+        the remainder is dropped so every rank takes the same number of steps), in memory."""
         from torch.utils.data import TensorDataset
+
+        from nasplat.ml.data import tensors_of
 
         size = len(dataset) // self.world_size
         return TensorDataset(
-            *(t[self.rank : size * self.world_size : self.world_size] for t in dataset.tensors)
+            *(t[self.rank : size * self.world_size : self.world_size] for t in tensors_of(dataset))
         )
 
     def gather(self, obj: Any) -> list[Any]:
