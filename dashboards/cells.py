@@ -35,11 +35,13 @@ def space_of(name: str, options: Mapping[str, Any] | None = None) -> Any:
     from nasplat.registry import SPACES, load_builtins
 
     load_builtins()
-    if name not in SPACES:
+    try:
+        factory = SPACES.get(name)  # imports a ``package.module:Class`` space
+    except NasplatError:
         return None
     for given in (dict(options or {}), {}):
         try:
-            return SPACES.get(name)(**given)
+            return factory(**given)
         except (NasplatError, TypeError, ValueError):
             continue
     return None

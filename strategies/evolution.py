@@ -35,10 +35,12 @@ class RegularizedEvolution(Strategy):
         seed: int = 0,
         direction: str | Direction = Direction.MAXIMIZE,
         population_size: int = 20,
-        tournament_size: int = 10,
+        tournament_size: int | None = None,
         aging: bool = True,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction)
+        if tournament_size is None:  # 10 (tuned on NB201), at most the population
+            tournament_size = min(10, int(population_size))
         if population_size < 2:
             raise ConfigError(f"population_size must be >= 2, got {population_size}")
         if not 1 <= tournament_size <= population_size:

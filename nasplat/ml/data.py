@@ -659,7 +659,15 @@ def load_dataset(
     _check_options(name, accepted, takes_any, options)
     common = {"data_dir": data_dir, "seed": seed}
     common = {k: v for k, v in common.items() if takes_any or k in accepted}
-    key = (name, None if data_dir is None else str(data_dir), seed, repr(sorted(options.items())))
+    # the loader's identity is part of the key: a dataset registered again (a re-run notebook
+    # cell, another study's data under the same name) is loaded again, never served stale
+    key = (
+        name,
+        loader,  # held by the key, so its id is never reused
+        None if data_dir is None else str(data_dir),
+        seed,
+        repr(sorted(options.items())),
+    )
     with _CACHE_LOCK:
         if key not in _CACHE:
             splits = loader(**common, **options)

@@ -104,7 +104,7 @@ def test_one_shot_streams_read_a_dataset_like_its_tensors() -> None:
 
 @pytest.mark.slow
 def test_search_and_export_at_the_datasets_shape(tmp_path: Path) -> None:
-    from nasplat.cli.export import export_best
+    from nasplat.run.export import export_best
     from nasplat.config import SearchConfig
     from nasplat.run import run_search
     from nasplat.store import Store
