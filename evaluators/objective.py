@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -98,9 +97,8 @@ class ObjectiveEvaluator(Evaluator):
         return self.load_splits(Budget()).shape
 
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
-        import torch
 
-        from nasplat.ml.training import resolve_device, seed_everything
+        from nasplat.ml.training import resolve_device, seed_everything, state_bytes
         from nasplat.objective import TrialContext
 
         budget = self.resolve_budget(budget)
@@ -113,11 +111,7 @@ class ObjectiveEvaluator(Evaluator):
         returned = OBJECTIVES.get(self.function)(model, ctx)
         metrics = self.metrics_of(returned)
         metrics.setdefault("params", float(sum(p.numel() for p in model.parameters())))
-        weights = None
-        if self.keep_weights:
-            buffer = io.BytesIO()
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
-            weights = buffer.getvalue()
+        weights = state_bytes(model) if self.keep_weights else None
         return EvalResult(metrics, state_dict=weights, epochs_run=budget.epochs)
 
     def metrics_of(self, returned: Any) -> dict[str, float]:

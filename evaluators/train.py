@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 from typing import Any
 
@@ -116,10 +115,9 @@ class TrainEvaluator(Evaluator):
         return self.space.build(genotype, self.net_shape(budget, splits), **extra)
 
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
-        import torch
 
         from nasplat.ml.profiling import profile
-        from nasplat.ml.training import TrainConfig, resolve_device, seed_everything
+        from nasplat.ml.training import TrainConfig, resolve_device, seed_everything, state_bytes
 
         budget = self.resolve_budget(budget)
         start = time.perf_counter()
@@ -145,11 +143,7 @@ class TrainEvaluator(Evaluator):
         }
         if result.test_acc is not None:
             metrics["test_acc"] = result.test_acc
-        weights = None
-        if self.keep_weights:
-            buffer = io.BytesIO()
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
-            weights = buffer.getvalue()
+        weights = state_bytes(model) if self.keep_weights else None
         return EvalResult(metrics, state_dict=weights, epochs_run=result.epochs_run)
 
     def check_constraints(self, model: Any, shape: tuple[int, ...], cost: dict[str, float]) -> None:

@@ -15,7 +15,11 @@ class Net(nn.Sequential):
         layers, c = [nn.Conv2d(in_channels, 16, 3, padding=1)], 16
         for i in range(blocks):
             sep = nn.Sequential(nsn.Conv2d(c, c, 3, padding=1, groups=c), nsn.Conv2d(c, c, 1))
-            ops = {"conv3x3": nsn.Conv2d(c, c, 3, padding=1), "sepconv": sep, "identity": nn.Identity()}
+            ops = {
+                "conv3x3": nsn.Conv2d(c, c, 3, padding=1),
+                "sepconv": sep,
+                "identity": nn.Identity(),
+            }
             width = nsn.choice(f"width{i}", [16, 32])
             layers += [nsn.LayerChoice(ops, label=f"op{i}"), nsn.Conv2d(c, width, 1)]
             layers += [nsn.BatchNorm2d(width), nn.ReLU()]

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import torch
+from cnn_space import Net
 
 import nasplat
-from cnn_space import Net
 
 # --- from Python ----------------------------------------------------------------------------
 study = nasplat.create_study(
@@ -38,6 +38,7 @@ subprocess.run(
 )  # fmt: skip
 subprocess.run(
     [*nasplat_cli, "export", "--study", "cli-darts", "--out", "from-cli", *common],
-    check=True, env=env,
+    check=True,
+    env=env,
 )
 print(sorted(os.listdir("from-cli")))

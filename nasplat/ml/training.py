@@ -11,6 +11,7 @@ DataLoader). The loop trains classifiers (cross-entropy on class-index labels).
 from __future__ import annotations
 
 import copy
+import io
 import math
 import random
 import time
@@ -422,3 +423,11 @@ def _result(
         seconds=time.perf_counter() - started,
         best_epoch=int(best["epoch"]) if best is not None else 0,
     )
+
+
+def state_bytes(model: nn.Module) -> bytes:
+    """A model's state dict on the CPU, as ``torch.save`` bytes (what the store keeps; load with
+    ``torch.load(io.BytesIO(data), weights_only=True)``)."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()

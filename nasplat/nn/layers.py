@@ -68,6 +68,8 @@ class MutableLayer(nn.Module):
     is in a supernet with a value choice among the ``searched`` arguments."""
 
     searched: ClassVar[tuple[str, ...]] = ()
+    torch_class: ClassVar[type[nn.Module]]
+    """The plain torch layer this layer becomes outside a supernet."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if not args and not kwargs:  # copy.deepcopy / pickle
@@ -79,10 +81,10 @@ class MutableLayer(nn.Module):
             return super().__new__(cls)
         return cls.plain_layer(**{k: plain(v) for k, v in arguments.items()})
 
-    @staticmethod
-    def plain_layer(**arguments: Any) -> nn.Module:
+    @classmethod
+    def plain_layer(cls, **arguments: Any) -> nn.Module:
         """The torch layer for plain arguments."""
-        raise NotImplementedError
+        return cls.torch_class(**arguments)
 
     def standalone_state(self, values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """This layer's weights sliced for the single path ``values`` (label -> value), keyed
@@ -108,6 +110,7 @@ class Conv2d(MutableLayer):
     counts (depthwise); other group counts need plain channel counts."""
 
     searched = ("in_channels", "out_channels", "kernel_size")
+    torch_class = nn.Conv2d
 
     def __init__(
         self,
@@ -143,11 +146,11 @@ class Conv2d(MutableLayer):
         )
         self.weight, self.bias = ref.weight, ref.bias
 
-    @staticmethod
-    def plain_layer(**arguments: Any) -> nn.Module:
+    @classmethod
+    def plain_layer(cls, **arguments: Any) -> nn.Module:
         if arguments["padding"] == "same":
             arguments["padding"] = _same_padding(arguments["kernel_size"], arguments["dilation"])
-        return nn.Conv2d(**arguments)
+        return super().plain_layer(**arguments)
 
     def _pad(self, kernel: int) -> Any:
         return _same_padding(kernel, self.dilation) if self.padding == "same" else self.padding
@@ -192,6 +195,7 @@ class Linear(MutableLayer):
     """``torch.nn.Linear`` whose ``in_features`` and ``out_features`` may be value choices."""
 
     searched = ("in_features", "out_features")
+    torch_class = nn.Linear
 
     def __init__(self, in_features: Any, out_features: Any, bias: Any = True) -> None:
         super().__init__()
@@ -199,10 +203,6 @@ class Linear(MutableLayer):
         self.out_dim = Dim.of(out_features, "out_features")
         ref = nn.Linear(self.in_dim.max, self.out_dim.max, bias=bool(plain(bias)))
         self.weight, self.bias = ref.weight, ref.bias
-
-    @staticmethod
-    def plain_layer(**arguments: Any) -> nn.Module:
-        return nn.Linear(**arguments)
 
     def standalone_state(self, values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         route = frames.Route(values, {})
@@ -224,7 +224,6 @@ class _BatchNorm(MutableLayer):
     tracked; the sliced statistics are updated in place)."""
 
     searched = ("num_features",)
-    torch_class: ClassVar[type[nn.modules.batchnorm._BatchNorm]]
 
     def __init__(
         self,
@@ -280,15 +279,7 @@ class BatchNorm2d(_BatchNorm):
     __doc__ = _BatchNorm.__doc__
     torch_class = nn.BatchNorm2d
 
-    @staticmethod
-    def plain_layer(**arguments: Any) -> nn.Module:
-        return nn.BatchNorm2d(**arguments)
-
 
 class BatchNorm1d(_BatchNorm):
     __doc__ = _BatchNorm.__doc__
     torch_class = nn.BatchNorm1d
-
-    @staticmethod
-    def plain_layer(**arguments: Any) -> nn.Module:
-        return nn.BatchNorm1d(**arguments)

@@ -33,6 +33,12 @@ def test_darts_on_a_module_class_space_then_export_and_rebuild(tmp_path):
         "export", "--study", "Net-darts", "--out", str(out), *store, cwd=tmp_path, env=env
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    report = tmp_path / "report.html"
+    done = run_cli(
+        "dashboard", "--study", "Net-darts", "--out", str(report), *store, cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "op0" in report.read_text()  # the decisions table of the best architecture
     exported = json.loads((out / "genotype.json").read_text())
     assert exported["space"] == "cnn_space:Net"
     assert set(exported["decisions"]) == {"width0", "op0", "width1", "op1"}

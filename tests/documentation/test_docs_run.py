@@ -22,7 +22,10 @@ def python_blocks(page: Path) -> list[str]:
 
 
 def run(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.run(
         [sys.executable, str(path)], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
     )
@@ -47,5 +50,6 @@ def test_every_example_runs(example, tmp_path):
 
 
 def test_the_newcomer_example_is_at_most_30_lines():
-    lines = [l for l in (REPO / "examples" / "newcomer.py").read_text().splitlines() if l.strip()]
+    text = (REPO / "examples" / "newcomer.py").read_text()
+    lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) <= 30, len(lines)

@@ -104,9 +104,9 @@ def test_one_shot_streams_read_a_dataset_like_its_tensors() -> None:
 
 @pytest.mark.slow
 def test_search_and_export_at_the_datasets_shape(tmp_path: Path) -> None:
-    from nasplat.run.export import export_best
     from nasplat.config import SearchConfig
     from nasplat.run import run_search
+    from nasplat.run.export import export_best
     from nasplat.store import Store
 
     store = Store("sqlite://")

@@ -52,7 +52,9 @@ def test_objective_and_data_from_main_run_on_ray_workers(tmp_path, ray_session):
     script.write_text(MAIN_SCRIPT)
     url = f"sqlite:///{tmp_path / 's.db'}"
     done = subprocess.run(
-        [sys.executable, str(script), url, ray_session], capture_output=True, text=True,
+        [sys.executable, str(script), url, ray_session],
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -75,7 +77,13 @@ def test_a_plugin_that_cannot_be_pickled_is_one_clear_error():
 
     lock = threading.Lock()
     context = ExecutionContext(
-        "sqlite:///x.db", 1, "chain", {}, "objective", {}, "val_acc",
+        "sqlite:///x.db",
+        1,
+        "chain",
+        {},
+        "objective",
+        {},
+        "val_acc",
         plugins=(("objective", "__main__:f", lambda model, ctx: lock.locked()),),
     )
     with pytest.raises(ConfigError, match="cannot send the study's .* importable module"):
