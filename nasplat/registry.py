@@ -38,13 +38,15 @@ class Registry(Generic[T]):
         return decorator
 
     def add(self, name: str, obj: T, *, replace: bool = False, **meta: Any) -> None:
-        """Register ``obj``; registering the same object again (a module imported twice) is a
-        no-op, another object under a taken name is an error unless ``replace`` (what the Python
-        API does for objects from a script or notebook, so a re-run cell takes the new one)."""
+        """Register ``obj``. Registering the same object again (a module imported twice) is a
+        no-op; a new definition of the same thing (same module and qualified name: a re-run
+        notebook cell, a reloaded module) replaces the old one; another object under a taken
+        name is an error unless ``replace`` (the Python API's objects from a script)."""
         if name in self._items and not replace:
             if self._items[name] is obj:
                 return
-            raise ValueError(f"duplicate {self.kind} name {name!r}")
+            if _origin(self._items[name]) != _origin(obj) or _origin(obj) is None:
+                raise ValueError(f"duplicate {self.kind} name {name!r}")
         self._items[name] = obj
         doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
         meta.setdefault("description", doc[0] if doc else "")
@@ -108,6 +110,12 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _origin(obj: Any) -> tuple[str, str] | None:
+    """Where an object was defined: ``(module, qualified name)``, None when unknown."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    return (module, qualname) if module and qualname else None
 
 
 def option_names(factory: Any) -> list[str]:

@@ -173,6 +173,20 @@ def test_registry_replace_and_module_attr_names():
         reg.add("w", b)
     reg.add("w", b, replace=True)
     assert reg.get("w") is b
+
+    def loader():  # a notebook cell defining a dataset loader...
+        return 1
+
+    first = loader
+    reg.add("cell", first)
+
+    def loader():  # noqa: F811 - ...run again: a new object, the same definition
+        return 2
+
+    reg.add("cell", loader)
+    assert reg.get("cell") is loader and reg.get("cell") is not first
+    with pytest.raises(ValueError, match="duplicate widget name 'cell'"):
+        reg.add("cell", math.sqrt)  # another thing under a taken name
     assert reg.get("math:sqrt") is math.sqrt  # imported on first use
     with pytest.raises(UnknownNameError, match="cannot import widget 'math:nosuch'"):
         reg.get("math:nosuch")
