@@ -93,6 +93,12 @@ class TPEStrategy(Strategy):
         return dict(zip(self.distributions, encode(self.space, genotype), strict=True))
 
     def ask(self) -> Genotype:
+        """Optuna's next proposal the study has not seen: one it has is closed as FAIL (TPE
+        leaves failed trials out of its model) and Optuna asked again, so each architecture
+        enters Optuna's history once."""
+        return self.fresh(self._ask_optuna, reject=self._close_seen)
+
+    def _ask_optuna(self) -> Genotype:
         with quiet_logger("optuna"):
             trial = self.study.ask(self.distributions)
         indices = [trial.params[name] for name in self.distributions]
@@ -100,6 +106,9 @@ class TPEStrategy(Strategy):
         self._trials.append([indices, TrialState.RUNNING.name, None])
         self._pending.add(genotype, trial.number)
         return genotype
+
+    def _close_seen(self, genotype: Genotype) -> None:
+        self.tell(Observation(genotype, None, "FAILED"))
 
     @staticmethod
     def _result(observation: Observation) -> tuple[TrialState, float | None]:
