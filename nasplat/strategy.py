@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -40,6 +41,9 @@ class Strategy(ABC):
     - ``state_dict()`` returns JSON-serialisable data; ``load_state_dict`` on a fresh instance
       built with the same arguments restores it exactly (used by ``--resume``).
     - Not thread safe: the search loop calls it from one thread.
+    - The loop calls ``avoid(seen)`` before the first ``ask``; ``ask`` then proposes
+      architectures the study has not seen (:meth:`fresh`), so no proposal is wasted on one
+      already evaluated.
     """
 
     name: ClassVar[str] = ""
@@ -59,6 +63,35 @@ class Strategy(ABC):
         self.seed = seed
         self.direction = Direction.parse(direction)  # ConfigError unless maximize or minimize
         self.rng = random.Random(seed)
+        self._seen: Callable[[Genotype], bool] = _nothing_seen
+
+    def avoid(self, seen: Callable[[Genotype], bool]) -> None:
+        """``seen(genotype)``: whether the study already has this architecture (canonically).
+        Set by the loop before it asks; until then nothing counts as seen."""
+        self._seen = seen
+
+    def fresh(
+        self,
+        draw: Callable[[], Genotype],
+        reject: Callable[[Genotype], None] | None = None,
+        tries: int = 100,
+    ) -> Genotype:
+        """The first genotype of ``draw()`` the study has not seen; after ``tries`` seen draws,
+        the first unseen of ``tries`` uniform samples (a mutation whose neighbours are all
+        evaluated, a collapsed controller). ``reject`` hears each seen draw (an engine that
+        must close the ask). When every try was seen (the space is about exhausted) the last
+        one is returned, and the loop skips it as a duplicate."""
+        genotype = draw()
+        for attempt in range(2 * tries):
+            if not self._seen(genotype):
+                return genotype
+            if attempt < tries:
+                if reject is not None:
+                    reject(genotype)
+                genotype = draw() if attempt < tries - 1 else self.space.sample(self.rng)
+            else:
+                genotype = self.space.sample(self.rng)
+        return genotype
 
     def score(self, value: float) -> float:
         """The value oriented so that larger is better."""
@@ -78,6 +111,10 @@ class Strategy(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
+
+
+def _nothing_seen(genotype: Genotype) -> bool:
+    return False
 
 
 class OneShotStrategy(Strategy):

@@ -6,7 +6,8 @@ full, genotypes are sampled at random. Afterwards each child is a mutation of th
 ``tournament_size`` members drawn at random; when the child's result arrives it joins the
 queue and, with ``aging`` on, the *oldest* member leaves (with aging off, the worst leaves,
 i.e. non-regularized tournament evolution). Results may arrive out of order: each arrival
-is one population step. Failed children are not added.
+is one population step. Failed children are not added. A child the study has already
+evaluated is mutated again (see ``Strategy.fresh``), so no proposal is spent on it.
 """
 
 from __future__ import annotations
@@ -55,14 +56,14 @@ class RegularizedEvolution(Strategy):
 
     def ask(self) -> Genotype:
         self.asked += 1
-        if len(self.population) < self.population_size and self.asked <= self.population_size:
-            return self.space.sample(self.rng)
-        if not self.population:  # every early trial failed: keep exploring
-            return self.space.sample(self.rng)
+        filling = len(self.population) < self.population_size
+        if (filling and self.asked <= self.population_size) or not self.population:
+            # the initial population, or every early trial failed: keep exploring
+            return self.fresh(lambda: self.space.sample(self.rng))
         k = min(self.tournament_size, len(self.population))
         contenders = self.rng.sample(list(self.population), k)
         parent = max(contenders, key=lambda member: self.score(member[1]))[0]
-        return self.space.mutate(parent, self.rng)
+        return self.fresh(lambda: self.space.mutate(parent, self.rng))
 
     def tell(self, observation: Observation) -> None:
         if observation.value is None or observation.state == "FAILED":

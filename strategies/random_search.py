@@ -9,9 +9,10 @@ from nasplat.strategy import Strategy
 
 @STRATEGIES.register("random", description="uniform random sampling from the space")
 class RandomSearch(Strategy):
-    """Samples each genotype independently with the space's ``sample``."""
+    """Samples each genotype independently with the space's ``sample`` (sampling again when
+    the study has the architecture already)."""
 
     name = "random"
 
     def ask(self) -> Genotype:
-        return self.space.sample(self.rng)
+        return self.fresh(lambda: self.space.sample(self.rng))

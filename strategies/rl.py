@@ -6,7 +6,8 @@ The :class:`Controller` is reusable: ENAS trains the same module against superne
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -177,6 +178,21 @@ def from_jsonable(data: Any) -> Any:
     return {k: from_jsonable(v) for k, v in data.items()}
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the controller's tiny tensors on one thread (torch's thread pool costs more than it
+    gives at this size); the caller's setting is restored afterwards."""
+    saved = torch.get_num_threads()
+    if saved == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
 @STRATEGIES.register("rl", description="REINFORCE with an LSTM controller (Zoph & Le 2017)")
 class ReinforceStrategy(Strategy):
     """REINFORCE: an LSTM controller samples genotypes and is trained on their rewards.
@@ -246,6 +262,11 @@ class ReinforceStrategy(Strategy):
         self._batch: list[tuple[list[int], float]] = []
 
     def ask(self) -> Genotype:
+        """A sample of the controller the study has not seen (sampled again when it has)."""
+        with one_thread():
+            return self.fresh(self._sample)
+
+    def _sample(self) -> Genotype:
         with torch.no_grad():
             indices, _, _ = self.controller.sample(self.generator)
         return decode(self.space, indices.tolist())
@@ -266,7 +287,8 @@ class ReinforceStrategy(Strategy):
         self.worst = reward if self.worst is None else min(self.worst, reward)
         self._batch.append((indices, reward))
         if len(self._batch) >= self.batch_size:
-            self._update()
+            with one_thread():
+                self._update()
 
     def _advantages(self, rewards: list[float]) -> list[float]:
         """Rewards minus the moving-average baseline (optionally scaled); updates the averages."""

@@ -23,6 +23,9 @@ from nasplat.strategy import Observation, Strategy
 from strategies._encoding import PendingAsks, decode, encode, quiet_logger
 
 __all__ = ["TPEStrategy"]
+SEEN_TRIES = 2
+"""Optuna proposals of seen architectures before a uniform sample is used instead (each Optuna
+ask costs time that grows with the history, and a closed FAIL does not move TPE's model)."""
 
 
 def _random_state(rng: Any) -> list[Any]:
@@ -93,6 +96,14 @@ class TPEStrategy(Strategy):
         return dict(zip(self.distributions, encode(self.space, genotype), strict=True))
 
     def ask(self) -> Genotype:
+        """Optuna's next proposal the study has not seen: one it has is closed as FAIL (TPE
+        leaves failed trials out of its model), so each architecture enters Optuna's history
+        once. A FAIL teaches TPE nothing, so it tends to propose the same again: after
+        ``SEEN_TRIES`` seen proposals the ask falls back to a uniform sample (told to Optuna
+        as a trial it did not ask for)."""
+        return self.fresh(self._ask_optuna, reject=self._close_seen, tries=SEEN_TRIES)
+
+    def _ask_optuna(self) -> Genotype:
         with quiet_logger("optuna"):
             trial = self.study.ask(self.distributions)
         indices = [trial.params[name] for name in self.distributions]
@@ -100,6 +111,9 @@ class TPEStrategy(Strategy):
         self._trials.append([indices, TrialState.RUNNING.name, None])
         self._pending.add(genotype, trial.number)
         return genotype
+
+    def _close_seen(self, genotype: Genotype) -> None:
+        self.tell(Observation(genotype, None, "FAILED"))
 
     @staticmethod
     def _result(observation: Observation) -> tuple[TrialState, float | None]:

@@ -78,6 +78,9 @@ class TimedStrategy:
         finally:
             self.seconds += time.perf_counter() - start
 
+    def avoid(self, seen: Callable[[Genotype], bool]) -> None:
+        self.strategy.avoid(seen)
+
 
 @contextmanager
 def _quiet(name: str = "nasplat") -> Iterator[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from nasplat.genotype import Genotype
 from nasplat.run.loop import LoopContext, TrialLoop
@@ -13,24 +14,26 @@ from nasplat.run.study import StudyRun
 log = logging.getLogger("nasplat")
 
 
-def restore(run: StudyRun) -> list[Genotype]:
-    """Mark interrupted trials FAILED and restore the strategy; returns the asks that were in
-    flight at the checkpoint (evaluated again so the strategy hears about each one)."""
+def restore(run: StudyRun) -> dict[str, Any] | None:
+    """Mark interrupted trials FAILED and restore the strategy from the last checkpoint, which
+    is returned (None when there is none)."""
     interrupted = run.store.interrupt_running(run.study.id)
     if interrupted:
         log.info("marked %d interrupted trial(s) FAILED", interrupted)
     checkpoint = run.store.load_checkpoint(run.study.id)
     if checkpoint is None:
-        return []
+        return None
     run.strategy.load_state_dict(checkpoint["strategy"])
     log.info("restored %s state from the store", run.config.strategy)
-    return [Genotype.from_dict(g) for g in checkpoint.get("pending", [])]
+    return checkpoint
 
 
 def run_black_box(run: StudyRun, progress: bool = True) -> SearchResult:
     """Ask the strategy for architectures until the study has ``config.budget`` finished
     untagged trials (or the time limit passes)."""
-    pending = restore(run) if run.resume else []
+    checkpoint = restore(run) if run.resume else None
+    # the asks in flight at the checkpoint are evaluated again, so the strategy hears of each
+    pending = [Genotype.from_dict(g) for g in (checkpoint or {}).get("pending", [])]
     already = run.store.count_trials(run.study.id, tag=None)
     run.executor.open(run.execution_context(), run.store)
     try:
@@ -46,6 +49,7 @@ def run_black_box(run: StudyRun, progress: bool = True) -> SearchResult:
             time_limit=run.config.time_limit,
             keep_weights=run.config.keep_weights,
             pending=pending,
+            resumed=checkpoint,
         )
         total = run.config.budget
         with progress_bar(progress, total=total, completed=already, label=run.study.name) as bar:

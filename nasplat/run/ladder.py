@@ -10,6 +10,7 @@ objective), so ``best`` and strategies never compare a lower rung's score with i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from nasplat.direction import Direction
@@ -53,6 +54,9 @@ class OrientedProposer:
 
     def state_dict(self) -> dict[str, Any]:
         return self.strategy.state_dict()
+
+    def avoid(self, seen: Callable[[Genotype], bool]) -> None:
+        self.strategy.avoid(seen)
 
 
 def top(

@@ -4,7 +4,15 @@ this one loop over an explicit :class:`LoopContext`.
 
 An architecture already evaluated in the study at the same budget is not evaluated again: the
 proposer is told the stored result and no trial is spent. One being evaluated right now is told
-the result when it arrives.
+the result when it arrives. The proposer is told which architectures the study has
+(``avoid``), so a strategy proposes new ones without asking the store.
+
+Every step costs the same whatever the study's size: the best value so far is kept here, the
+architectures seen are a set in memory, and the strategy checkpoint (written with a trial's
+result) is taken every trial early on and then every ``n // CHECKPOINT_SPREAD`` trials. A resume
+restores the last checkpoint and *replays* the trials finished after it: the restored strategy
+asks the same architectures again and is told their stored results, exactly as the first time,
+without a new trial.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,11 +29,15 @@ from nasplat.errors import InvalidGenotypeError, StorageError
 from nasplat.executor import Executor, TrialOutcome, TrialTask
 from nasplat.genotype import Genotype
 from nasplat.space import SearchSpace
-from nasplat.store import StudyRecord, TrialRecord, TrialStore
+from nasplat.store import FINISHED, StudyRecord, TrialRecord, TrialStore
 from nasplat.strategy import Observation
 
 log = logging.getLogger("nasplat")
+INTERRUPTED = "interrupted"  # the error text of a trial whose search process died
 MAX_CONSECUTIVE_DUPLICATES = 1000
+CHECKPOINT_SPREAD = 20
+"""A checkpoint at least every ``max(1, trials // CHECKPOINT_SPREAD)`` trials: the checkpoint's
+cost per trial stays bounded when the strategy's state grows with the study (TPE's history)."""
 
 
 class Proposer(Protocol):
@@ -35,6 +47,7 @@ class Proposer(Protocol):
     def ask(self) -> Genotype | None: ...
     def tell(self, observation: Observation) -> None: ...
     def state_dict(self) -> dict[str, Any]: ...
+    def avoid(self, seen: Callable[[Genotype], bool]) -> None: ...
 
 
 class FixedProposals:
@@ -51,6 +64,9 @@ class FixedProposals:
 
     def state_dict(self) -> dict[str, Any]:
         return {}
+
+    def avoid(self, seen: Callable[[Genotype], bool]) -> None:
+        """The list is fixed."""
 
 
 class Bar(Protocol):
@@ -70,7 +86,8 @@ class LoopContext:
     reach it. ``score_metric``: also store the objective under this metric name;
     ``store_value=False`` keeps it out of the trial's value (a lower ladder rung, whose score
     must never be compared with the study's objective). ``count_cached``: an architecture found
-    already evaluated counts towards ``target`` (a rung of a fixed size).
+    already evaluated counts towards ``target`` (a rung of a fixed size). ``resumed``: the
+    checkpoint the proposer was restored from (its trials after it are replayed).
     """
 
     store: TrialStore
@@ -90,6 +107,7 @@ class LoopContext:
     store_value: bool = True
     extra_metrics: Mapping[str, float] = field(default_factory=dict)
     count_cached: bool = False
+    resumed: Mapping[str, Any] | None = None
 
 
 class TrialLoop:
@@ -106,11 +124,20 @@ class TrialLoop:
         self.duplicates_in_a_row = 0
         self.exhausted = False
         self.best: float | None = None
-        self.deadline = time.monotonic() + context.time_limit if context.time_limit else None
+        self.deadline: float | None = None
+        self.known: set[str] = set()  # canonical hashes of the study's trials at this budget
+        self.replay: dict[str, TrialRecord] = {}  # finished after the restored checkpoint
+        self.next_number = 0  # the number after every trial known here
+        self.unsaved = 0  # trials finished since the last checkpoint
+        self.checkpoints_written = 0
 
     def run(self, bar: Bar | None = None) -> TrialLoop:
         bar = bar or _NoBar()
         self.best = _stored_best(self.ctx) if self.ctx.store_value else None
+        self._load_known()
+        self.ctx.proposer.avoid(self._seen)
+        if self.ctx.time_limit:
+            self.deadline = time.monotonic() + self.ctx.time_limit
         while True:
             while self._may_ask():
                 pending = self.ctx.pending
@@ -120,7 +147,36 @@ class TrialLoop:
             for outcome in self.ctx.executor.wait():
                 self._finish(outcome)
                 bar.advance(self._best_text())
+        if self.ctx.checkpoints and self.unsaved:
+            self.ctx.store.save_checkpoint(self.ctx.study.id, self._checkpoint())
         return self
+
+    def _load_known(self) -> None:
+        """The architectures the study has, less those to replay (finished after the restored
+        checkpoint and not interrupted: the proposer has not heard of them yet)."""
+        ctx = self.ctx
+        index = ctx.store.trial_index(ctx.study.id, ctx.budget)
+        self.next_number = index[-1][0] + 1 if index else 0
+        resumed = ctx.resumed or {}
+        mark = resumed.get("next_number")
+        if mark is None:  # a fresh study, or a checkpoint from before replays
+            self.known = {arch for _, arch, _ in index}
+            return
+        again = set(resumed.get("replay", ()))
+        self.known = {arch for n, arch, _ in index if n < mark and n not in again}
+        first = min([mark, *again])
+        for trial in ctx.store.trials(ctx.study.id, since=first):
+            replayable = trial.number >= mark or trial.number in again
+            interrupted = (trial.error or "").startswith(INTERRUPTED)
+            if replayable and trial.state in FINISHED and not interrupted:
+                if trial.tag == ctx.tag and Budget.from_dict(trial.budget) == ctx.budget:
+                    self.replay.setdefault(trial.arch_hash, trial)
+
+    def _seen(self, genotype: Genotype) -> bool:
+        try:
+            return self.ctx.space.canonicalize(genotype).sha in self.known
+        except InvalidGenotypeError:
+            return False  # the loop reports it
 
     # --- asking ---------------------------------------------------------------------------------
     def _used(self) -> int:
@@ -162,12 +218,23 @@ class TrialLoop:
             ctx.proposer.tell(Observation(genotype, value, state, cached=True))
             self._note_duplicate()
             return
-        cached = ctx.store.find_evaluated(ctx.study.id, canonical, ctx.budget)
-        if cached is not None:
-            self._tell_cached(genotype, canonical, cached)
+        replayed = self.replay.pop(canonical.sha, None)
+        if replayed is not None:  # told as when it finished, before the interruption
+            self.known.add(canonical.sha)
+            ctx.proposer.tell(
+                Observation(
+                    genotype, replayed.value, replayed.state, replayed.number, replayed.metrics
+                )
+            )
+            self._record(canonical, replayed.value, replayed.state)
+            return
+        trial = ctx.store.create_trial(ctx.study.id, canonical, ctx.budget, tag=ctx.tag, reuse=True)
+        self.known.add(canonical.sha)
+        if trial.state != "RUNNING":  # evaluated already
+            self._tell_cached(genotype, canonical, trial)
             return
         self.duplicates_in_a_row = 0
-        trial = ctx.store.create_trial(ctx.study.id, canonical, ctx.budget, tag=ctx.tag)
+        self.next_number = max(self.next_number, trial.number + 1)
         task = TrialTask(trial.id, trial.number, canonical, ctx.budget)
         self.in_flight[trial.id] = (task, genotype)
         self.waiting_duplicates[canonical.sha] = []
@@ -213,6 +280,8 @@ class TrialLoop:
         metrics = {**outcome.metrics, **ctx.extra_metrics}
         if ctx.score_metric and state == "COMPLETE" and value is not None:
             metrics[ctx.score_metric] = value
+        self.unsaved += 1
+        checkpoint = self._checkpoint() if ctx.checkpoints and self._checkpoint_due() else None
         ctx.store.finish_trial(
             outcome.trial_id,
             state=state,
@@ -221,12 +290,15 @@ class TrialLoop:
             error=outcome.error,
             weights=outcome.weights if ctx.store_value else None,
             keep_weights=ctx.keep_weights,
-            checkpoint=self._checkpoint() if ctx.checkpoints else None,
+            checkpoint=checkpoint,
             worker=outcome.worker,
         )
         self.finished += 1
-        if ctx.checkpoints and self.finished % 50 == 0:
-            ctx.store.prune_checkpoints(ctx.study.id)
+        if checkpoint is not None:
+            self.unsaved = 0
+            self.checkpoints_written += 1
+            if self.checkpoints_written % 10 == 0:
+                ctx.store.prune_checkpoints(ctx.study.id)
         if state == "COMPLETE" and value is not None and ctx.store_value:
             if ctx.study.direction.better(value, self.best):
                 self.best = value
@@ -248,10 +320,20 @@ class TrialLoop:
             if state == "COMPLETE" and value is not None and math.isfinite(value)
         }
 
+    def _checkpoint_due(self) -> bool:
+        return self.unsaved >= max(1, (self.ctx.already + self.finished) // CHECKPOINT_SPREAD)
+
     def _checkpoint(self) -> dict[str, Any]:
-        """The proposer's state plus the asks still in flight (re-evaluated on resume)."""
+        """The proposer's state, the asks still in flight (evaluated again on resume), and
+        where the trials it has not heard of start: ``next_number`` and the trials of an
+        earlier replay still waiting (``replay``)."""
         pending = [g.to_dict() for _, g in self.in_flight.values()]
-        return {"strategy": self.ctx.proposer.state_dict(), "pending": pending}
+        return {
+            "strategy": self.ctx.proposer.state_dict(),
+            "pending": pending,
+            "next_number": self.next_number,
+            "replay": sorted(t.number for t in self.replay.values()),
+        }
 
     def _best_text(self) -> str:
         if self.best is None:

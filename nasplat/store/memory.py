@@ -146,8 +146,13 @@ class MemoryStore:
         *,
         worker: str | None = None,
         tag: str | None = None,
+        reuse: bool = False,
     ) -> TrialRecord:
         self._study(study_id)
+        if reuse:
+            found = self.find_evaluated(study_id, genotype, budget)
+            if found is not None:
+                return found
         record = TrialRecord(
             id=next(self._ids),
             study_id=study_id,
@@ -249,9 +254,10 @@ class MemoryStore:
         *,
         states: Iterable[str] | None = None,
         with_intermediate: bool = False,
+        since: int = 0,
     ) -> list[TrialRecord]:
         wanted = None if states is None else set(states)
-        ids = self._by_study[self._study(study).id]
+        ids = self._by_study[self._study(study).id][since:]  # numbers are list positions
         return [
             self._with_curve(self._trials[i], with_intermediate)
             for i in ids
@@ -284,6 +290,11 @@ class MemoryStore:
     ) -> TrialRecord | None:
         found = self._evaluated.get((study_id, genotype.space, genotype.sha, budget.key()))
         return None if found is None else self._trials[found]
+
+    def trial_index(self, study_id: int, budget: Budget) -> list[tuple[int, str, str]]:
+        key = budget.key()
+        trials = (self._trials[i] for i in self._by_study[study_id])
+        return [(t.number, t.arch_hash, t.state) for t in trials if _budget_key(t) == key]
 
     def trial_weights(self, trial_id: int) -> bytes | None:
         return self._weights.get(trial_id)

@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -17,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the tables; 2: the loop's indexes (a version-1 store is upgraded when opened)."""
 
 
 class Base(DeclarativeBase):
@@ -52,7 +54,12 @@ class ArchitectureRow(Base):
 
 class TrialRow(Base):
     __tablename__ = "trials"
-    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_trial_study_number"),)
+    __table_args__ = (
+        UniqueConstraint("study_id", "number", name="uq_trial_study_number"),
+        # the loop's "already evaluated?" and the best trial: one index seek each
+        Index("ix_trials_study_arch_budget", "study_id", "architecture_id", "budget_key", "number"),
+        Index("ix_trials_study_state_value", "study_id", "state", "value"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)

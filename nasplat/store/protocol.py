@@ -12,6 +12,8 @@ Rules every implementation keeps:
   together: a crash never leaves a result without the checkpoint that has seen it.
 - ``tag``: ``None`` always means "untagged trials only"; :data:`ANY_TAG` means every trial.
 - Stored genotypes are canonical (the caller canonicalises before ``create_trial``).
+- The trial loop's calls (``create_trial``, ``finish_trial``, ``find_evaluated``) cost the same
+  whatever the study's size.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ class TrialStore(Protocol):
         *,
         worker: str | None = None,
         tag: str | None = None,
-    ) -> TrialRecord: ...
+        reuse: bool = False,
+    ) -> TrialRecord:
+        """A new RUNNING trial; ``reuse``: return the study's COMPLETE or PRUNED trial of this
+        architecture at this budget instead, when there is one (checked in the same step)."""
 
     def finish_trial(
         self,
@@ -93,7 +98,9 @@ class TrialStore(Protocol):
         *,
         states: Iterable[str] | None = None,
         with_intermediate: bool = False,
-    ) -> list[TrialRecord]: ...
+        since: int = 0,
+    ) -> list[TrialRecord]:
+        """Trials in number order; ``since``: only those numbered ``since`` or more."""
 
     def count_trials(
         self, study_id: int, states: Iterable[str] = FINISHED, tag: str | None = ANY_TAG
@@ -105,6 +112,9 @@ class TrialStore(Protocol):
         self, study_id: int, genotype: Genotype, budget: Budget
     ) -> TrialRecord | None:
         """A COMPLETE or PRUNED trial of this canonical architecture at this budget."""
+
+    def trial_index(self, study_id: int, budget: Budget) -> list[tuple[int, str, str]]:
+        """``(number, architecture hash, state)`` of each trial at ``budget``, in number order."""
 
     def trial_weights(self, trial_id: int) -> bytes | None: ...
 

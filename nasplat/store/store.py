@@ -6,6 +6,10 @@ locked" is retried; a method that only reads starts a deferred transaction, whic
 never takes the write lock, so readers do not stall a running search. Trial numbers are unique
 per study in the schema, so concurrent writers never hand out the same number.
 
+The trial loop's calls (``create_trial``, ``finish_trial``, ``find_evaluated``) are SQLAlchemy
+Core statements on one connection, one short transaction each, and every per-trial query is
+an index seek (cost independent of the study's size); the rest uses the ORM.
+
 The store follows :class:`nasplat.store.protocol.TrialStore`.
 """
 
@@ -16,10 +20,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, delete, event, func, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Table, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -130,8 +135,9 @@ class Store:
         self.url = resolve_storage_url(url)
         self.engine = _make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        reader = self.engine.execution_options(**{READ_ONLY: True})
-        self._read_sessions = sessionmaker(reader, expire_on_commit=False)
+        self._reader = self.engine.execution_options(**{READ_ONLY: True})
+        self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
+        self._arch_ids: dict[tuple[str, str], int] = {}  # committed rows only (never deleted)
         try:
             self._prepare_schema()
         except OperationalError as exc:
@@ -152,6 +158,9 @@ class Store:
             found = None
             if self.engine.dialect.has_table(session.connection(), SchemaVersion.__tablename__):
                 found = session.scalar(select(SchemaVersion.version))
+            if found is not None and found < SCHEMA_VERSION:
+                self._upgrade_schema(session, found)
+                found = SCHEMA_VERSION
             if found is not None and found != SCHEMA_VERSION:
                 raise StorageError(
                     f"store {self.safe_url} has schema version {found}; this nasplat uses "
@@ -162,6 +171,14 @@ class Store:
             with self._session() as session:
                 if session.scalar(select(SchemaVersion.version)) is None:
                     session.add(SchemaVersion(version=SCHEMA_VERSION))
+
+    def _upgrade_schema(self, session: Session, found: int) -> None:
+        """Bring an older store up to this version (inside the caller's writing transaction)."""
+        connection = session.connection()
+        if found < 2:  # the loop's indexes
+            for index in TrialRow.__table__.indexes:
+                index.create(connection, checkfirst=True)
+        session.execute(update(SchemaVersion).values(version=SCHEMA_VERSION))
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -177,15 +194,21 @@ class Store:
 
     def _retry(self, fn: Callable[[Session], T], attempts: int = 20) -> T:
         """Run ``fn`` in a transaction, retrying when the database is briefly locked."""
-        for attempt in range(attempts):
-            try:
-                with self._session() as session:
-                    return fn(session)
-            except OperationalError as exc:
-                if "locked" not in str(exc).lower() or attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return _retrying(lambda: self._in_session(fn), attempts)
+
+    def _in_session(self, fn: Callable[[Session], T]) -> T:
+        with self._session() as session:
+            return fn(session)
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` on a connection in one writing transaction (Core statements, no ORM),
+        retrying when the database is briefly locked."""
+
+        def attempt() -> T:
+            with self.engine.begin() as connection:
+                return fn(connection)
+
+        return _retrying(attempt)
 
     # --- studies ----------------------------------------------------------------------------
     def create_study(
@@ -312,52 +335,83 @@ class Store:
         *,
         worker: str | None = None,
         tag: str | None = None,
+        reuse: bool = False,
     ) -> TrialRecord:
-        """A new RUNNING trial with the next number in its study (``genotype`` canonical)."""
+        """A new RUNNING trial with the next number in its study (``genotype`` canonical).
+        ``reuse``: when a COMPLETE or PRUNED trial of this architecture at this budget exists,
+        return it instead (the check and the creation are one transaction)."""
+        key = budget.key()
 
-        def create(session: Session) -> TrialRecord:
-            arch_id = self._architecture_id(session, genotype)
-            number = session.scalar(
-                select(func.coalesce(func.max(TrialRow.number) + 1, 0)).where(
-                    TrialRow.study_id == study_id
+        def create(connection: Connection) -> tuple[TrialRecord, int]:
+            arch_id = self._upsert_architecture(connection, genotype)
+            if reuse:
+                found = self._evaluated(connection, study_id, arch_id, key, genotype)
+                if found is not None:
+                    return found, arch_id
+            number = connection.scalar(
+                select(func.coalesce(func.max(_TRIALS.c.number) + 1, 0)).where(
+                    _TRIALS.c.study_id == study_id
                 )
             )
-            row = TrialRow(
-                study_id=study_id,
-                number=number,
-                architecture_id=arch_id,
-                state="RUNNING",
-                budget=budget.to_dict(),
-                budget_key=budget.key(),
-                started_at=utcnow(),
-                worker=worker,
-                tag=tag,
-                retries=0,
-            )
-            session.add(row)
-            session.flush()
-            return self._trial_record(row, genotype.sha, genotype, {}, ())
+            values = {
+                "study_id": study_id,
+                "number": number,
+                "architecture_id": arch_id,
+                "state": "RUNNING",
+                "budget": budget.to_dict(),
+                "budget_key": key,
+                "value": None,
+                "started_at": utcnow(),
+                "finished_at": None,
+                "worker": worker,
+                "error": None,
+                "tag": tag,
+                "retries": 0,
+            }
+            result = connection.execute(insert(_TRIALS).values(values))
+            row = SimpleNamespace(id=result.inserted_primary_key[0], **values)
+            return self._trial_record(row, genotype.sha, genotype, {}, ()), arch_id
 
         for _ in range(50):
             try:
-                return self._retry(create)
+                record, arch_id = self._write(create)
             except IntegrityError:  # another process took this number (or architecture) first
                 time.sleep(0.01)
+                continue
+            self._arch_ids[(genotype.space, genotype.sha)] = arch_id  # committed now
+            return record
         raise StorageError("could not allocate a trial number after 50 attempts")
 
-    def _architecture_id(self, session: Session, genotype: Genotype) -> int:
-        query = select(ArchitectureRow.id).where(
-            ArchitectureRow.space == genotype.space, ArchitectureRow.hash == genotype.sha
+    def _upsert_architecture(self, connection: Connection, genotype: Genotype) -> int:
+        """The architecture's id, inserting its row if new: ``INSERT ... ON CONFLICT DO
+        NOTHING`` where the dialect has it (SQLite, PostgreSQL), else a savepoint."""
+        known = self._arch_ids.get((genotype.space, genotype.sha))
+        if known is not None:
+            return known
+        values = {"space": genotype.space, "hash": genotype.sha, "genotype": genotype.to_json()}
+        query = select(_ARCHS.c.id).where(
+            _ARCHS.c.space == genotype.space, _ARCHS.c.hash == genotype.sha
         )
-        arch_id = session.scalar(query)
+        dialect = connection.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            connection.execute(
+                dialect_insert(_ARCHS)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=["space", "hash"])
+            )
+            return connection.scalar(query)
+        arch_id = connection.scalar(query)
         if arch_id is None:
-            with session.begin_nested():
-                row = ArchitectureRow(
-                    space=genotype.space, hash=genotype.sha, genotype=genotype.to_json()
-                )
-                session.add(row)
-            arch_id = row.id
+            with connection.begin_nested():
+                arch_id = connection.execute(insert(_ARCHS).values(values)).inserted_primary_key[0]
         return arch_id
+
+    def _architecture_id(self, session: Session, genotype: Genotype) -> int:
+        return self._upsert_architecture(session.connection(), genotype)
 
     def finish_trial(
         self,
@@ -377,40 +431,58 @@ class Store:
         if state not in FINISHED:
             raise ValueError(f"finish state must be one of {FINISHED}, got {state!r}")
 
-        def finish(session: Session) -> None:
-            row = session.get(TrialRow, trial_id)
+        def finish(connection: Connection) -> None:
+            row = connection.execute(
+                select(_TRIALS.c.study_id, _TRIALS.c.number).where(_TRIALS.c.id == trial_id)
+            ).first()
             if row is None:
                 raise StorageError(f"no trial with id {trial_id}")
-            row.state = state
-            row.value = value
-            row.error = error
-            row.finished_at = utcnow()
+            changes: dict[str, Any] = {
+                "state": state,
+                "value": value,
+                "error": error,
+                "finished_at": utcnow(),
+            }
             if worker is not None:
-                row.worker = worker
-            session.execute(delete(TrialValueRow).where(TrialValueRow.trial_id == trial_id))
-            for key, metric in (metrics or {}).items():
-                session.add(TrialValueRow(trial_id=trial_id, key=key, value=float(metric)))
+                changes["worker"] = worker
+            connection.execute(update(_TRIALS).where(_TRIALS.c.id == trial_id).values(changes))
+            connection.execute(delete(_VALUES).where(_VALUES.c.trial_id == trial_id))
+            if metrics:
+                connection.execute(
+                    insert(_VALUES),
+                    [
+                        {"trial_id": trial_id, "key": k, "value": float(v)}
+                        for k, v in metrics.items()
+                    ],
+                )
             if weights is not None and keep_weights != "none":
-                self._keep_weights(session, row, weights, keep_weights)
+                finished = SimpleNamespace(
+                    id=trial_id, study_id=row.study_id, number=row.number, **changes
+                )
+                self._keep_weights(connection, finished, weights, keep_weights)
             if checkpoint is not None:
-                session.add(
-                    StrategyCheckpointRow(
+                connection.execute(
+                    insert(_CHECKPOINTS).values(
                         study_id=row.study_id, created_at=utcnow(), state=checkpoint
                     )
                 )
 
-        self._retry(finish)
+        self._write(finish)
 
-    def _keep_weights(self, session: Session, row: TrialRow, weights: bytes, policy: str) -> None:
+    def _keep_weights(
+        self, connection: Connection, row: SimpleNamespace, weights: bytes, policy: str
+    ) -> None:
         if policy == "best":
             if row.state != "COMPLETE" or row.value is None:
                 return
-            study = session.get(StudyRow, row.study_id)
-            direction = Direction.parse(study.objectives[0][1])
-            holders = session.execute(
-                select(TrialRow.id, TrialRow.value, TrialRow.number)
-                .join(TrialArtifactRow, TrialArtifactRow.trial_id == TrialRow.id)
-                .where(TrialRow.study_id == row.study_id, TrialArtifactRow.kind == "weights")
+            objectives = connection.scalar(
+                select(_STUDIES.c.objectives).where(_STUDIES.c.id == row.study_id)
+            )
+            direction = Direction.parse(objectives[0][1])
+            holders = connection.execute(
+                select(_TRIALS.c.id, _TRIALS.c.value, _TRIALS.c.number)
+                .join(_ARTIFACTS, _ARTIFACTS.c.trial_id == _TRIALS.c.id)
+                .where(_TRIALS.c.study_id == row.study_id, _ARTIFACTS.c.kind == "weights")
             ).all()
             for _, value, number in holders:
                 if value is None:
@@ -421,8 +493,8 @@ class Store:
                     return  # the best trial (earliest on ties, as best_trial) keeps its weights
             ids = [h for h, _, _ in holders]
             if ids:
-                session.execute(delete(TrialArtifactRow).where(TrialArtifactRow.trial_id.in_(ids)))
-        session.add(TrialArtifactRow(trial_id=row.id, kind="weights", data=weights))
+                connection.execute(delete(_ARTIFACTS).where(_ARTIFACTS.c.trial_id.in_(ids)))
+        connection.execute(insert(_ARTIFACTS).values(trial_id=row.id, kind="weights", data=weights))
 
     def set_trial_architecture(self, trial_id: int, genotype: Genotype) -> None:
         """Link a trial to another (canonical) architecture: a one-shot search's supernet trial
@@ -510,24 +582,55 @@ class Store:
     def find_evaluated(
         self, study_id: int, genotype: Genotype, budget: Budget
     ) -> TrialRecord | None:
-        """A COMPLETE or PRUNED trial of the same canonical architecture and budget."""
-        with self._reading() as session:
-            row = session.scalar(
-                select(TrialRow)
-                .join(ArchitectureRow, ArchitectureRow.id == TrialRow.architecture_id)
-                .where(
-                    TrialRow.study_id == study_id,
-                    ArchitectureRow.space == genotype.space,
-                    ArchitectureRow.hash == genotype.sha,
-                    TrialRow.budget_key == budget.key(),
-                    TrialRow.state.in_(("COMPLETE", "PRUNED")),
+        """A COMPLETE or PRUNED trial of the same canonical architecture and budget (an index
+        seek on (study, architecture, budget))."""
+        with self._reader.begin() as connection:
+            arch_id = self._arch_ids.get((genotype.space, genotype.sha))
+            if arch_id is None:
+                arch_id = connection.scalar(
+                    select(_ARCHS.c.id).where(
+                        _ARCHS.c.space == genotype.space, _ARCHS.c.hash == genotype.sha
+                    )
                 )
-                .order_by(TrialRow.number)
-                .limit(1)
-            )
-            if row is None:
+            if arch_id is None:
                 return None
-            return self._load_trials(session, [row])[0]
+            return self._evaluated(connection, study_id, arch_id, budget.key(), genotype)
+
+    def _evaluated(
+        self, connection: Connection, study_id: int, arch_id: int, key: str, genotype: Genotype
+    ) -> TrialRecord | None:
+        row = connection.execute(
+            select(_TRIALS)
+            .where(
+                _TRIALS.c.study_id == study_id,
+                _TRIALS.c.architecture_id == arch_id,
+                _TRIALS.c.budget_key == key,
+                # not IN (...): an expanding parameter costs more to compile than the query
+                or_(_TRIALS.c.state == "COMPLETE", _TRIALS.c.state == "PRUNED"),
+            )
+            .order_by(_TRIALS.c.number)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        metrics = dict(
+            connection.execute(
+                select(_VALUES.c.key, _VALUES.c.value).where(_VALUES.c.trial_id == row.id)
+            ).all()
+        )
+        return self._trial_record(row, genotype.sha, genotype, metrics, ())
+
+    def trial_index(self, study_id: int, budget: Budget) -> list[tuple[int, str, str]]:
+        """``(number, architecture hash, state)`` of every trial of a study at ``budget``, in
+        number order (what the loop needs to know which architectures the study has seen)."""
+        with self._reader.begin() as connection:
+            rows = connection.execute(
+                select(_TRIALS.c.number, _ARCHS.c.hash, _TRIALS.c.state)
+                .join(_ARCHS, _ARCHS.c.id == _TRIALS.c.architecture_id)
+                .where(_TRIALS.c.study_id == study_id, _TRIALS.c.budget_key == budget.key())
+                .order_by(_TRIALS.c.number)
+            ).all()
+        return [(number, arch_hash, state) for number, arch_hash, state in rows]
 
     def get_trial(self, trial_id: int) -> TrialRecord:
         with self._reading() as session:
@@ -542,11 +645,14 @@ class Store:
         *,
         states: Iterable[str] | None = None,
         with_intermediate: bool = False,
+        since: int = 0,
     ) -> list[TrialRecord]:
-        """A study's trials in number order."""
+        """A study's trials in number order (``since``: those numbered ``since`` or more)."""
         study_id = study if isinstance(study, int) else self.get_study(study).id
         with self._reading() as session:
             query = select(TrialRow).where(TrialRow.study_id == study_id)
+            if since:
+                query = query.where(TrialRow.number >= since)
             if states is not None:
                 query = query.where(TrialRow.state.in_(tuple(states)))
             rows = session.scalars(query.order_by(TrialRow.number)).all()
@@ -731,3 +837,23 @@ def _with_tag(query: Any, tag: str | None) -> Any:
     if tag == ANY_TAG:
         return query
     return query.where(TrialRow.tag.is_(None) if tag is None else TrialRow.tag == tag)
+
+
+_TRIALS: Table = TrialRow.__table__  # type: ignore[assignment]
+_ARCHS: Table = ArchitectureRow.__table__  # type: ignore[assignment]
+_VALUES: Table = TrialValueRow.__table__  # type: ignore[assignment]
+_STUDIES: Table = StudyRow.__table__  # type: ignore[assignment]
+_CHECKPOINTS: Table = StrategyCheckpointRow.__table__  # type: ignore[assignment]
+_ARTIFACTS: Table = TrialArtifactRow.__table__  # type: ignore[assignment]
+
+
+def _retrying(fn: Callable[[], T], attempts: int = 20) -> T:
+    """``fn()``, retried when the database is briefly locked."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if "locked" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -176,3 +176,54 @@ def test_reads_do_not_wait_for_the_write_lock(tmp_path) -> None:
         writer.execute("ROLLBACK")
         writer.close()
         store.close()
+
+
+def query_plan(store: Store, sql: str, *params) -> str:
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()
+    return " | ".join(str(row[-1]) for row in rows)
+
+
+def test_the_loop_queries_are_index_seeks(tmp_path: Path) -> None:
+    """find_evaluated, the trial number and the best trial never scan a study's trials."""
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    study = make_study(store)
+    evaluated = query_plan(
+        store,
+        "SELECT * FROM trials WHERE study_id = ? AND architecture_id = ? AND budget_key = ? "
+        "AND state IN ('COMPLETE', 'PRUNED') ORDER BY number LIMIT 1",
+        study.id,
+        1,
+        "{}",
+    )
+    assert "USING INDEX ix_trials_study_arch_budget" in evaluated, evaluated
+    number = query_plan(store, "SELECT max(number) FROM trials WHERE study_id = ?", study.id)
+    assert "COVERING INDEX" in number and "SCAN" not in number, number
+    best = query_plan(
+        store,
+        "SELECT * FROM trials WHERE study_id = ? AND state = 'COMPLETE' AND value IS NOT NULL "
+        "ORDER BY value DESC, number LIMIT 1",
+        study.id,
+    )
+    assert "ix_trials_study_state_value" in best, best
+
+
+def test_a_version_1_store_is_upgraded_when_opened(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    study = make_study(store)
+    trial = store.create_trial(study.id, Genotype("chain", {"a": 1}), Budget())
+    store.finish_trial(trial.id, state="COMPLETE", value=0.5)
+    with store._session() as session:  # what a version-1 nasplat wrote: no loop indexes
+        session.query(SchemaVersion).update({SchemaVersion.version: 1})
+        for name in ("ix_trials_study_arch_budget", "ix_trials_study_state_value"):
+            session.connection().exec_driver_sql(f"DROP INDEX {name}")
+    store.close()
+    reopened = Store(url)
+    with reopened._session() as session:
+        assert session.query(SchemaVersion.version).scalar() == 2
+    names = {
+        row[1] for row in reopened.engine.connect().exec_driver_sql("PRAGMA index_list(trials)")
+    }
+    assert {"ix_trials_study_arch_budget", "ix_trials_study_state_value"} <= names
+    assert reopened.find_evaluated(study.id, Genotype("chain", {"a": 1}), Budget()).value == 0.5

@@ -358,3 +358,46 @@ def test_in_memory_sqlite_is_private_to_its_store() -> None:
     one, two = Store("sqlite://"), Store("sqlite://")
     make_study(one)
     assert one.has_study("s") and not two.has_study("s")
+
+
+# --- the loop's calls ------------------------------------------------------------------------
+@all_backends
+def test_create_trial_reuse_returns_the_evaluated_trial(store: Store) -> None:
+    study = make_study(store)
+    budget, other = Budget(epochs=1), Budget(epochs=2)
+    first = store.create_trial(study.id, genotype(1), budget, reuse=True)
+    assert first.state == "RUNNING" and first.number == 0
+    # RUNNING and FAILED trials are not reused: another trial is created
+    again = store.create_trial(study.id, genotype(1), budget, reuse=True)
+    assert again.state == "RUNNING" and again.number == 1
+    store.finish_trial(first.id, state="FAILED", error="x")
+    store.finish_trial(again.id, state="COMPLETE", value=0.5, metrics={"m": 2.0})
+    reused = store.create_trial(study.id, genotype(1), budget, reuse=True)
+    assert (reused.id, reused.state, reused.value, reused.metrics) == (
+        again.id,
+        "COMPLETE",
+        0.5,
+        {"m": 2.0},
+    )
+    assert store.create_trial(study.id, genotype(1), other, reuse=True).state == "RUNNING"
+    assert store.create_trial(study.id, genotype(1), budget).number == 3  # no reuse asked
+    assert store.count_trials(study.id, states=["RUNNING", "COMPLETE", "FAILED"]) == 4
+
+
+@all_backends
+def test_trial_index_and_trials_since(store: Store) -> None:
+    study = make_study(store)
+    budget = Budget(epochs=1)
+    for i in range(4):
+        trial = store.create_trial(study.id, genotype(i), budget)
+        if i % 2 == 0:
+            store.finish_trial(trial.id, state="COMPLETE", value=float(i))
+    store.create_trial(study.id, genotype(9), Budget(epochs=2))
+    index = store.trial_index(study.id, budget)
+    assert index == [
+        (0, genotype(0).sha, "COMPLETE"),
+        (1, genotype(1).sha, "RUNNING"),
+        (2, genotype(2).sha, "COMPLETE"),
+        (3, genotype(3).sha, "RUNNING"),
+    ]
+    assert [t.number for t in store.trials(study.id, since=2)] == [2, 3, 4]
