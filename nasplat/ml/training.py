@@ -273,10 +273,12 @@ def recalibrate_batchnorm(
     in training mode without gradients; momentum, the module's train/eval mode and all
     parameters are restored. ``forward(x)`` runs the model (default ``model(x)``; e.g. a
     supernet's path: ``lambda x: supernet(x, genotype=g)``). Returns the number of batches
-    used: 0, and nothing run, when the model has no BatchNorm with running statistics.
+    used: 0, and nothing run or changed, when the model has no BatchNorm with running
+    statistics or ``batches`` is empty.
     """
     layers = batchnorm_layers(model)
-    if not layers:
+    batches = list(batches)
+    if not layers or not batches:  # nothing to estimate from: the statistics stay as they are
         return 0
     run = model if forward is None else forward
     momenta = [m.momentum for m in layers]

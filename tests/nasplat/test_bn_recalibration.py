@@ -115,7 +115,8 @@ def test_a_two_epoch_digits_trial_is_no_longer_at_chance() -> None:
     architecture at chance (0.10) while it fit the training data."""
     load_builtins()
     space = SPACES.get("chain")()
-    genotype = space.sample(random.Random(0))
+    rng = random.Random(0)
+    genotype = [space.sample(rng) for _ in range(2)][1]
     results = {}
     for n in (0, 10):
         ev = EVALUATORS.get("train")(space, epochs=2, keep_weights=False, bn_recalibration=n)
