@@ -25,6 +25,7 @@ TRAIN_OPTIONS = (
     "schedule",
     "grad_clip",
     "label_smoothing",
+    "bn_recalibration",
 )
 
 

@@ -13,9 +13,16 @@ After every epoch the controller's most likely child (argmax decoding) is evalua
 validation split and recorded. At the end ``final_samples`` children are sampled, ranked by
 shared-weight accuracy on the whole second half, and the best is returned for retraining.
 
-Children are evaluated with batch statistics in BatchNorm (training-mode normalisation, no
-gradient, running statistics left untouched): running statistics accumulated over many
-different paths do not match any single child.
+Running BatchNorm statistics accumulated over many different paths match no single child, so
+a child is never evaluated with them. The per-epoch validation of the greedy child and the final
+ranking re-estimate BatchNorm statistics for each child's path first, as single-path one-shot
+NAS does (SPOS): reset, cumulative average over ``bn_recalibration`` fixed batches of the
+weights' half in training mode without gradient, then evaluation mode
+(:func:`~nasplat.ml.training.recalibrate_batchnorm`); the supernet's own running statistics are
+restored afterwards. A controller reward is measured on one minibatch with that minibatch's own
+statistics (training-mode normalisation, running statistics untouched): re-estimating per reward
+would multiply the controller phase's cost by ``bn_recalibration + 1``. ``bn_recalibration=0``
+evaluates every child with batch statistics (the earlier behaviour).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.ml.data import tensors_of
+from nasplat.ml.training import recalibrate_batchnorm
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from strategies._encoding import decode
@@ -55,7 +63,8 @@ class Enas(SupernetStrategy):
     ``weight_decay`` (1e-4), ``grad_clip`` (5), ``controller_lr`` (3.5e-3, ENAS's released
     code; paper 3.5e-4), ``controller_steps`` (20 per epoch), ``entropy_weight`` (1e-4),
     ``baseline_decay`` (0.99), ``hidden`` (64), ``temperature`` (5), ``tanh_constant`` (2.5),
-    ``final_samples`` (10), plus the common ones of
+    ``final_samples`` (10), ``bn_recalibration`` (10 batches of ``batch_size``: the BatchNorm
+    re-estimation per evaluated child, see above; 0: batch statistics), plus the common ones of
     :class:`~strategies.oneshot_common.SupernetStrategy`.
     """
 
@@ -81,6 +90,7 @@ class Enas(SupernetStrategy):
         temperature: float | None = 5.0,
         tanh_constant: float | None = 2.5,
         final_samples: int = 10,
+        bn_recalibration: int = 10,
         **common: Any,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, **common)
@@ -89,6 +99,7 @@ class Enas(SupernetStrategy):
             "controller_steps must be >= 1": int(controller_steps) >= 1,
             "final_samples must be >= 1": int(final_samples) >= 1,
             "baseline_decay must be in [0, 1)": 0 <= baseline_decay < 1,
+            "bn_recalibration must be >= 0": int(bn_recalibration) >= 0,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -101,6 +112,8 @@ class Enas(SupernetStrategy):
         self.entropy_weight = float(entropy_weight)
         self.baseline_decay = float(baseline_decay)
         self.final_samples = int(final_samples)
+        self.bn_recalibration = int(bn_recalibration)
+        self.calibration: list[torch.Tensor] = []
         self.generator = torch.Generator().manual_seed(seed)
         # decisions the supernet cannot vary have one choice here (SearchSpace.one_shot_decisions)
         self.decisions = space.one_shot_decisions()
@@ -125,6 +138,12 @@ class Enas(SupernetStrategy):
         self.controller_optimizer = torch.optim.Adam(
             self.controller.parameters(), lr=self.controller_lr
         )
+        # fixed BatchNorm calibration batches from the weights' half (own generator: the
+        # training stream is untouched, and a resumed search draws the same batches)
+        x = self.weight_data.x
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed + 2))
+        chosen = order[: self.bn_recalibration * self.batch_size].to(x.device)
+        self.calibration = list(x[chosen].split(self.batch_size)) if self.bn_recalibration else []
 
     # --- sampling and rewards -----------------------------------------------------------------
     def sample(self) -> tuple[Genotype, torch.Tensor, torch.Tensor]:
@@ -133,16 +152,28 @@ class Enas(SupernetStrategy):
         return decode(self.space, indices.tolist(), self.decisions), log_prob, entropy
 
     def shared_accuracy(self, genotype: Genotype, dataset: Any) -> float:
-        """Accuracy of a child with the shared weights on a batch or a whole dataset."""
-        x, y = tensors_of(dataset) if isinstance(dataset, Dataset) else dataset
+        """Accuracy of a child with the shared weights on a batch or a whole dataset: a
+        dataset with the child's re-estimated BatchNorm statistics (``bn_recalibration``), a
+        batch (a controller reward) with its own statistics. The supernet's running statistics
+        and training mode are left as they were."""
+        whole = isinstance(dataset, Dataset)
+        x, y = tensors_of(dataset) if whole else dataset
         device = next(self.supernet.parameters()).device
         correct = 0.0
         self.supernet.train()
         with torch.no_grad(), frozen_batchnorm_stats(self.supernet):
+            if whole and self.calibration:
+                recalibrate_batchnorm(
+                    self.supernet,
+                    self.calibration,
+                    forward=lambda xb: self.supernet(xb, genotype=genotype),
+                )
+                self.supernet.eval()
             for start in range(0, len(y), 256):
                 xb, yb = x[start : start + 256].to(device), y[start : start + 256].to(device)
                 logits = logits_of(self.supernet(xb, genotype=genotype))
                 correct += accuracy(logits, yb) * len(yb)
+        self.supernet.train()
         return correct / len(y)
 
     # --- one epoch --------------------------------------------------------------------------

@@ -6,6 +6,12 @@ deterministic for a seed on CPU. Any split is read into memory once
 (:func:`~nasplat.ml.data.tensors_of`: a ``TensorDataset`` as it is, other datasets once per
 process); its tensors are moved to the device once per call and batched by indexing (no
 DataLoader). The loop trains classifiers (cross-entropy on class-index labels).
+
+Before every validation the BatchNorm running statistics are re-estimated on a fixed, bounded
+set of training batches (:func:`recalibrate_batchnorm`, ``TrainConfig.bn_recalibration``): the
+running averages a short run accumulates mostly describe earlier weights (and the initial
+mean 0 / variance 1), so without this a few-step trial can score chance while it fits the
+training data.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import io
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +43,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "evaluate_model",
+    "recalibrate_batchnorm",
     "resolve_device",
     "seed_everything",
     "train_model",
@@ -126,6 +133,9 @@ class TrainConfig:
 
     ``schedule`` is applied per optimisation step; ``nesterov`` applies to ``sgd`` only;
     ``num_threads`` sets torch's intra-op threads for the run and restores them afterwards.
+    ``bn_recalibration``: before each validation, re-estimate BatchNorm running statistics on
+    up to this many training batches (a fixed subset drawn once per run; 0: keep the running
+    averages of training). Models without BatchNorm are not touched.
     """
 
     epochs: int = 10
@@ -141,6 +151,7 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int | None = None
     nesterov: bool = False
+    bn_recalibration: int = 10
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
@@ -154,6 +165,7 @@ class TrainConfig:
             "grad_clip must be > 0 or None": self.grad_clip is None or self.grad_clip > 0,
             "label_smoothing must be in [0, 1)": 0 <= self.label_smoothing < 1,
             "num_threads must be >= 1 or None": self.num_threads is None or self.num_threads >= 1,
+            "bn_recalibration must be >= 0": self.bn_recalibration >= 0,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -240,6 +252,53 @@ def evaluate_model(
     return correct / len(y), loss_sum / len(y)
 
 
+_BatchNorm = nn.modules.batchnorm._BatchNorm
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of ``model`` that keep running statistics."""
+    return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: nn.Module,
+    batches: Iterable[torch.Tensor],
+    forward: Callable[[torch.Tensor], Any] | None = None,
+) -> int:
+    """Re-estimate every BatchNorm layer's running statistics from ``batches`` of inputs.
+
+    Each layer's running mean and variance are reset and replaced by the cumulative (equally
+    weighted) average of the per-batch statistics over ``batches`` (``momentum=None``), computed
+    in training mode without gradients; momentum, the module's train/eval mode and all
+    parameters are restored. ``forward(x)`` runs the model (default ``model(x)``; e.g. a
+    supernet's path: ``lambda x: supernet(x, genotype=g)``). Returns the number of batches
+    used: 0, and nothing run or changed, when the model has no BatchNorm with running
+    statistics or ``batches`` is empty.
+    """
+    layers = batchnorm_layers(model)
+    batches = list(batches)
+    if not layers or not batches:  # nothing to estimate from: the statistics stay as they are
+        return 0
+    run = model if forward is None else forward
+    momenta = [m.momentum for m in layers]
+    was_training = model.training
+    used = 0
+    try:
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        for xb in batches:
+            run(xb)
+            used += 1
+    finally:
+        for m, momentum in zip(layers, momenta, strict=True):
+            m.momentum = momentum
+        model.train(was_training)
+    return used
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -279,6 +338,11 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     generator: torch.Generator
+    calibration: list[torch.Tensor] = field(default_factory=list)
+
+    def recalibrate(self) -> None:
+        """Re-estimate BatchNorm statistics on the run's fixed calibration batches."""
+        recalibrate_batchnorm(self.model, (self.x[index] for index in self.calibration))
 
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         """One pass over the train split: ``(mean loss, accuracy)``."""
@@ -314,7 +378,13 @@ def _start_run(model: nn.Module, splits: DataSplits, config: TrainConfig) -> _Ru
     factor = _SCHEDULES[config.schedule]
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(step, total))
     generator = torch.Generator().manual_seed(config.seed)
-    return _Run(model, config, device, x, y, optimizer, scheduler, generator)
+    calibration: list[torch.Tensor] = []
+    if config.bn_recalibration and batchnorm_layers(model):
+        # its own generator: the training order does not depend on the option
+        drawn = torch.Generator().manual_seed(config.seed + 1)
+        batches = _batches(len(y), config.batch_size, drawn)[: config.bn_recalibration]
+        calibration = [index.to(device) for index in batches]
+    return _Run(model, config, device, x, y, optimizer, scheduler, generator, calibration)
 
 
 def _is_better(record: dict[str, float], best: dict[str, float] | None) -> bool:
@@ -344,7 +414,8 @@ def train_model(
 ) -> TrainResult:
     """Train ``model`` on ``splits.train``, validating after every epoch.
 
-    The model is moved to ``config.device`` and stays there. After each epoch
+    The model is moved to ``config.device`` and stays there. After each epoch the BatchNorm
+    statistics are re-estimated (``config.bn_recalibration``, :func:`recalibrate_batchnorm`) and
     ``reporter.report(epoch, val_acc)`` is called (epochs count from 1); a
     :class:`~nasplat.errors.TrialPruned` it raises propagates. A non-finite training loss
     raises FloatingPointError at once. With ``restore_best`` the best-validation epoch's
@@ -375,6 +446,7 @@ def _fit(
     for epoch in range(1, run.config.epochs + 1):
         epoch_start = time.perf_counter()
         train_loss, train_acc = run.train_epoch(epoch)
+        run.recalibrate()
         val_acc, val_loss = evaluate_model(run.model, splits.val, device=run.device)
         record = {
             "epoch": epoch,

@@ -154,7 +154,9 @@ def test_pruning_reporter_stops_training(tiny: DataSplits) -> None:
     model = Counting(small_cnn(classes=4))
     reporter = Reporter(should_prune=lambda step, value: step >= 2)
     with pytest.raises(TrialPruned):
-        train_model(model, tiny, cpu_config(epochs=5, batch_size=40), reporter=reporter)
+        # no BatchNorm re-estimation: its forward passes also run in training mode
+        config = cpu_config(epochs=5, batch_size=40, bn_recalibration=0)
+        train_model(model, tiny, config, reporter=reporter)
     batches_per_epoch = len(tiny.train) // 40
     assert model.train_batches == 2 * batches_per_epoch
     assert len(reporter.history) == 2

@@ -118,3 +118,30 @@ def test_epochs_are_recorded_once(sqlite_url: str, monkeypatch: pytest.MonkeyPat
     seen = epochs_recorded(monkeypatch)
     run_search(tiny_config("enas", controller_steps=1, final_samples=1), Store(sqlite_url))
     assert seen == [1, 2]
+
+
+def test_a_child_is_evaluated_with_its_own_reestimated_batchnorm_statistics() -> None:
+    strategy = built()
+    genotype = strategy.derived()
+    val = load_dataset("digits", seed=0).val
+    assert len(strategy.calibration) == 10 and all(len(b) == 32 for b in strategy.calibration)
+    before = {k: v.clone() for k, v in strategy.supernet.state_dict().items()}
+    acc = strategy.shared_accuracy(genotype, val)
+    assert strategy.shared_accuracy(genotype, val) == acc  # deterministic
+    after = strategy.supernet.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # supernet untouched
+    assert strategy.supernet.training
+    # the same evaluation by hand: re-estimate on the calibration batches, then eval mode
+    from nasplat.ml.training import recalibrate_batchnorm
+
+    net = strategy.supernet
+    with torch.no_grad():
+        recalibrate_batchnorm(net, strategy.calibration, lambda x: net(x, genotype=genotype))
+        net.eval()
+        x, y = val.tensors
+        expected = (net(x, genotype=genotype).argmax(1) == y).float().mean().item()
+    assert acc == pytest.approx(expected, abs=1e-6)
+    off = built(bn_recalibration=0)
+    assert off.calibration == []
+    with pytest.raises(ConfigError, match="bn_recalibration"):
+        built(bn_recalibration=-1)
