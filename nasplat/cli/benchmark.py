@@ -99,6 +99,8 @@ def run_one(spec: BenchSpec, strategy_name: str, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     space = SPACES.create(spec.space)
     options = dict(spec.strategy_options.get(strategy_name, {}))
+    if STRATEGIES.get(strategy_name).takes_budget:  # budget-scaled defaults, as in a study
+        options.setdefault("budget", spec.queries)
     strategy = STRATEGIES.create(
         strategy_name, space, seed=seed, direction=spec.direction, **options
     )
