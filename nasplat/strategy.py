@@ -48,6 +48,9 @@ class Strategy(ABC):
 
     name: ClassVar[str] = ""
     one_shot: ClassVar[bool] = False
+    takes_budget: ClassVar[bool] = False
+    """True when ``__init__`` takes ``budget`` (the study's trial budget) to scale its defaults;
+    the study set-up passes it only then, so older strategies need no change."""
 
     def __init__(
         self,
@@ -55,6 +58,7 @@ class Strategy(ABC):
         *,
         seed: int = 0,
         direction: str | Direction = Direction.MAXIMIZE,
+        budget: int | None = None,
         **options: Any,
     ) -> None:
         if options:
@@ -63,6 +67,7 @@ class Strategy(ABC):
         self.seed = seed
         self.direction = Direction.parse(direction)  # ConfigError unless maximize or minimize
         self.rng = random.Random(seed)
+        self.budget = int(budget) if budget else None  # trials the study will run (None: unknown)
         self._seen: Callable[[Genotype], bool] = _nothing_seen
 
     def avoid(self, seen: Callable[[Genotype], bool]) -> None:

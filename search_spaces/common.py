@@ -6,9 +6,11 @@ Torch modules live in :mod:`search_spaces.supernet`, imported only by ``build``/
 
 from __future__ import annotations
 
+import itertools
 import re
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from nasplat.errors import ConfigError, InvalidGenotypeError
@@ -61,6 +63,134 @@ def prune_dag(n_nodes: int, ops: Mapping[tuple[int, int], str], zero: str = "non
         (j, i): op if alive and (j, i) in live and i in reached and j in reaches else zero
         for (j, i), op in ops.items()
     }
+
+
+ENUMERATION_LIMIT = 250_000
+"""Cell spaces with at most this many cells get exact isomorphism classes (enumerated once)."""
+
+
+ISOMORPHISM_RULES = ("function", "nb201", "prune")
+"""How cell spaces merge equivalent cells; see :func:`canonical_dag` and docs/spaces.md."""
+
+
+def dag_expression(
+    n_nodes: int,
+    ops: Mapping[tuple[int, int], str],
+    zero: str = "none",
+    identity: str = "skip_connect",
+    rule: str = "function",
+) -> str:
+    """The output node as a normalised expression: equal keys, same function.
+
+    ``rule="function"``: node 0 is ``x``; a node is the multiset of its non-zero terms, an
+    edge ``op`` from a non-zero node ``i`` adds the term ``op(node i)``, an ``identity`` edge
+    adds node ``i``'s terms themselves (``skip(a + b) = a + b``), a ``zero`` edge or an edge
+    from a zero node (no terms) adds nothing. Terms are sorted, so the order of summation
+    does not matter. The key is the output node's terms joined by ``+`` (``0`` when none).
+
+    ``rule="nb201"``: NAS-Bench-201's own ``to_unique_str(consider_zero=True)`` rule, which
+    keeps a ``#`` per zero term and only recognises a zero source when it had a single input,
+    so it merges less (6,466 classes on the 15,625 cells against 4,930).
+    """
+    if rule == "nb201":
+        strings = ["0"]
+        for j in range(1, n_nodes):
+            terms = []
+            for i in range(j):
+                op, source = ops[(j, i)], strings[i]
+                if op == zero or source == "#":
+                    terms.append("#")
+                else:
+                    terms.append(source if op == identity else f"({source})@{op}")
+            strings.append("+".join(sorted(terms)))
+        return strings[-1]
+    nodes: list[list[str]] = [["x"]]
+    for j in range(1, n_nodes):
+        node: list[str] = []
+        for i in range(j):
+            op, source = ops[(j, i)], nodes[i]
+            if op == zero or not source:
+                continue
+            if op == identity:
+                node.extend(source)
+            else:
+                node.append(f"{op}({'+'.join(source)})")
+        node.sort()
+        nodes.append(node)
+    return "+".join(nodes[-1]) or "0"
+
+
+@lru_cache(maxsize=16)
+def _representatives(
+    n_nodes: int, choices: tuple[str, ...], zero: str, identity: str, rule: str
+) -> dict[str, tuple[str, ...]]:
+    """Expression key -> the class representative (as ops in ``dag_edges`` order): the member
+    with the fewest non-zero edges, then the smallest choice indices in edge order."""
+    edges = dag_edges(n_nodes)
+    best: dict[str, tuple[tuple[int, tuple[int, ...]], tuple[str, ...]]] = {}
+    for indices in itertools.product(range(len(choices)), repeat=len(edges)):
+        cell = tuple(choices[k] for k in indices)
+        key = dag_expression(n_nodes, dict(zip(edges, cell, strict=True)), zero, identity, rule)
+        rank = (sum(op != zero for op in cell), indices)
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, cell)
+    return {key: cell for key, (_, cell) in best.items()}
+
+
+def _relabelled(n_nodes: int, ops: Mapping[tuple[int, int], str], zero: str, rank: Any) -> Dag:
+    """The smallest (by ``rank``) relabelling of the intermediate nodes that keeps every
+    non-zero edge pointing forward (a graph isomorphism, so the same function)."""
+    best = dict(ops)
+    if n_nodes > 7:  # 5! relabellings at most; larger cells keep their labels
+        return best
+    middle = list(range(1, n_nodes - 1))
+    best_rank = rank(best)
+    for perm in itertools.permutations(middle):
+        label = {0: 0, n_nodes - 1: n_nodes - 1, **dict(zip(middle, perm, strict=True))}
+        if any(op != zero and label[i] >= label[j] for (j, i), op in ops.items()):
+            continue
+        moved = {(label[j], label[i]): op for (j, i), op in ops.items() if op != zero}
+        dag = {edge: moved.get(edge, zero) for edge in ops}
+        if (r := rank(dag)) < best_rank:
+            best, best_rank = dag, r
+    return best
+
+
+def canonical_dag(
+    n_nodes: int,
+    ops: Mapping[tuple[int, int], str],
+    choices: Sequence[str],
+    zero: str = "none",
+    identity: str = "skip_connect",
+    rule: str = "function",
+) -> Dag:
+    """One representative per class of equivalent cells (rules in docs/spaces.md).
+
+    ``rule`` ``function`` or ``nb201`` on a space of at most :data:`ENUMERATION_LIMIT` cells:
+    cells are equivalent when their :func:`dag_expression` keys are equal; the representative
+    is the class member with the fewest non-zero edges, then the smallest choice indices in
+    edge order (with ``function`` it is therefore pruned), computed once per space shape and
+    cached. Larger spaces: :func:`prune_dag`, then the smallest relabelling of the
+    intermediate nodes (graph isomorphism). ``rule="prune"``: :func:`prune_dag` only.
+    """
+    if rule not in ISOMORPHISM_RULES:
+        raise ConfigError(
+            f"unknown isomorphism rule {rule!r}; known: {', '.join(ISOMORPHISM_RULES)}"
+        )
+    if rule == "prune":
+        return prune_dag(n_nodes, ops, zero)
+    choices = tuple(choices)
+    edges = dag_edges(n_nodes)
+    if len(choices) ** len(edges) <= ENUMERATION_LIMIT and all(ops[e] in choices for e in edges):
+        reps = _representatives(n_nodes, choices, zero, identity, rule)
+        key = dag_expression(n_nodes, ops, zero, identity, rule)
+        return dict(zip(edges, reps[key], strict=True))
+    index = {op: k for k, op in enumerate(choices)}
+
+    def rank(dag: Mapping[tuple[int, int], str]) -> tuple[int, ...]:
+        return tuple(index.get(dag[e], len(index)) for e in edges)
+
+    return _relabelled(n_nodes, prune_dag(n_nodes, ops, zero), zero, rank)
 
 
 def format_dag(n_nodes: int, ops: Mapping[tuple[int, int], Any]) -> str:

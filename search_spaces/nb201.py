@@ -26,12 +26,13 @@ from nasplat.registry import OPS, SPACES
 from nasplat.shape import NetShape
 from search_spaces.chain import parse_list
 from search_spaces.common import (
+    ISOMORPHISM_RULES,
     Dag,
     WeightSharingSpace,
+    canonical_dag,
     dag_edges,
     format_dag,
     parse_dag,
-    prune_dag,
 )
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -70,14 +71,26 @@ class NB201Space(WeightSharingSpace):
         """2 cells per stage of 8 channels (the benchmark's network has 5 of 16)."""
         return {"cells_per_stage": 2, "channels": 8}
 
-    def __init__(self, *, ops: Any = NB201_OPS, nodes: int = 4, **net_defaults: Any) -> None:
+    def __init__(
+        self,
+        *,
+        ops: Any = NB201_OPS,
+        nodes: int = 4,
+        isomorphism: str = "function",
+        **net_defaults: Any,
+    ) -> None:
         ops_t = parse_list(ops, "ops")
         for op in ops_t:
             resolve_op(op)
         nodes = int(nodes)
         if nodes < 2:
             raise ConfigError(f"nb201 space needs nodes >= 2, got {nodes}")
-        super().__init__(ops=list(dict.fromkeys(ops_t)), nodes=nodes)
+        if isomorphism not in ISOMORPHISM_RULES:
+            raise ConfigError(
+                f"nb201: isomorphism must be one of {', '.join(ISOMORPHISM_RULES)}, "
+                f"got {isomorphism!r}"
+            )
+        super().__init__(ops=list(dict.fromkeys(ops_t)), nodes=nodes, isomorphism=isomorphism)
         self.options.update(self.net_options(net_defaults))
 
     def decisions(self) -> list[Decision]:
@@ -91,9 +104,26 @@ class NB201Space(WeightSharingSpace):
         return self.genotype({edge_name(j, i): op for (j, i), op in ops.items()})
 
     def canonicalize(self, genotype: Genotype) -> Genotype:
-        """Edges that cannot affect the output become ``none`` (a disconnected cell is all-none)."""
+        """One representative per class of cells that compute the same function.
+
+        With ``isomorphism="function"`` (the default) two cells are equivalent when their
+        outputs are the same sum of the same ops applied to the same sub-expressions, using
+        ``none`` = 0, ``skip_connect`` = identity, ``op(0)`` = 0 and that a sum's order (and
+        nesting) does not matter; in particular intermediate nodes can be renumbered and edges
+        that cannot reach the output are dead. The representative is the class member with
+        the fewest non-``none`` edges, then the smallest op indices in edge order: a pruned
+        cell. 4,930 classes on the benchmark's 15,625 cells. ``isomorphism="nb201"`` uses
+        NAS-Bench-201's own key (6,466 classes), ``"prune"`` only prunes dead edges (9,445).
+        Cached per space shape; a call is a dictionary lookup after ~0.4 s the first time.
+        """
         self.validate(genotype)
-        return self.from_dag(prune_dag(self.options["nodes"], self.dag(genotype)))
+        dag = canonical_dag(
+            self.options["nodes"],
+            self.dag(genotype),
+            self.options["ops"],
+            rule=self.options["isomorphism"],
+        )
+        return self.from_dag(dag)
 
     def to_notation(self, genotype: Genotype) -> str:
         return format_dag(self.options["nodes"], self.dag(genotype))

@@ -1,3 +1,12 @@
 """Search strategies; importing the package registers them all."""
 
-from strategies import darts, enas, evolution, nni_adapter, random_search, rl, tpe  # noqa: F401
+from strategies import (  # noqa: F401
+    darts,
+    enas,
+    evolution,
+    local_search,
+    nni_adapter,
+    random_search,
+    rl,
+    tpe,
+)

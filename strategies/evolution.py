@@ -8,6 +8,11 @@ queue and, with ``aging`` on, the *oldest* member leaves (with aging off, the wo
 i.e. non-regularized tournament evolution). Results may arrive out of order: each arrival
 is one population step. Failed children are not added. A child the study has already
 evaluated is mutated again (see ``Strategy.fresh``), so no proposal is spent on it.
+
+Defaults scale with the study's trial ``budget`` (when the study passes it): the population is
+``max(2, min(20, budget // 4))``, so at least three quarters of the trials are mutations (with
+the README's ``--budget 20``: 5 random, then 15 children); 20 without a budget or from 80 on.
+The tournament is ``min(10, population)``. Explicit options win.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class RegularizedEvolution(Strategy):
     """Aging evolution with tournament selection and single-decision mutation."""
 
     name = "evolution"
+    takes_budget = True
 
     def __init__(
         self,
@@ -35,11 +41,14 @@ class RegularizedEvolution(Strategy):
         *,
         seed: int = 0,
         direction: str | Direction = Direction.MAXIMIZE,
-        population_size: int = 20,
+        population_size: int | None = None,
         tournament_size: int | None = None,
         aging: bool = True,
+        budget: int | None = None,
     ) -> None:
-        super().__init__(space, seed=seed, direction=direction)
+        super().__init__(space, seed=seed, direction=direction, budget=budget)
+        if population_size is None:  # 20 (Real et al.'s NB201 setting), a quarter of the budget
+            population_size = 20 if self.budget is None else max(2, min(20, self.budget // 4))
         if tournament_size is None:  # 10 (tuned on NB201), at most the population
             tournament_size = min(10, int(population_size))
         if population_size < 2:

@@ -202,7 +202,8 @@ class ReinforceStrategy(Strategy):
     - ``lr`` (0.01): Adam learning rate. ENAS used 3.5e-4 (paper) / 3.5e-3 (code) over
       thousands of controller steps; with one step per ``batch_size`` evaluations a larger
       rate is needed to learn anything within ~100 evaluations (0.05+ collapses early).
-    - ``batch_size`` (4): rewarded samples per controller update.
+    - ``batch_size`` (4): rewarded samples per controller update; with a study ``budget`` under
+      40, ``max(1, budget // 10)`` so the controller gets about 10 updates.
     - ``baseline_decay`` (0.9): decay of the exponential-moving-average reward baseline
       (ENAS: 0.99, which lags far behind within ~100 samples).
     - ``entropy_weight`` (1e-4, as ENAS): weight of the entropy bonus in the loss.
@@ -219,6 +220,7 @@ class ReinforceStrategy(Strategy):
     """
 
     name = "rl"
+    takes_budget = True
 
     def __init__(
         self,
@@ -227,15 +229,18 @@ class ReinforceStrategy(Strategy):
         seed: int = 0,
         direction: str | Direction = Direction.MAXIMIZE,
         lr: float = 0.01,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         baseline_decay: float = 0.9,
         entropy_weight: float = 1e-4,
         normalize: bool = True,
         hidden: int = 32,
         temperature: float | None = None,
         tanh_constant: float | None = 2.5,
+        budget: int | None = None,
     ) -> None:
-        super().__init__(space, seed=seed, direction=direction)
+        super().__init__(space, seed=seed, direction=direction, budget=budget)
+        if batch_size is None:  # 4, fewer when the budget leaves fewer than 10 updates
+            batch_size = 4 if self.budget is None else max(1, min(4, self.budget // 10))
         if batch_size < 1:
             raise ConfigError(f"rl: batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= baseline_decay < 1.0:

@@ -43,7 +43,8 @@ def _set_random_state(rng: Any, state: list[Any]) -> None:
 class TPEStrategy(Strategy):
     """TPE over the space's decisions, each a categorical parameter of choice indices.
 
-    Options: ``n_startup_trials`` (10) random trials before TPE models the history;
+    Options: ``n_startup_trials`` (10; with a study ``budget`` under 50, ``max(2, budget // 5)``)
+    random trials before TPE models the history;
     ``multivariate`` (True) models the decisions jointly; ``constant_liar`` (True) makes
     outstanding asks count as bad results, so parallel workers get different proposals.
 
@@ -55,6 +56,7 @@ class TPEStrategy(Strategy):
     """
 
     name = "tpe"
+    takes_budget = True
 
     def __init__(
         self,
@@ -62,11 +64,14 @@ class TPEStrategy(Strategy):
         *,
         seed: int = 0,
         direction: str | Direction = Direction.MAXIMIZE,
-        n_startup_trials: int = 10,
+        n_startup_trials: int | None = None,
         multivariate: bool = True,
         constant_liar: bool = True,
+        budget: int | None = None,
     ) -> None:
-        super().__init__(space, seed=seed, direction=direction)
+        super().__init__(space, seed=seed, direction=direction, budget=budget)
+        if n_startup_trials is None:  # 10, at most a fifth of the budget (at least 2)
+            n_startup_trials = 10 if self.budget is None else max(2, min(10, self.budget // 5))
         if n_startup_trials < 0:
             raise ConfigError(f"tpe: n_startup_trials must be >= 0, got {n_startup_trials}")
         self.n_startup_trials = n_startup_trials

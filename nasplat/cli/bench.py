@@ -55,6 +55,7 @@ def bench(**kw: Any) -> None:
     from evaluators.tabular import BenchmarkTable
     from nasplat.cli.benchmark import (
         BenchSpec,
+        best_class,
         default_test_metric,
         default_workers,
         run_bench,
@@ -100,7 +101,9 @@ def bench(**kw: Any) -> None:
     finally:
         if sink is not None and kw["out"] != "-":
             sink.close()
-    best_arch = table.best(kw["metric"], maximize=spec.direction is Direction.MAXIMIZE)[0]
+    best_arch = best_class(
+        kw["space"], table, kw["metric"], maximize=spec.direction is Direction.MAXIMIZE
+    )
     if kw["out"] != "-":
         emit(summarize(rows, best_arch), kw["fmt"])
     click.echo(

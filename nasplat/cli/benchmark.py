@@ -23,14 +23,21 @@ from typing import Any
 
 from nasplat.budget import Budget
 from nasplat.direction import Direction
-from nasplat.errors import StorageError
+from nasplat.errors import NasplatError, StorageError
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS, SPACES, STRATEGIES, load_builtins
 from nasplat.run.local import run_in_process
 from nasplat.store import MemoryStore
 from nasplat.strategy import Observation, Strategy
 
-__all__ = ["BenchSpec", "default_test_metric", "run_bench", "run_one", "summarize"]
+__all__ = [
+    "BenchSpec",
+    "best_class",
+    "default_test_metric",
+    "run_bench",
+    "run_one",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,29 @@ def default_test_metric(metric: str, columns: Sequence[str]) -> str | None:
     """``metric`` with ``valid`` replaced by ``test`` when the table has such a column."""
     candidate = metric.replace("valid", "test")
     return candidate if candidate != metric and candidate in columns else None
+
+
+def best_class(space_name: str, table: Any, metric: str, maximize: bool = True) -> str:
+    """The canonical notation of the best architecture a search can find: the table's rows
+    are grouped by canonical form and each class is worth its canonical row (what the tabular
+    evaluator returns); a run "found the best" when its chosen architecture is this class."""
+    load_builtins()
+    space = SPACES.create(space_name)
+    best: tuple[float, str] | None = None
+    for arch in table.archs:
+        try:
+            canonical = space.to_notation(space.canonicalize(space.from_notation(arch)))
+        except NasplatError:  # a table in another notation: its best row
+            return table.best(metric, maximize=maximize)[0]
+        if canonical != arch:
+            continue  # not a representative: the evaluator never returns this row
+        value = table.lookup(arch, metric)
+        value = value if maximize else -value
+        if best is None or value > best[0]:
+            best = (value, arch)
+    if best is None:  # the table lists no representative: fall back to its best row
+        return table.best(metric, maximize=maximize)[0]
+    return best[1]
 
 
 class TimedStrategy:
@@ -102,6 +132,8 @@ def run_one(spec: BenchSpec, strategy_name: str, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     space = SPACES.create(spec.space)
     options = dict(spec.strategy_options.get(strategy_name, {}))
+    if STRATEGIES.get(strategy_name).takes_budget:  # budget-scaled defaults, as in a study
+        options.setdefault("budget", spec.queries)
     strategy = STRATEGIES.create(
         strategy_name, space, seed=seed, direction=spec.direction, **options
     )

@@ -130,15 +130,27 @@ def check_objectives(evaluator: Evaluator, objectives: list[tuple[str, Direction
         )
 
 
-def build_plugins(config: SearchConfig) -> tuple[SearchSpace, Strategy, Evaluator]:
-    """The space, strategy and evaluator of a config (ConfigError for any bad name or option)."""
+def build_plugins(
+    config: SearchConfig, strategy_budget: int | None = None
+) -> tuple[SearchSpace, Strategy, Evaluator]:
+    """The space, strategy and evaluator of a config (ConfigError for any bad name or option).
+
+    A strategy that ``takes_budget`` gets ``budget=`` ``strategy_budget`` (default: the config's
+    trial budget) to scale its defaults; explicit strategy options still win."""
     load_builtins()
     space = SPACES.create(config.space, **config.space_options)
+    factory = STRATEGIES.get(config.strategy)
+    budget = config.budget if strategy_budget is None else strategy_budget
+    takes_budget = isinstance(factory, type) and issubclass(factory, Strategy)
+    extra = {}
+    if takes_budget and factory.takes_budget and budget and "budget" not in config.strategy_options:
+        extra["budget"] = budget
     strategy = STRATEGIES.create(
         config.strategy,
         space,
         seed=config.seed,
         direction=config.objective_list()[0][1],
+        **extra,
         **config.strategy_options,
     )
     evaluator = EVALUATORS.create(config.evaluator, space, **evaluator_options(config))
@@ -164,14 +176,17 @@ def prepare(
     ``override`` fields (the Python API's new objective function). Nothing is written before
     every check has passed."""
     study = None
+    strategy_budget = None
     if resume:
         name = config.study or allocate_name(store, base_name(config), resume=True)
         if not store.has_study(name):
             raise StorageError(f"no study {name!r} to resume in {store.safe_url}")
         study = store.get_study(name)
         config = _resumed_config(study, config, override)
+        # the strategy's budget-scaled defaults are those of the first run, so resume is exact
+        strategy_budget = stored_config(study).budget
     objectives = config.objective_list()
-    space, strategy, evaluator = build_plugins(config)
+    space, strategy, evaluator = build_plugins(config, strategy_budget)
     executor = EXECUTORS.create(config.executor, **config.executor_options)
     executor.check_store(store.url)
     check_objectives(evaluator, objectives)

@@ -121,14 +121,18 @@ def test_dag_helpers() -> None:
 
 @pytest.mark.skipif(not NB201_CSV.exists(), reason="NAS-Bench-201 table absent")
 def test_nb201_table_canonical_classes() -> None:
-    """All 15,625 cells parse, round-trip, and fall into 9,445 canonical classes."""
+    """All 15,625 cells parse, round-trip, and fall into 4,930 canonical classes (6,466 with
+    NAS-Bench-201's own rule, 9,445 when only dead edges are pruned)."""
     space = NB201Space()
     with NB201_CSV.open() as f:
         archs = [row["arch"] for row in csv.DictReader(f)]
     assert len(set(archs)) == 15625
     genotypes = [space.from_notation(a) for a in archs]
     assert all(space.to_notation(g) == a for g, a in zip(genotypes, archs, strict=True))
-    assert len({space.canonicalize(g).sha for g in genotypes}) == 9445
+    assert len({space.canonicalize(g).sha for g in genotypes}) == 4930
+    for rule, count in (("nb201", 6466), ("prune", 9445)):
+        other = NB201Space(isomorphism=rule)
+        assert len({other.canonicalize(g).sha for g in genotypes}) == count
 
 
 def test_hierarchical_notation() -> None:

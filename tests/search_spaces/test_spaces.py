@@ -200,7 +200,11 @@ def test_nb201_canonical_forms() -> None:
         "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
     )
     assert space.canonicalize(e) != space.canonicalize(a)
-    assert space.canonicalize(e) == e
+    assert space.canonicalize(space.canonicalize(e)) == space.canonicalize(e)
+    # isomorphic: nodes 1 and 2 swapped, a skip chain folded (tests/search_spaces/test_isomorphism.py)
+    f = read("|skip_connect~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|")
+    g = read("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|")
+    assert space.canonicalize(f) == space.canonicalize(g)
 
 
 def test_nb201_canonical_cells_compute_the_same_function() -> None:
