@@ -29,6 +29,11 @@ class Observation:
     cached: bool = False
 
 
+UNIFORM_TRIES = 100
+"""Uniform samples :meth:`Strategy.fresh` tries once the strategy's own draws keep hitting seen
+architectures (cheap: a sample and a canonical form each)."""
+
+
 class Strategy(ABC):
     """A search strategy.
 
@@ -82,12 +87,12 @@ class Strategy(ABC):
         tries: int = 100,
     ) -> Genotype:
         """The first genotype of ``draw()`` the study has not seen; after ``tries`` seen draws,
-        the first unseen of ``tries`` uniform samples (a mutation whose neighbours are all
+        the first unseen of ``UNIFORM_TRIES`` uniform samples (a mutation whose neighbours are all
         evaluated, a collapsed controller). ``reject`` hears each seen draw (an engine that
         must close the ask). When every try was seen (the space is about exhausted) the last
         one is returned, and the loop skips it as a duplicate."""
         genotype = draw()
-        for attempt in range(2 * tries):
+        for attempt in range(tries + UNIFORM_TRIES):
             if not self._seen(genotype):
                 return genotype
             if attempt < tries:
