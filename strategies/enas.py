@@ -233,15 +233,20 @@ class Enas(SupernetStrategy):
 
     def final_genotype(self, context: Any) -> Genotype:
         """The best of ``final_samples`` sampled children (distinct canonical forms) by
-        shared-weight accuracy on the second half of the training split."""
+        shared-weight accuracy on the second half of the training split (averaged over the
+        workers of a data-parallel search, whose shards and BatchNorm calibrations differ)."""
         _, held_out = split_halves(context.splits.train, self.seed)
         seen: dict[str, Genotype] = {}
         with torch.no_grad():
             for _ in range(self.final_samples):
                 child = self.space.canonicalize(self.sample()[0])
                 seen.setdefault(child.sha, child)
+        children = list(seen.values())
+        accuracies = context.mean_across_workers(
+            [self.shared_accuracy(g, held_out) for g in children]
+        )
         ranked = sorted(
-            ((self.shared_accuracy(g, held_out), i, g) for i, g in enumerate(seen.values())),
+            zip(accuracies, range(len(children)), children, strict=True),
             key=lambda item: (-item[0], item[1]),
         )
         self.final_ranking = [(acc, g) for acc, _, g in ranked]

@@ -81,6 +81,11 @@ class OneShotContext:
     def log(self, message: str) -> None:
         log.info("%s: %s", self.study.name, message)
 
+    def mean_across_workers(self, values: list[float]) -> list[float]:
+        """Each value averaged over the workers of a data-parallel search (every worker then
+        decides alike from its own shard's measurements); in one process, the values."""
+        return list(values)
+
     def prepared(self, strategy: OneShotStrategy) -> None:
         """Called once the strategy's supernet and optimisers exist (default: nothing)."""
 

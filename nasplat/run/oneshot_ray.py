@@ -199,6 +199,10 @@ class RankContext(OneShotContext):
         self.dp.broadcast_module(strategy.supernet)
         self.dp.sync_optimizers(strategy)
 
+    def mean_across_workers(self, values: list[float]) -> list[float]:
+        gathered = self.dp.gather(list(values))
+        return [sum(column) / len(column) for column in zip(*gathered, strict=True)]
+
     def report(self, epoch: int, key: str, value: float) -> None:
         if self.is_main:
             super().report(epoch, key, value)
