@@ -11,9 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from evaluators.constraints import Constraint, check_constraints, parse_constraints
 from nasplat.budget import Budget, EvalResult
@@ -23,6 +21,9 @@ from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_un
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
+
+if TYPE_CHECKING:  # numpy is imported with the table (not when the evaluator registers)
+    import numpy as np
 
 ARCH_COLUMN = "arch"
 COST_WORDS = ("params", "flops", "latency", "size")
@@ -69,6 +70,7 @@ class BenchmarkTable:
 
     @classmethod
     def _read(cls, path: str) -> BenchmarkTable:
+        import numpy as np
         import pandas as pd
 
         try:
@@ -137,6 +139,8 @@ class BenchmarkTable:
 
     def best(self, column: str, maximize: bool = True) -> tuple[str, float]:
         """``(arch, value)`` of the best row in ``column`` (first on ties; NaN rows skipped)."""
+        import numpy as np
+
         values = self.column(column)
         if np.isnan(values).all():
             raise ConfigError(f"column {column!r} of {os.path.basename(self.path)} has no values")

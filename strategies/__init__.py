@@ -1,3 +1,19 @@
-"""Search strategies; importing the package registers them all."""
+"""Search strategies; importing the package registers them all.
 
-from strategies import darts, enas, evolution, nni_adapter, random_search, rl, tpe  # noqa: F401
+The ones that import torch or Optuna (rl, darts, enas, tpe) are declared
+(:meth:`nasplat.registry.Registry.declare`) and imported when first looked up.
+"""
+
+from nasplat.registry import STRATEGIES
+from strategies import evolution, nni_adapter, random_search  # noqa: F401
+
+DECLARED: dict[str, tuple[str, ...]] = {
+    "strategies.rl": ("rl",),
+    "strategies.darts": ("darts",),
+    "strategies.enas": ("enas",),
+    "strategies.tpe": ("tpe",),
+}
+"""Which module registers which strategy (a test checks it against what the modules register)."""
+
+for _module, _names in DECLARED.items():
+    STRATEGIES.declare(_module, *_names)
