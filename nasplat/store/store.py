@@ -11,7 +11,10 @@ Core statements on one connection, one short transaction each, and every per-tri
 an index seek (cost independent of the study's size); the rest uses the ORM. Those statements
 are built once per process with bound parameters (:func:`_hot`): SQLAlchemy memoizes a
 statement object's cache key, so a trial pays for executing them, not for building and
-hashing them (which cost more than SQLite's own work).
+hashing them (which cost more than SQLite's own work). On SQLite they are compiled once per
+store and run on the driver's connection inside SQLAlchemy's transaction, with the bind
+conversions of their column types (:class:`_Prepared`): SQLAlchemy's per-execution machinery
+was still most of a trial's store time.
 
 The store follows :class:`nasplat.store.protocol.TrialStore`.
 """
@@ -19,6 +22,7 @@ The store follows :class:`nasplat.store.protocol.TrialStore`.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +47,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
 
 from nasplat.budget import Budget
 from nasplat.direction import Direction
@@ -138,7 +143,7 @@ def _make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         reading = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        conn.connection.driver_connection.execute("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -153,6 +158,8 @@ class Store:
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
         self._arch_ids: dict[tuple[str, str], int] = {}  # committed rows only (never deleted)
+        self._driver = self.engine.dialect.name == "sqlite"  # hot statements on the driver
+        self._prepared: dict[tuple[Any, tuple[str, ...] | None], _Prepared] = {}
         try:
             self._prepare_schema()
         except OperationalError as exc:
@@ -214,6 +221,36 @@ class Store:
     def _in_session(self, fn: Callable[[Session], T]) -> T:
         with self._session() as session:
             return fn(session)
+
+    def _run(
+        self,
+        connection: Connection,
+        statement: Any,
+        params: Any,
+        *,
+        many: bool = False,
+        new_id: bool = False,
+    ) -> tuple[int, Any]:
+        """Execute one of the hot statements (:func:`_hot`): ``(rowcount, first row or None)``;
+        ``new_id``: the row is the new row's ``(id,)`` of an INSERT (see the module doc)."""
+        if not self._driver:
+            result = connection.execute(statement, params)
+            if new_id:
+                return result.rowcount, tuple(result.inserted_primary_key)
+            return result.rowcount, result.first() if result.returns_rows else None
+        keys = tuple(params[0] if many else params) if isinstance(statement, Insert) else None
+        prepared = self._prepared.get((statement, keys))
+        if prepared is None:
+            prepared = _Prepared(statement, connection.dialect, keys)
+            self._prepared[(statement, keys)] = prepared
+        driver = connection.connection.driver_connection
+        if many:
+            cursor = driver.executemany(prepared.sql, [prepared.args(p) for p in params])
+            return cursor.rowcount, None
+        cursor = driver.execute(prepared.sql, prepared.args(params))
+        if new_id:
+            return cursor.rowcount, (cursor.lastrowid,)
+        return cursor.rowcount, cursor.fetchone() if cursor.description is not None else None
 
     def _write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` on a connection in one writing transaction (Core statements, no ORM),
@@ -364,7 +401,7 @@ class Store:
                 if found is not None:
                     return found, arch_id
             hot = _hot()
-            number = connection.scalar(hot.next_number, {"study_id": study_id})
+            number = self._run(connection, hot.next_number, {"study_id": study_id})[1][0]
             values = {
                 "study_id": study_id,
                 "number": number,
@@ -380,14 +417,15 @@ class Store:
                 "tag": tag,
                 "retries": 0,
             }
-            result = connection.execute(hot.insert_trial, values)
-            row = SimpleNamespace(id=result.inserted_primary_key[0], **values)
+            row = SimpleNamespace(
+                id=self._run(connection, hot.insert_trial, values, new_id=True)[1][0], **values
+            )
             return self._trial_record(row, genotype.sha, genotype, {}, ()), arch_id
 
         for _ in range(50):
             try:
                 record, arch_id = self._write(create)
-            except IntegrityError:  # another process took this number (or architecture) first
+            except (IntegrityError, sqlite3.IntegrityError):  # another process took the number
                 time.sleep(0.01)
                 continue
             self._arch_ids[(genotype.space, genotype.sha)] = arch_id  # committed now
@@ -406,11 +444,10 @@ class Store:
         dialect = connection.dialect
         upsert = _upsert_statement(dialect.name, bool(dialect.insert_returning))
         if upsert is not None:
-            result = connection.execute(upsert, values)
-            inserted = result.scalar() if dialect.insert_returning else None  # None: it was there
-            if inserted is not None:
-                return inserted, True
-            return connection.scalar(hot.architecture_id, key), False
+            _, inserted = self._run(connection, upsert, values)  # RETURNING id; None: it was there
+            if dialect.insert_returning and inserted is not None:
+                return inserted[0], True
+            return self._run(connection, hot.architecture_id, key)[1][0], False
         arch_id = connection.scalar(hot.architecture_id, key)
         if arch_id is not None:
             return arch_id, False
@@ -449,29 +486,27 @@ class Store:
             if worker is not None:
                 changes["worker"] = worker
             statement = hot.finish_with_worker if worker is not None else hot.finish
-            if connection.execute(statement, {"trial_id_": trial_id, **changes}).rowcount != 1:
+            if self._run(connection, statement, {"trial_id_": trial_id, **changes})[0] != 1:
                 raise StorageError(f"no trial with id {trial_id}")
-            connection.execute(hot.delete_values, {"trial_id_": trial_id})
+            self._run(connection, hot.delete_values, {"trial_id_": trial_id})
             if metrics:
-                connection.execute(
-                    hot.insert_values,
-                    [
-                        {"trial_id": trial_id, "key": k, "value": float(v)}
-                        for k, v in metrics.items()
-                    ],
-                )
+                rows = [
+                    {"trial_id": trial_id, "key": k, "value": float(v)} for k, v in metrics.items()
+                ]
+                self._run(connection, hot.insert_values, rows, many=True)
             needs_row = (weights is not None and keep_weights != "none") or checkpoint is not None
             if needs_row:
-                row = connection.execute(hot.trial_place, {"trial_id_": trial_id}).first()
+                study_of, number = self._run(connection, hot.trial_place, {"trial_id_": trial_id})[
+                    1
+                ]
             if weights is not None and keep_weights != "none":
-                finished = SimpleNamespace(
-                    id=trial_id, study_id=row.study_id, number=row.number, **changes
-                )
+                finished = SimpleNamespace(id=trial_id, study_id=study_of, number=number, **changes)
                 self._keep_weights(connection, finished, weights, keep_weights)
             if checkpoint is not None:
-                connection.execute(
+                self._run(
+                    connection,
                     hot.insert_checkpoint,
-                    {"study_id": row.study_id, "created_at": utcnow(), "state": checkpoint},
+                    {"study_id": study_of, "created_at": utcnow(), "state": checkpoint},
                 )
 
         self._write(finish)
@@ -879,6 +914,28 @@ class _HotStatements:
         self.insert_checkpoint = insert(_CHECKPOINTS)
 
 
+class _Prepared:
+    """A hot statement compiled once for a dialect (SQLite), with each positional parameter's
+    default (a literal such as ``'COMPLETE'``) and its column type's bind conversion (JSON,
+    datetime): run on the driver, it stores exactly what SQLAlchemy would."""
+
+    def __init__(self, statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        if not compiled.positional:
+            raise ValueError(f"{dialect.name} does not use positional parameters")
+        self.sql = str(compiled)
+        self.plan = [
+            (name, compiled.binds[name].value, compiled.binds[name].type.bind_processor(dialect))
+            for name in compiled.positiontup or ()
+        ]
+
+    def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            (convert(params.get(name, default)) if convert else params.get(name, default))
+            for name, default, convert in self.plan
+        )
+
+
 @cache
 def _hot() -> _HotStatements:
     return _HotStatements()
@@ -903,7 +960,7 @@ def _retrying(fn: Callable[[], T], attempts: int = 20) -> T:
     for attempt in range(attempts):
         try:
             return fn()
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:
             if "locked" not in str(exc).lower() or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))

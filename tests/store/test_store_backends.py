@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nasplat_support import (
@@ -404,7 +405,9 @@ def test_trial_index_and_trials_since(store: Store) -> None:
 
 
 @sql_backends
-def test_a_loop_trial_is_three_statements_to_create_and_three_to_finish(store: Store) -> None:
+def test_a_loop_trial_is_three_statements_to_create_and_three_to_finish(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The loop's calls run prebuilt statements: a new architecture needs no "evaluated
     already?" query, and finishing looks the trial up only for weights or a checkpoint."""
     from sqlalchemy import event
@@ -417,6 +420,14 @@ def test_a_loop_trial_is_three_statements_to_create_and_three_to_finish(store: S
             seen.append(statement)
 
     event.listen(store.engine, "before_cursor_execute", record)
+    run = store._run
+
+    def on_driver(connection: Any, statement: Any, params: Any, **kw: Any) -> Any:
+        if store._driver:  # SQLite: hot statements run on the driver, SQLAlchemy sees none
+            seen.append(str(statement))
+        return run(connection, statement, params, **kw)
+
+    monkeypatch.setattr(store, "_run", on_driver)
     trial = store.create_trial(study.id, genotype(1), Budget(), reuse=True)
     assert len(seen) == 3, seen  # architecture upsert, next number, trial insert
     seen.clear()
