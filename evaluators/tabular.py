@@ -11,9 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from evaluators.constraints import Constraint, check_constraints, parse_constraints
 from nasplat.budget import Budget, EvalResult
@@ -23,6 +21,9 @@ from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_un
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
+
+if TYPE_CHECKING:  # numpy is imported with the table (not when the evaluator registers)
+    import numpy as np
 
 ARCH_COLUMN = "arch"
 COST_WORDS = ("params", "flops", "latency", "size")
@@ -69,6 +70,15 @@ class BenchmarkTable:
 
     @classmethod
     def _read(cls, path: str) -> BenchmarkTable:
+        import numpy as np
+
+        if path.endswith(".csv"):
+            plain = _read_plain_csv(path)
+            if plain is not None:
+                archs, numeric = plain
+                return cls(
+                    path, archs, {k: np.array(v, dtype=np.float64) for k, v in numeric.items()}
+                )
         import pandas as pd
 
         try:
@@ -137,11 +147,72 @@ class BenchmarkTable:
 
     def best(self, column: str, maximize: bool = True) -> tuple[str, float]:
         """``(arch, value)`` of the best row in ``column`` (first on ties; NaN rows skipped)."""
+        import numpy as np
+
         values = self.column(column)
         if np.isnan(values).all():
             raise ConfigError(f"column {column!r} of {os.path.basename(self.path)} has no values")
         index = int(np.nanargmax(values) if maximize else np.nanargmin(values))
         return self.archs[index], float(values[index])
+
+
+_NA_TEXT = frozenset(
+    ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+)  # fmt: skip
+"""What pandas reads as a missing value by default."""
+
+
+def _read_plain_csv(path: str) -> tuple[list[str], dict[str, list[float]]] | None:
+    """A CSV table read with the ``csv`` module (no pandas import, which costs more than the
+    rest of a table search's start-up) when it is plain: a unique header with ``arch``, rows of
+    the header's length, arch strings that are not numbers or missing values, and every other
+    column plain numbers or empty. Anything else (text or boolean columns, missing-value words,
+    odd spacing): None, and pandas reads the file. The numbers are Python's correctly rounded
+    reading of the text."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle) if row]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not rows:
+        return None
+    header, body = rows[0], rows[1:]
+    if ARCH_COLUMN not in header or len(set(header)) != len(header) or "" in header:
+        return None
+    if any(len(row) != len(header) for row in body):
+        return None
+    at = header.index(ARCH_COLUMN)
+    archs = [row[at] for row in body]
+    if any(arch in _NA_TEXT or arch != arch.strip() for arch in archs) or all(
+        map(_is_number, archs)
+    ):
+        return None
+    numeric: dict[str, list[float]] = {}
+    for i, name in enumerate(header):
+        if i == at:
+            continue
+        values: list[float] = []
+        for row in body:
+            text = row[i]
+            if text == "":
+                values.append(float("nan"))
+            elif text != text.strip() or "_" in text or not _is_number(text):
+                return None
+            else:
+                values.append(float(text))
+        numeric[name] = values
+    return archs, numeric
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def notations(space: SearchSpace, genotype: Genotype) -> list[str]:

@@ -4,6 +4,13 @@ Register with a decorator; a duplicate name is an error; an unknown name is an e
 lists the known ones. Variants are keyword arguments, not new names. A name of the form
 ``package.module:attr`` that is not registered is imported on first use (so ``--space
 mypackage.models:MySpace`` works without an entry point) and registered under that name.
+
+A plugin package can *declare* names that a module registers (:meth:`Registry.declare`)
+without importing that module: the module is imported when the entry is first needed, so
+registering the built-ins does not import torch. ``get`` imports it then (a class is returned
+as it is), except in a registry of callables (ops, datasets, proxies), whose ``get`` returns a
+:class:`Deferred` stand-in that imports the module on its first call: a space can check its
+operator names, and a table search run, without importing torch.
 """
 
 from __future__ import annotations
@@ -22,11 +29,22 @@ class Registry(Generic[T]):
     Not thread safe for registration; registration happens at import time.
     """
 
-    def __init__(self, kind: str, adapt: Callable[[Any, str], Any] | None = None) -> None:
+    def __init__(
+        self, kind: str, adapt: Callable[[Any, str], Any] | None = None, *, callables: bool = False
+    ) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
         self._meta: dict[str, dict[str, Any]] = {}
         self._adapt = adapt
+        self._callables = callables  # ``get`` of a declared entry: a Deferred, no import
+
+    def declare(self, module: str, *names: str) -> None:
+        """``names`` are registered by importing ``module``; import it only when one of them is
+        first used (see the module docstring). A test checks that the module registers exactly
+        what it declares."""
+        for name in names:
+            if name not in self._items:
+                self._items[name] = Deferred(self.kind, name, module, self)  # type: ignore[assignment]
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
         """Decorator that registers its target under ``name`` with optional metadata."""
@@ -42,6 +60,14 @@ class Registry(Generic[T]):
         no-op; a new definition of the same thing (same module and qualified name: a re-run
         notebook cell, a reloaded module) replaces the old one; another object under a taken
         name is an error unless ``replace`` (the Python API's objects from a script)."""
+        old = self._items.get(name)
+        if isinstance(obj, Deferred) and old is not None and not isinstance(old, Deferred):
+            if (_origin(old) or ("",))[0] == obj.module:
+                return  # a declaration shipped to a process that has imported the module
+        if isinstance(old, Deferred) and not isinstance(obj, Deferred):
+            if (_origin(obj) or ("",))[0] != old.module and not replace:
+                raise ValueError(f"duplicate {self.kind} name {name!r} (declared by {old.module})")
+            replace = True
         if name in self._items and not replace:
             if self._items[name] is obj:
                 return
@@ -56,10 +82,26 @@ class Registry(Generic[T]):
         if name not in self._items and isinstance(name, str) and ":" in name:
             self._import(name)
         try:
-            return self._items[name]
+            obj = self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "(none)"
             raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None
+        if isinstance(obj, Deferred) and not self._callables:
+            return self.resolve(name)
+        return obj
+
+    def resolve(self, name: str) -> T:
+        """The registered object itself, importing the module that declared it if need be."""
+        obj = self.get(name) if name not in self._items else self._items[name]
+        if not isinstance(obj, Deferred):
+            return obj
+        import importlib
+
+        importlib.import_module(obj.module)
+        real = self._items[name]
+        if isinstance(real, Deferred):
+            raise NasplatError(f"module {obj.module} did not register the {self.kind} {name!r}")
+        return real
 
     def _import(self, spec: str) -> None:
         """Register the object a ``package.module:attr`` name points to (adapted for this kind)."""
@@ -96,7 +138,7 @@ class Registry(Generic[T]):
             raise ConfigError(f"{self.kind} {name!r}: {exc}{hint}") from None
 
     def meta(self, name: str) -> dict[str, Any]:
-        self.get(name)
+        self.resolve(name)
         return dict(self._meta[name])
 
     def names(self) -> list[str]:
@@ -110,6 +152,39 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class Deferred:
+    """A declared entry whose module is not imported yet: calling it imports the module (which
+    registers the real object in its place) and calls that. Pickles by kind and name."""
+
+    def __init__(
+        self, kind: str, name: str, module: str, registry: Registry[Any] | None = None
+    ) -> None:
+        self.kind, self.name, self.module = kind, name, module
+        self._registry = registry  # None: the built-in registry of this kind
+        self._target: Any = None
+
+    def target(self) -> Any:
+        if self._target is None:
+            registry = self._registry or REGISTRIES[self.kind]
+            self._target = registry.resolve(self.name)
+        return self._target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.target()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:  # what ``inspect.signature`` reports: the target's
+        import inspect
+
+        return inspect.signature(self.target())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Deferred, (self.kind, self.name, self.module))
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name!r} from {self.module} (not imported yet)>"
 
 
 def _origin(obj: Any) -> tuple[str, str] | None:
@@ -173,13 +248,13 @@ def space_factory(obj: Any, name: str) -> Any:
     )
 
 
-OPS: Registry[Callable[..., Any]] = Registry("op")
+OPS: Registry[Callable[..., Any]] = Registry("op", callables=True)
 SPACES: Registry[Any] = Registry("space", adapt=space_factory)
 STRATEGIES: Registry[type] = Registry("strategy")
 EVALUATORS: Registry[type] = Registry("evaluator")
-DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
+DATASETS: Registry[Callable[..., Any]] = Registry("dataset", callables=True)
 EXECUTORS: Registry[type] = Registry("executor")
-PROXIES: Registry[Callable[..., Any]] = Registry("proxy")
+PROXIES: Registry[Callable[..., Any]] = Registry("proxy", callables=True)
 OBJECTIVES: Registry[Callable[..., Any]] = Registry("objective")
 """User training functions ``objective(model, ctx) -> float | dict`` (the ``objective``
 evaluator calls them by name)."""
@@ -189,7 +264,7 @@ REGISTRIES = {
 }
 
 _BUILTIN_MODULES = (  # imported by name: the core never imports a plugin package statically
-    "nasplat.ml.data",
+    "nasplat.ml",
     "nasplat.run.local",
     "nasplat.run.ray",
     "search_spaces",

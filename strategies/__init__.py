@@ -1,12 +1,20 @@
-"""Search strategies; importing the package registers them all."""
+"""Search strategies; importing the package registers them all.
 
-from strategies import (  # noqa: F401
-    darts,
-    enas,
-    evolution,
-    local_search,
-    nni_adapter,
-    random_search,
-    rl,
-    tpe,
-)
+The ones that import torch, Optuna or NumPy (rl, darts, enas, tpe, local-search) are declared
+(:meth:`nasplat.registry.Registry.declare`) and imported when first looked up.
+"""
+
+from nasplat.registry import STRATEGIES
+from strategies import evolution, nni_adapter, random_search  # noqa: F401
+
+DECLARED: dict[str, tuple[str, ...]] = {
+    "strategies.rl": ("rl",),
+    "strategies.darts": ("darts",),
+    "strategies.enas": ("enas",),
+    "strategies.tpe": ("tpe",),
+    "strategies.local_search": ("local-search",),
+}
+"""Which module registers which strategy (a test checks it against what the modules register)."""
+
+for _module, _names in DECLARED.items():
+    STRATEGIES.declare(_module, *_names)

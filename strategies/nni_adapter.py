@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError, NasplatError
 from nasplat.genotype import Genotype
@@ -45,6 +43,8 @@ def _stdout_handlers_off(logger: logging.Logger) -> None:
 def _reseed_evolution(tuner: Any, seed: int) -> None:
     # EvolutionTuner draws its initial population from an unseeded RandomState in
     # update_search_space: seed that RandomState and draw the population again.
+    import numpy as np
+
     tuner.random_state = np.random.RandomState(seed)
     tuner.population = []
     for _ in range(tuner.population_size):
@@ -57,6 +57,8 @@ def _evolution_busy(tuner: Any) -> bool:
 
 
 def _reseed_hyperopt(tuner: Any, seed: int) -> None:
+    import numpy as np
+
     tuner.rval.rstate = np.random.RandomState(seed)
 
 
@@ -185,6 +187,8 @@ class NNIStrategy(Strategy):
             kwargs.setdefault("seed", self.seed)
         if spec.takes_mode:
             kwargs.setdefault("optimize_mode", self.direction.value)
+        import numpy as np  # imported by the tuners anyway; not at registration
+
         self._py_rng = random.Random(f"nasplat-nni-{self.seed}")
         self._np_rng = np.random.RandomState(self.seed)
         with self._global_rngs():
@@ -207,6 +211,8 @@ class NNIStrategy(Strategy):
     @contextmanager
     def _global_rngs(self) -> Iterator[None]:
         """Run with the adapter's own ``random`` and ``np.random`` states (restored after), quietly."""
+        import numpy as np
+
         saved_py, saved_np = random.getstate(), np.random.get_state()
         random.setstate(self._py_rng.getstate())
         np.random.set_state(self._np_rng.get_state())

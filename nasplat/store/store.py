@@ -8,7 +8,13 @@ per study in the schema, so concurrent writers never hand out the same number.
 
 The trial loop's calls (``create_trial``, ``finish_trial``, ``find_evaluated``) are SQLAlchemy
 Core statements on one connection, one short transaction each, and every per-trial query is
-an index seek (cost independent of the study's size); the rest uses the ORM.
+an index seek (cost independent of the study's size); the rest uses the ORM. Those statements
+are built once per process with bound parameters (:func:`_hot`): SQLAlchemy memoizes a
+statement object's cache key, so a trial pays for executing them, not for building and
+hashing them (which cost more than SQLite's own work). On SQLite they are compiled once per
+store and run on the driver's connection inside SQLAlchemy's transaction, with the bind
+conversions of their column types (:class:`_Prepared`): SQLAlchemy's per-execution machinery
+was still most of a trial's store time.
 
 The store follows :class:`nasplat.store.protocol.TrialStore`.
 """
@@ -16,18 +22,32 @@ The store follows :class:`nasplat.store.protocol.TrialStore`.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
 
 from nasplat.budget import Budget
 from nasplat.direction import Direction
@@ -123,7 +143,7 @@ def _make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         reading = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        conn.connection.driver_connection.execute("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -138,6 +158,8 @@ class Store:
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
         self._arch_ids: dict[tuple[str, str], int] = {}  # committed rows only (never deleted)
+        self._driver = self.engine.dialect.name == "sqlite"  # hot statements on the driver
+        self._prepared: dict[tuple[Any, tuple[str, ...] | None], _Prepared] = {}
         try:
             self._prepare_schema()
         except OperationalError as exc:
@@ -199,6 +221,36 @@ class Store:
     def _in_session(self, fn: Callable[[Session], T]) -> T:
         with self._session() as session:
             return fn(session)
+
+    def _run(
+        self,
+        connection: Connection,
+        statement: Any,
+        params: Any,
+        *,
+        many: bool = False,
+        new_id: bool = False,
+    ) -> tuple[int, Any]:
+        """Execute one of the hot statements (:func:`_hot`): ``(rowcount, first row or None)``;
+        ``new_id``: the row is the new row's ``(id,)`` of an INSERT (see the module doc)."""
+        if not self._driver:
+            result = connection.execute(statement, params)
+            if new_id:
+                return result.rowcount, tuple(result.inserted_primary_key)
+            return result.rowcount, result.first() if result.returns_rows else None
+        keys = tuple(params[0] if many else params) if isinstance(statement, Insert) else None
+        prepared = self._prepared.get((statement, keys))
+        if prepared is None:
+            prepared = _Prepared(statement, connection.dialect, keys)
+            self._prepared[(statement, keys)] = prepared
+        driver = connection.connection.driver_connection
+        if many:
+            cursor = driver.executemany(prepared.sql, [prepared.args(p) for p in params])
+            return cursor.rowcount, None
+        cursor = driver.execute(prepared.sql, prepared.args(params))
+        if new_id:
+            return cursor.rowcount, (cursor.lastrowid,)
+        return cursor.rowcount, cursor.fetchone() if cursor.description is not None else None
 
     def _write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` on a connection in one writing transaction (Core statements, no ORM),
@@ -343,16 +395,13 @@ class Store:
         key = budget.key()
 
         def create(connection: Connection) -> tuple[TrialRecord, int]:
-            arch_id = self._upsert_architecture(connection, genotype)
-            if reuse:
+            arch_id, new = self._upsert_architecture(connection, genotype)
+            if reuse and not new:  # a new architecture has no trial yet
                 found = self._evaluated(connection, study_id, arch_id, key, genotype)
                 if found is not None:
                     return found, arch_id
-            number = connection.scalar(
-                select(func.coalesce(func.max(_TRIALS.c.number) + 1, 0)).where(
-                    _TRIALS.c.study_id == study_id
-                )
-            )
+            hot = _hot()
+            number = self._run(connection, hot.next_number, {"study_id": study_id})[1][0]
             values = {
                 "study_id": study_id,
                 "number": number,
@@ -368,50 +417,45 @@ class Store:
                 "tag": tag,
                 "retries": 0,
             }
-            result = connection.execute(insert(_TRIALS).values(values))
-            row = SimpleNamespace(id=result.inserted_primary_key[0], **values)
+            row = SimpleNamespace(
+                id=self._run(connection, hot.insert_trial, values, new_id=True)[1][0], **values
+            )
             return self._trial_record(row, genotype.sha, genotype, {}, ()), arch_id
 
         for _ in range(50):
             try:
                 record, arch_id = self._write(create)
-            except IntegrityError:  # another process took this number (or architecture) first
+            except (IntegrityError, sqlite3.IntegrityError):  # another process took the number
                 time.sleep(0.01)
                 continue
             self._arch_ids[(genotype.space, genotype.sha)] = arch_id  # committed now
             return record
         raise StorageError("could not allocate a trial number after 50 attempts")
 
-    def _upsert_architecture(self, connection: Connection, genotype: Genotype) -> int:
-        """The architecture's id, inserting its row if new: ``INSERT ... ON CONFLICT DO
-        NOTHING`` where the dialect has it (SQLite, PostgreSQL), else a savepoint."""
+    def _upsert_architecture(self, connection: Connection, genotype: Genotype) -> tuple[int, bool]:
+        """The architecture's id and whether this call inserted its row: ``INSERT ... ON
+        CONFLICT DO NOTHING`` where the dialect has it (SQLite, PostgreSQL), else a savepoint."""
         known = self._arch_ids.get((genotype.space, genotype.sha))
         if known is not None:
-            return known
+            return known, False
         values = {"space": genotype.space, "hash": genotype.sha, "genotype": genotype.to_json()}
-        query = select(_ARCHS.c.id).where(
-            _ARCHS.c.space == genotype.space, _ARCHS.c.hash == genotype.sha
-        )
-        dialect = connection.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            connection.execute(
-                dialect_insert(_ARCHS)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["space", "hash"])
-            )
-            return connection.scalar(query)
-        arch_id = connection.scalar(query)
-        if arch_id is None:
-            with connection.begin_nested():
-                arch_id = connection.execute(insert(_ARCHS).values(values)).inserted_primary_key[0]
-        return arch_id
+        key = {"space": genotype.space, "hash": genotype.sha}
+        hot = _hot()
+        dialect = connection.dialect
+        upsert = _upsert_statement(dialect.name, bool(dialect.insert_returning))
+        if upsert is not None:
+            _, inserted = self._run(connection, upsert, values)  # RETURNING id; None: it was there
+            if dialect.insert_returning and inserted is not None:
+                return inserted[0], True
+            return self._run(connection, hot.architecture_id, key)[1][0], False
+        arch_id = connection.scalar(hot.architecture_id, key)
+        if arch_id is not None:
+            return arch_id, False
+        with connection.begin_nested():
+            return connection.execute(hot.insert_architecture, values).inserted_primary_key[0], True
 
     def _architecture_id(self, session: Session, genotype: Genotype) -> int:
-        return self._upsert_architecture(session.connection(), genotype)
+        return self._upsert_architecture(session.connection(), genotype)[0]
 
     def finish_trial(
         self,
@@ -432,11 +476,7 @@ class Store:
             raise ValueError(f"finish state must be one of {FINISHED}, got {state!r}")
 
         def finish(connection: Connection) -> None:
-            row = connection.execute(
-                select(_TRIALS.c.study_id, _TRIALS.c.number).where(_TRIALS.c.id == trial_id)
-            ).first()
-            if row is None:
-                raise StorageError(f"no trial with id {trial_id}")
+            hot = _hot()
             changes: dict[str, Any] = {
                 "state": state,
                 "value": value,
@@ -445,26 +485,28 @@ class Store:
             }
             if worker is not None:
                 changes["worker"] = worker
-            connection.execute(update(_TRIALS).where(_TRIALS.c.id == trial_id).values(changes))
-            connection.execute(delete(_VALUES).where(_VALUES.c.trial_id == trial_id))
+            statement = hot.finish_with_worker if worker is not None else hot.finish
+            if self._run(connection, statement, {"trial_id_": trial_id, **changes})[0] != 1:
+                raise StorageError(f"no trial with id {trial_id}")
+            self._run(connection, hot.delete_values, {"trial_id_": trial_id})
             if metrics:
-                connection.execute(
-                    insert(_VALUES),
-                    [
-                        {"trial_id": trial_id, "key": k, "value": float(v)}
-                        for k, v in metrics.items()
-                    ],
-                )
+                rows = [
+                    {"trial_id": trial_id, "key": k, "value": float(v)} for k, v in metrics.items()
+                ]
+                self._run(connection, hot.insert_values, rows, many=True)
+            needs_row = (weights is not None and keep_weights != "none") or checkpoint is not None
+            if needs_row:
+                study_of, number = self._run(connection, hot.trial_place, {"trial_id_": trial_id})[
+                    1
+                ]
             if weights is not None and keep_weights != "none":
-                finished = SimpleNamespace(
-                    id=trial_id, study_id=row.study_id, number=row.number, **changes
-                )
+                finished = SimpleNamespace(id=trial_id, study_id=study_of, number=number, **changes)
                 self._keep_weights(connection, finished, weights, keep_weights)
             if checkpoint is not None:
-                connection.execute(
-                    insert(_CHECKPOINTS).values(
-                        study_id=row.study_id, created_at=utcnow(), state=checkpoint
-                    )
+                self._run(
+                    connection,
+                    hot.insert_checkpoint,
+                    {"study_id": study_of, "created_at": utcnow(), "state": checkpoint},
                 )
 
         self._write(finish)
@@ -588,9 +630,7 @@ class Store:
             arch_id = self._arch_ids.get((genotype.space, genotype.sha))
             if arch_id is None:
                 arch_id = connection.scalar(
-                    select(_ARCHS.c.id).where(
-                        _ARCHS.c.space == genotype.space, _ARCHS.c.hash == genotype.sha
-                    )
+                    _hot().architecture_id, {"space": genotype.space, "hash": genotype.sha}
                 )
             if arch_id is None:
                 return None
@@ -599,25 +639,13 @@ class Store:
     def _evaluated(
         self, connection: Connection, study_id: int, arch_id: int, key: str, genotype: Genotype
     ) -> TrialRecord | None:
+        hot = _hot()
         row = connection.execute(
-            select(_TRIALS)
-            .where(
-                _TRIALS.c.study_id == study_id,
-                _TRIALS.c.architecture_id == arch_id,
-                _TRIALS.c.budget_key == key,
-                # not IN (...): an expanding parameter costs more to compile than the query
-                or_(_TRIALS.c.state == "COMPLETE", _TRIALS.c.state == "PRUNED"),
-            )
-            .order_by(_TRIALS.c.number)
-            .limit(1)
+            hot.evaluated, {"study_id": study_id, "architecture_id": arch_id, "budget_key": key}
         ).first()
         if row is None:
             return None
-        metrics = dict(
-            connection.execute(
-                select(_VALUES.c.key, _VALUES.c.value).where(_VALUES.c.trial_id == row.id)
-            ).all()
-        )
+        metrics = dict(connection.execute(hot.values_of, {"trial_id_": row.id}).all())
         return self._trial_record(row, genotype.sha, genotype, metrics, ())
 
     def trial_index(self, study_id: int, budget: Budget) -> list[tuple[int, str, str]]:
@@ -847,12 +875,92 @@ _CHECKPOINTS: Table = StrategyCheckpointRow.__table__  # type: ignore[assignment
 _ARTIFACTS: Table = TrialArtifactRow.__table__  # type: ignore[assignment]
 
 
+class _HotStatements:
+    """The trial loop's statements, built once with bound parameters (see the module doc)."""
+
+    def __init__(self) -> None:
+        trial = bindparam("trial_id_")
+        self.architecture_id = select(_ARCHS.c.id).where(
+            _ARCHS.c.space == bindparam("space"), _ARCHS.c.hash == bindparam("hash")
+        )
+        self.insert_architecture = insert(_ARCHS)
+        self.next_number = select(func.coalesce(func.max(_TRIALS.c.number) + 1, 0)).where(
+            _TRIALS.c.study_id == bindparam("study_id")
+        )
+        self.insert_trial = insert(_TRIALS)
+        self.evaluated = (
+            select(_TRIALS)
+            .where(
+                _TRIALS.c.study_id == bindparam("study_id"),
+                _TRIALS.c.architecture_id == bindparam("architecture_id"),
+                _TRIALS.c.budget_key == bindparam("budget_key"),
+                # not IN (...): an expanding parameter costs more to compile than the query
+                or_(_TRIALS.c.state == "COMPLETE", _TRIALS.c.state == "PRUNED"),
+            )
+            .order_by(_TRIALS.c.number)
+            .limit(1)
+        )
+        self.values_of = select(_VALUES.c.key, _VALUES.c.value).where(_VALUES.c.trial_id == trial)
+        finish = {c: bindparam(c) for c in ("state", "value", "error", "finished_at")}
+        self.finish = update(_TRIALS).where(_TRIALS.c.id == trial).values(finish)
+        self.finish_with_worker = (
+            update(_TRIALS)
+            .where(_TRIALS.c.id == trial)
+            .values(finish | {"worker": bindparam("worker")})
+        )
+        self.delete_values = delete(_VALUES).where(_VALUES.c.trial_id == trial)
+        self.insert_values = insert(_VALUES)
+        self.trial_place = select(_TRIALS.c.study_id, _TRIALS.c.number).where(_TRIALS.c.id == trial)
+        self.insert_checkpoint = insert(_CHECKPOINTS)
+
+
+class _Prepared:
+    """A hot statement compiled once for a dialect (SQLite), with each positional parameter's
+    default (a literal such as ``'COMPLETE'``) and its column type's bind conversion (JSON,
+    datetime): run on the driver, it stores exactly what SQLAlchemy would."""
+
+    def __init__(self, statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        if not compiled.positional:
+            raise ValueError(f"{dialect.name} does not use positional parameters")
+        self.sql = str(compiled)
+        self.plan = [
+            (name, compiled.binds[name].value, compiled.binds[name].type.bind_processor(dialect))
+            for name in compiled.positiontup or ()
+        ]
+
+    def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            (convert(params.get(name, default)) if convert else params.get(name, default))
+            for name, default, convert in self.plan
+        )
+
+
+@cache
+def _hot() -> _HotStatements:
+    return _HotStatements()
+
+
+@cache
+def _upsert_statement(dialect: str, returning: bool) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING [RETURNING id]`` of an architecture (None: the
+    dialect has none)."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        return None
+    upsert = dialect_insert(_ARCHS).on_conflict_do_nothing(index_elements=["space", "hash"])
+    return upsert.returning(_ARCHS.c.id) if returning else upsert
+
+
 def _retrying(fn: Callable[[], T], attempts: int = 20) -> T:
     """``fn()``, retried when the database is briefly locked."""
     for attempt in range(attempts):
         try:
             return fn()
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:
             if "locked" not in str(exc).lower() or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))

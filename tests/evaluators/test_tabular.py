@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 from evaluator_helpers import NB201_CSV, needs_nb201
 
-from evaluators.tabular import ArchitectureNotInTable, BenchmarkTable, TabularEvaluator
+from evaluators.tabular import (
+    ArchitectureNotInTable,
+    BenchmarkTable,
+    TabularEvaluator,
+    _read_plain_csv,
+)
 from nasplat.budget import Budget
 from nasplat.config import SearchConfig
 from nasplat.errors import ConfigError, NasplatError
@@ -161,3 +166,30 @@ def test_evolution_search_on_the_nb201_table(nb201: Any) -> None:
         }
         assert trial.value == table.lookup(nb201.to_notation(trial.genotype), "cifar10_valid_acc")
     assert result.best.value == max(t.value for t in trials) > 80
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("arch,acc,loss\n|a~0|,1.5,\n|b~0|,2.25,0.1\n\n", True),  # read without pandas
+        ("arch,acc,note\n|a~0|,1.5,x\n|b~0|,2.25,y\n", False),  # a text column
+        ("arch,acc,ok\n|a~0|,1.5,True\n|b~0|,NA,False\n", False),  # booleans, NA words
+        ("arch,acc\n01,1.5\n2,2.5\n", False),  # numeric arch names: pandas's reading wins
+    ],
+)
+def test_a_csv_table_reads_as_pandas_reads_it(tmp_path: Path, text: str, plain: bool) -> None:
+    import numpy as np
+    import pandas as pd
+
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    assert (_read_plain_csv(str(path)) is not None) == plain
+    table = BenchmarkTable._read(str(path))
+    frame = pd.read_csv(path)
+    assert table.archs == frame["arch"].astype(str).tolist()
+    expected = [c for c in frame.columns if c != "arch" and pd.api.types.is_numeric_dtype(frame[c])]
+    assert table.columns == expected
+    for column in expected:
+        assert np.array_equal(
+            table.column(column), frame[column].to_numpy(dtype=np.float64), equal_nan=True
+        )

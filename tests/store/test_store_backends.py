@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nasplat_support import (
@@ -401,3 +402,38 @@ def test_trial_index_and_trials_since(store: Store) -> None:
         (3, genotype(3).sha, "RUNNING"),
     ]
     assert [t.number for t in store.trials(study.id, since=2)] == [2, 3, 4]
+
+
+@sql_backends
+def test_a_loop_trial_is_three_statements_to_create_and_three_to_finish(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's calls run prebuilt statements: a new architecture needs no "evaluated
+    already?" query, and finishing looks the trial up only for weights or a checkpoint."""
+    from sqlalchemy import event
+
+    study = make_study(store)
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")):
+            seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    run = store._run
+
+    def on_driver(connection: Any, statement: Any, params: Any, **kw: Any) -> Any:
+        if store._driver:  # SQLite: hot statements run on the driver, SQLAlchemy sees none
+            seen.append(str(statement))
+        return run(connection, statement, params, **kw)
+
+    monkeypatch.setattr(store, "_run", on_driver)
+    trial = store.create_trial(study.id, genotype(1), Budget(), reuse=True)
+    assert len(seen) == 3, seen  # architecture upsert, next number, trial insert
+    seen.clear()
+    store.finish_trial(trial.id, state="COMPLETE", value=0.5, metrics={"val_acc": 0.5})
+    assert len(seen) == 3, seen  # update, delete old values, insert values
+    seen.clear()
+    again = store.create_trial(study.id, genotype(1), Budget(), reuse=True)
+    assert again.id == trial.id and again.metrics == {"val_acc": 0.5}
+    event.remove(store.engine, "before_cursor_execute", record)
