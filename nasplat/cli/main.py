@@ -52,11 +52,12 @@ def setup_logging(verbosity: int) -> None:
     root.propagate = False
 
 
-def open_store(url: str | None) -> Any:
-    """The store at ``url``, closed when the command ends (also when it fails)."""
+def open_store(url: str | None, *, create: bool = True) -> Any:
+    """The store at ``url``, closed when the command ends (also when it fails). Commands that
+    only read pass ``create=False``: they never create a store, nor change one."""
     from nasplat.store import open_store as open_any
 
-    store = open_any(url)
+    store = open_any(url, create=create)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(store.close)
@@ -271,7 +272,7 @@ def _cell(value: Any) -> str:
 @format_option
 def studies(storage: str | None, fmt: str) -> None:
     """List the studies in the store."""
-    emit(open_store(storage).list_studies(), fmt)
+    emit(open_store(storage, create=False).list_studies(), fmt)
 
 
 @cli.command()
@@ -283,7 +284,7 @@ def studies(storage: str | None, fmt: str) -> None:
 @format_option
 def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None:
     """List a study's trials."""
-    store = open_store(storage)
+    store = open_store(storage, create=False)
     record = store.get_study(study)
     rows = []
     for t in store.trials(study, states=[state] if state else None):
@@ -326,7 +327,7 @@ def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None
 )
 def best(study: str, storage: str | None, fmt: str) -> None:
     """Print the best architecture of a study (genotype JSON and metrics)."""
-    store = open_store(storage)
+    store = open_store(storage, create=False)
     record = store.get_study(study)
     trial = store.best_trial(study)
     if fmt == "json":
@@ -392,7 +393,7 @@ def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
     """Export the best architecture: genotype JSON, notation, weights and TorchScript."""
     from nasplat.run.export import export_best
 
-    for path in export_best(open_store(storage), study, out_dir, fmt):
+    for path in export_best(open_store(storage, create=False), study, out_dir, fmt):
         click.echo(path)
 
 

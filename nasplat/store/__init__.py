@@ -20,9 +20,10 @@ __all__ = [
 ]
 
 
-def open_store(url: str | None = None) -> TrialStore:
+def open_store(url: str | None = None, *, create: bool = True) -> TrialStore:
     """The store at ``url``: ``memory://`` is a fresh in-memory store, anything else a SQL store
-    (``None``: ``$NASPLAT_STORAGE`` or ``sqlite:///nasplat.db``)."""
+    (``None``: ``$NASPLAT_STORAGE`` or ``sqlite:///nasplat.db``). ``create=False``: only read an
+    existing store (a StorageError when there is none; nothing is created or changed)."""
     if url is not None and url.startswith(MEMORY_URL):
         return MemoryStore(url)
-    return Store(url)
+    return Store(url, create=create)
