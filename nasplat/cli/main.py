@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -278,7 +280,9 @@ def studies(storage: str | None, fmt: str) -> None:
 @cli.command()
 @click.option("--study", required=True)
 @click.option(
-    "--state", type=click.Choice(["RUNNING", "COMPLETE", "PRUNED", "FAILED"]), default=None
+    "--state",
+    type=click.Choice(["RUNNING", "COMPLETE", "PRUNED", "FAILED", "INTERRUPTED"]),
+    default=None,
 )
 @storage_option
 @format_option
@@ -468,11 +472,70 @@ def load_commands() -> None:
         importlib.import_module(f"nasplat.cli.{module}")
 
 
+class Terminated(BaseException):
+    """Raised in the main thread by SIGINT, SIGTERM or SIGHUP while a command runs: it unwinds
+    the command (the trials in flight are marked interrupted, executors shut down), then the
+    command exits with 128 + the signal. A BaseException, as KeyboardInterrupt, so that no
+    ``except Exception`` takes it for a failing trial."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextmanager
+def stop_signals_unwind() -> Iterator[None]:
+    """While the command runs, the first SIGINT, SIGTERM or SIGHUP raises :class:`Terminated`;
+    another one while the command unwinds is ignored so the clean-up finishes (a second Ctrl+C
+    still stops at once). A signal ignored when nasplat starts (``nohup``) stays ignored. The
+    previous handlers come back afterwards. Main thread only."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if caught:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        caught.append(signum)
+        raise Terminated(signum)
+
+    previous = {}
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:  # nohup
+            previous[number] = signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def stopped_line(signum: int) -> tuple[str, int]:
+    """The one line and the exit status of a command stopped by a signal."""
+    import signal
+
+    if signum == signal.SIGINT:
+        return "nasplat: interrupted", 128 + signum
+    return f"nasplat: terminated by {signal.Signals(signum).name}", 128 + signum
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one clear line and exit status 2 for bad input, never a traceback."""
+    """Entry point: one clear line and exit status 2 for bad input, never a traceback. SIGINT,
+    SIGTERM and SIGHUP stop a command gracefully: one line, exit 130, 143 or 129."""
     load_commands()
     try:
-        cli.main(args=argv, prog_name="nasplat", standalone_mode=False)
+        with stop_signals_unwind():
+            cli.main(args=argv, prog_name="nasplat", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -484,6 +547,10 @@ def main(argv: list[str] | None = None) -> None:
     except NasplatError as exc:
         click.echo(f"nasplat: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except Terminated as exc:
+        line, code = stopped_line(exc.signum)
+        click.echo(line, err=True)
+        sys.exit(code)
     except KeyboardInterrupt:
         click.echo("nasplat: interrupted", err=True)
         sys.exit(130)

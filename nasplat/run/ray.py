@@ -24,6 +24,7 @@ from nasplat.errors import ConfigError
 from nasplat.executor import ExecutionContext, Executor, TrialOutcome, TrialTask
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS, EXECUTORS, SPACES, load_builtins
+from nasplat.run.ray_init import init_keeping_signals
 from nasplat.run.trial import describe_error, run_trial, store_reporter, worker_name
 
 log = logging.getLogger("nasplat")
@@ -197,7 +198,7 @@ class RayExecutor(Executor):
         if address == "local":
             kwargs["num_cpus"] = max(1, math.ceil(self.workers * self.cpus_per_trial))
         try:
-            self._ray.init(address=address, **kwargs)
+            init_keeping_signals(self._ray, address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(
@@ -314,20 +315,24 @@ class RayExecutor(Executor):
         return None
 
     def close(self) -> None:
+        """Kill every actor and, when this executor started Ray, shut it down. Called on every
+        exit path (a finished search, an error, a signal); safe to call twice."""
         ray = self._ray
         if ray is None:
             return
-        for actor in self._actors:
-            try:
-                ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001 - best effort: the actor may be gone already
-                pass
-        self._actors, self._running = [], {}
+        actors, self._actors, self._running = self._actors, [], {}
         self._idle.clear()
         self._queue.clear()
-        if self._owns_ray:
-            ray.shutdown()
-            self._owns_ray = False
+        try:
+            for actor in actors:
+                try:
+                    ray.kill(actor, no_restart=True)
+                except Exception:  # noqa: BLE001 - best effort: the actor may be gone already
+                    pass
+        finally:
+            if self._owns_ray:
+                self._owns_ray = False
+                ray.shutdown()
 
 
 def check_shared_storage(url: str) -> None:

@@ -2,15 +2,24 @@
 
 from nasplat.store.memory import MEMORY_URL, MemoryStore
 from nasplat.store.protocol import TrialStore
-from nasplat.store.records import ANY_TAG, FINISHED, StudyRecord, TrialRecord
+from nasplat.store.records import (
+    ANY_TAG,
+    FINISHED,
+    INTERRUPTED,
+    STATES,
+    StudyRecord,
+    TrialRecord,
+)
 from nasplat.store.store import DEFAULT_STORAGE, Store, resolve_storage_url
 
 __all__ = [
     "ANY_TAG",
     "DEFAULT_STORAGE",
     "FINISHED",
+    "INTERRUPTED",
     "MEMORY_URL",
     "MemoryStore",
+    "STATES",
     "Store",
     "StudyRecord",
     "TrialRecord",

@@ -54,6 +54,8 @@ from nasplat.store.models import (
 from nasplat.store.records import (
     ANY_TAG,
     FINISHED,
+    INTERRUPTED,
+    INTERRUPTED_ERROR,
     STATES,
     StudyRecord,
     TrialRecord,
@@ -655,19 +657,27 @@ class Store:
 
         self._retry(bump)
 
-    def interrupt_running(self, study_id: int) -> int:
-        """Mark a study's RUNNING trials FAILED (their process died); returns how many."""
+    def interrupt_running(self, study_id: int, trial_ids: Iterable[int] | None = None) -> int:
+        """Mark a study's RUNNING trials (``trial_ids``: only those) INTERRUPTED: their search
+        stopped before they finished. They stay on record and do not count towards the
+        budget. Returns how many."""
+        wanted = None if trial_ids is None else list(trial_ids)
 
         def interrupt(session: Session) -> int:
-            rows = session.scalars(
-                select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.state == "RUNNING")
-            ).all()
+            query = select(TrialRow).where(
+                TrialRow.study_id == study_id, TrialRow.state == "RUNNING"
+            )
+            if wanted is not None:
+                query = query.where(TrialRow.id.in_(wanted))
+            rows = session.scalars(query).all()
             for row in rows:
-                row.state = "FAILED"
-                row.error = "interrupted: the search stopped before this trial finished"
+                row.state = INTERRUPTED
+                row.error = INTERRUPTED_ERROR
                 row.finished_at = utcnow()
             return len(rows)
 
+        if wanted == []:
+            return 0
         return self._retry(interrupt)
 
     def report_intermediate(
