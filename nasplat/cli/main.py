@@ -147,6 +147,8 @@ def search(**kw: Any) -> None:
     from nasplat.run import run_search
 
     config = build_search_config(kw)
+    if config.budget < 1:
+        raise NasplatError(f"budget must be >= 1 trial, got {config.budget}")
     store = open_store(kw["storage"])
     result = run_search(config, store, resume=kw["resume"], progress=not kw["no_progress"])
     log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)

@@ -108,7 +108,13 @@ class RayExecutor(Executor):
     ) -> None:
         if int(workers) < 1:
             raise ConfigError(f"executor ray: workers must be >= 1, got {workers}")
-        if cpus_per_trial < 0 or gpus_per_trial < 0 or cpus_per_trial + gpus_per_trial == 0:
+        finite = all(math.isfinite(float(v)) for v in (cpus_per_trial, gpus_per_trial))
+        if (
+            not finite
+            or cpus_per_trial < 0
+            or gpus_per_trial < 0
+            or cpus_per_trial + gpus_per_trial == 0
+        ):
             raise ConfigError(
                 "executor ray: cpus_per_trial and gpus_per_trial must be >= 0, not both 0"
             )
