@@ -19,6 +19,7 @@ from dash.dash_table.Format import Format, Scheme
 from dash.exceptions import PreventUpdate
 
 from dashboards import data
+from dashboards.auth import require_token
 from dashboards.cells import genotype_graph
 from dashboards.db import Reader
 from dashboards.figures import (
@@ -199,11 +200,18 @@ def _layout(reader: Reader, refresh_s: float, page_size: int) -> html.Div:
 
 
 def create_app(
-    storage: str | None = None, refresh_s: float = 5.0, top_k: int = 20, page_size: int = 25
+    storage: str | None = None,
+    refresh_s: float = 5.0,
+    top_k: int = 20,
+    page_size: int = 25,
+    token: str | None = None,
 ) -> Dash:
-    """The Dash app over the store at ``storage`` (default: ``$NASPLAT_STORAGE`` or nasplat.db)."""
+    """The Dash app over the store at ``storage`` (default: ``$NASPLAT_STORAGE`` or nasplat.db).
+    ``token``: every request must carry it (:mod:`dashboards.auth`)."""
     reader = Reader(storage)
     app = Dash(__name__, title="nasplat dashboard", update_title=None)
+    if token is not None:
+        require_token(app.server, token)
     app.layout = _layout(reader, refresh_s, page_size)
     app.server.config["nasplat_reader"] = reader
 
@@ -368,6 +376,9 @@ def serve(
     port: int = 8050,
     refresh_s: float = 5.0,
     top_k: int = 20,
+    token: str | None = None,
 ) -> None:
-    """Run the live dashboard until interrupted (binds to 127.0.0.1 unless told otherwise)."""
-    create_app(storage, refresh_s=refresh_s, top_k=top_k).run(host=host, port=port, debug=False)
+    """Run the live dashboard until interrupted (binds to 127.0.0.1 unless told otherwise;
+    ``token``: required on every request, see :mod:`dashboards.auth`)."""
+    app = create_app(storage, refresh_s=refresh_s, top_k=top_k, token=token)
+    app.run(host=host, port=port, debug=False)

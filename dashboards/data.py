@@ -33,7 +33,7 @@ from nasplat.store.models import (
 )
 
 COST_METRICS = ("params", "flops", "latency_ms")
-STATE_ORDER = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
+STATE_ORDER = ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "INTERRUPTED")
 ALPHA_PREFIX = "alpha."
 HOVER_GENOTYPE_LIMIT = 5_000
 

@@ -64,15 +64,16 @@ class Reader:
     def __init__(self, source: Store | str | None = None) -> None:
         if isinstance(source, Store):
             self.url = source.url
-            store: Store | None = source
-        else:
-            self.url = resolve_storage_url(source)
-            store = Store(self.url)  # checks the URL and schema, creates tables if new
-        engine = _read_engine(self.url)
-        self._own_engine = engine is not None
-        self.engine: Engine = engine if engine is not None else store.engine
-        if store is not source and engine is not None:
-            store.close()
+            engine = _read_engine(self.url)
+            self._own_engine = engine is not None
+            self.engine: Engine = engine if engine is not None else source.engine
+            return
+        self.url = resolve_storage_url(source)
+        # a store must be there; opened to read only (a SQLite file read-only, so a store on
+        # read-only media can be shown), nothing is ever written
+        store = Store(self.url, create=False)
+        self._own_engine = True
+        self.engine = store.engine
 
     @property
     def dialect(self) -> str:

@@ -23,6 +23,7 @@ STATE_COLORS = {
     "PRUNED": "#f4a261",
     "FAILED": "#e63946",
     "RUNNING": "#457b9d",
+    "INTERRUPTED": "#8d99ae",
 }
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 TEMPLATE = "plotly_white"

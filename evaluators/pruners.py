@@ -239,7 +239,13 @@ def _read_learning_curves_public(
     return curves
 
 
-_STATES = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAILED": "FAIL", "RUNNING": "RUNNING"}
+_STATES = {
+    "COMPLETE": "COMPLETE",
+    "PRUNED": "PRUNED",
+    "FAILED": "FAIL",
+    "RUNNING": "RUNNING",
+    "INTERRUPTED": "FAIL",  # never finished: nothing to compare with
+}
 
 
 def _optuna_state(curve: TrialCurve) -> tuple[Any, float | None]:

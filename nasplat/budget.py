@@ -29,9 +29,9 @@ class Budget:
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 0:
             raise ConfigError(f"budget epochs must be >= 0, got {self.epochs}")
-        if not 0 < self.data_fraction <= 1:
+        if not 0 < self.data_fraction <= 1:  # NaN fails too
             raise ConfigError(f"budget data_fraction must be in (0, 1], got {self.data_fraction}")
-        if not self.width_mult > 0:
+        if not 0 < self.width_mult < math.inf:
             raise ConfigError(f"budget width_mult must be > 0, got {self.width_mult}")
         if self.resolution is not None and self.resolution < 1:
             raise ConfigError(f"budget resolution must be >= 1, got {self.resolution}")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
+
+MAX_SEED = 2**32 - 1
+"""Seeds are what every library takes: NumPy's, PyTorch's and Python's generators."""
 
 
 @dataclass
@@ -46,8 +50,14 @@ class SearchConfig:
         self.objective_list()  # validates objective and direction (comma lists allowed)
         if self.keep_weights not in ("best", "all", "none"):
             raise ConfigError(f"keep_weights must be best, all or none, got {self.keep_weights!r}")
-        if self.time_limit is not None and self.time_limit <= 0:
+        if self.time_limit is not None and not (
+            isinstance(self.time_limit, int | float) and 0 < self.time_limit < math.inf
+        ):
             raise ConfigError(f"time_limit must be > 0 seconds, got {self.time_limit}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
 
     def objective_list(self) -> list[tuple[str, Direction]]:
         """``[(metric, direction), ...]`` from ``objective`` and ``direction``, which may be comma

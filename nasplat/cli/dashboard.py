@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from nasplat.cli import cli, storage_option
+from nasplat.cli.main import STOP_SIGNALS, stopped_line
 from nasplat.errors import NasplatError
 
 
@@ -17,6 +20,30 @@ def _need_plotly(serve: bool) -> None:
             raise NasplatError(
                 f"the dashboard needs {module}: pip install 'nasplat[dashboard]'"
             ) from None
+
+
+def _stop_at_once() -> None:
+    """SIGINT, SIGTERM and SIGHUP stop the server at once, with the one line and the exit
+    status of any stopped command: its handler threads may hold a browser's connections open,
+    and a graceful close would wait for them. The server only reads: nothing to clean up."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        line, code = stopped_line(signum)
+        click.echo(line, err=True)
+        sys.stderr.flush()
+        os._exit(code)
+
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, handler)
 
 
 @cli.command()
@@ -36,13 +63,24 @@ def _need_plotly(serve: bool) -> None:
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to bind (with --serve)."
 )
-@click.option("--port", type=int, default=8050, show_default=True, help="Port (with --serve).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8050,
+    show_default=True,
+    help="Port (with --serve).",
+)
 @click.option(
     "--refresh",
     type=float,
     default=5.0,
     show_default=True,
     help="Seconds between refreshes (with --serve).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Serve a non-loopback --host without a token (anyone who reaches it can read the store).",
 )
 @storage_option
 def dashboard(
@@ -54,6 +92,7 @@ def dashboard(
     host: str,
     port: int,
     refresh: float,
+    no_auth: bool,
     storage: str | None,
 ) -> None:
     """Write a study's HTML report (--study S --out FILE) or serve the live dashboard (--serve)."""
@@ -61,14 +100,25 @@ def dashboard(
         raise click.UsageError(
             "give either --study S --out FILE (a report) or --serve (the live dashboard)"
         )
-    if top_k < 1 or refresh <= 0:
-        raise click.UsageError("--top-k must be >= 1 and --refresh > 0")
+    if top_k < 1 or not math.isfinite(refresh) or refresh <= 0:
+        raise click.UsageError("--top-k must be >= 1 and --refresh a number > 0")
     _need_plotly(serve)
     if serve:
         from dashboards.app import create_app
+        from dashboards.auth import is_loopback, new_token
 
-        app = create_app(storage, refresh_s=refresh, top_k=top_k)
-        click.echo(f"nasplat dashboard on http://{host}:{port}/ (Ctrl+C stops it)", err=True)
+        token = None if is_loopback(host) or no_auth else new_token()
+        app = create_app(storage, refresh_s=refresh, top_k=top_k, token=token)
+        shown = f"[{host}]" if ":" in host else host
+        address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+        if no_auth and not is_loopback(host):
+            click.echo(
+                f"nasplat: warning: --no-auth: the dashboard on {host} is open to anyone who "
+                "can reach it, with everything in the store",
+                err=True,
+            )
+        click.echo(f"nasplat dashboard on {address} (Ctrl+C stops it)", err=True)
+        _stop_at_once()
         app.run(host=host, port=port, debug=False)
         return
     if not study:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -52,11 +54,12 @@ def setup_logging(verbosity: int) -> None:
     root.propagate = False
 
 
-def open_store(url: str | None) -> Any:
-    """The store at ``url``, closed when the command ends (also when it fails)."""
+def open_store(url: str | None, *, create: bool = True) -> Any:
+    """The store at ``url``, closed when the command ends (also when it fails). Commands that
+    only read pass ``create=False``: they never create a store, nor change one."""
     from nasplat.store import open_store as open_any
 
-    store = open_any(url)
+    store = open_any(url, create=create)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(store.close)
@@ -144,6 +147,8 @@ def search(**kw: Any) -> None:
     from nasplat.run import run_search
 
     config = build_search_config(kw)
+    if config.budget < 1:
+        raise NasplatError(f"budget must be >= 1 trial, got {config.budget}")
     store = open_store(kw["storage"])
     result = run_search(config, store, resume=kw["resume"], progress=not kw["no_progress"])
     log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)
@@ -271,19 +276,21 @@ def _cell(value: Any) -> str:
 @format_option
 def studies(storage: str | None, fmt: str) -> None:
     """List the studies in the store."""
-    emit(open_store(storage).list_studies(), fmt)
+    emit(open_store(storage, create=False).list_studies(), fmt)
 
 
 @cli.command()
 @click.option("--study", required=True)
 @click.option(
-    "--state", type=click.Choice(["RUNNING", "COMPLETE", "PRUNED", "FAILED"]), default=None
+    "--state",
+    type=click.Choice(["RUNNING", "COMPLETE", "PRUNED", "FAILED", "INTERRUPTED"]),
+    default=None,
 )
 @storage_option
 @format_option
 def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None:
     """List a study's trials."""
-    store = open_store(storage)
+    store = open_store(storage, create=False)
     record = store.get_study(study)
     rows = []
     for t in store.trials(study, states=[state] if state else None):
@@ -326,7 +333,7 @@ def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None
 )
 def best(study: str, storage: str | None, fmt: str) -> None:
     """Print the best architecture of a study (genotype JSON and metrics)."""
-    store = open_store(storage)
+    store = open_store(storage, create=False)
     record = store.get_study(study)
     trial = store.best_trial(study)
     if fmt == "json":
@@ -392,7 +399,7 @@ def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
     """Export the best architecture: genotype JSON, notation, weights and TorchScript."""
     from nasplat.run.export import export_best
 
-    for path in export_best(open_store(storage), study, out_dir, fmt):
+    for path in export_best(open_store(storage, create=False), study, out_dir, fmt):
         click.echo(path)
 
 
@@ -467,11 +474,70 @@ def load_commands() -> None:
         importlib.import_module(f"nasplat.cli.{module}")
 
 
+class Terminated(BaseException):
+    """Raised in the main thread by SIGINT, SIGTERM or SIGHUP while a command runs: it unwinds
+    the command (the trials in flight are marked interrupted, executors shut down), then the
+    command exits with 128 + the signal. A BaseException, as KeyboardInterrupt, so that no
+    ``except Exception`` takes it for a failing trial."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextmanager
+def stop_signals_unwind() -> Iterator[None]:
+    """While the command runs, the first SIGINT, SIGTERM or SIGHUP raises :class:`Terminated`;
+    another one while the command unwinds is ignored so the clean-up finishes (a second Ctrl+C
+    still stops at once). A signal ignored when nasplat starts (``nohup``) stays ignored. The
+    previous handlers come back afterwards. Main thread only."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if caught:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        caught.append(signum)
+        raise Terminated(signum)
+
+    previous = {}
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:  # nohup
+            previous[number] = signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def stopped_line(signum: int) -> tuple[str, int]:
+    """The one line and the exit status of a command stopped by a signal."""
+    import signal
+
+    if signum == signal.SIGINT:
+        return "nasplat: interrupted", 128 + signum
+    return f"nasplat: terminated by {signal.Signals(signum).name}", 128 + signum
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one clear line and exit status 2 for bad input, never a traceback."""
+    """Entry point: one clear line and exit status 2 for bad input, never a traceback. SIGINT,
+    SIGTERM and SIGHUP stop a command gracefully: one line, exit 130, 143 or 129."""
     load_commands()
     try:
-        cli.main(args=argv, prog_name="nasplat", standalone_mode=False)
+        with stop_signals_unwind():
+            cli.main(args=argv, prog_name="nasplat", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -483,6 +549,10 @@ def main(argv: list[str] | None = None) -> None:
     except NasplatError as exc:
         click.echo(f"nasplat: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except Terminated as exc:
+        line, code = stopped_line(exc.signum)
+        click.echo(line, err=True)
+        sys.exit(code)
     except KeyboardInterrupt:
         click.echo("nasplat: interrupted", err=True)
         sys.exit(130)

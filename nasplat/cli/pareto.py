@@ -15,7 +15,7 @@ def pareto(study: str, storage: str | None, fmt: str) -> None:
     """List the non-dominated trials of a study over all its objectives."""
     from nasplat.pareto import study_pareto_front
 
-    store = open_store(storage)
+    store = open_store(storage, create=False)
     record = store.get_study(study)
     names = [metric for metric, _ in record.objectives]
     rows = [

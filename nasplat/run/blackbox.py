@@ -15,11 +15,12 @@ log = logging.getLogger("nasplat")
 
 
 def restore(run: StudyRun) -> dict[str, Any] | None:
-    """Mark interrupted trials FAILED and restore the strategy from the last checkpoint, which
-    is returned (None when there is none)."""
+    """Mark the trials an earlier session left RUNNING INTERRUPTED (not counted; evaluated
+    again) and restore the strategy from the last checkpoint, which is returned (None when
+    there is none)."""
     interrupted = run.store.interrupt_running(run.study.id)
     if interrupted:
-        log.info("marked %d interrupted trial(s) FAILED", interrupted)
+        log.info("marked %d trial(s) left RUNNING INTERRUPTED", interrupted)
     checkpoint = run.store.load_checkpoint(run.study.id)
     if checkpoint is None:
         return None

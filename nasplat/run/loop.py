@@ -29,11 +29,11 @@ from nasplat.errors import InvalidGenotypeError, StorageError
 from nasplat.executor import Executor, TrialOutcome, TrialTask
 from nasplat.genotype import Genotype
 from nasplat.space import SearchSpace
-from nasplat.store import FINISHED, StudyRecord, TrialRecord, TrialStore
+from nasplat.store import FINISHED, INTERRUPTED, StudyRecord, TrialRecord, TrialStore
 from nasplat.strategy import Observation
 
 log = logging.getLogger("nasplat")
-INTERRUPTED = "interrupted"  # the error text of a trial whose search process died
+INTERRUPTED_PREFIX = "interrupted"  # the error text of an interrupted trial (FAILED in old stores)
 MAX_CONSECUTIVE_DUPLICATES = 1000
 CHECKPOINT_SPREAD = 20
 """A checkpoint at least every ``max(1, trials // CHECKPOINT_SPREAD)`` trials: the checkpoint's
@@ -130,6 +130,7 @@ class TrialLoop:
         self.next_number = 0  # the number after every trial known here
         self.unsaved = 0  # trials finished since the last checkpoint
         self.checkpoints_written = 0
+        self.finishing: int | None = None  # the trial whose outcome is being stored
 
     def run(self, bar: Bar | None = None) -> TrialLoop:
         bar = bar or _NoBar()
@@ -138,18 +139,37 @@ class TrialLoop:
         self.ctx.proposer.avoid(self._seen)
         if self.ctx.time_limit:
             self.deadline = time.monotonic() + self.ctx.time_limit
-        while True:
-            while self._may_ask():
-                pending = self.ctx.pending
-                self._ask_one(pending.pop(0) if pending else None)
-            if not self.in_flight:
-                break
-            for outcome in self.ctx.executor.wait():
-                self._finish(outcome)
-                bar.advance(self._best_text())
+        try:
+            while True:
+                while self._may_ask():
+                    pending = self.ctx.pending
+                    self._ask_one(pending.pop(0) if pending else None)
+                if not self.in_flight:
+                    break
+                for outcome in self.ctx.executor.wait():
+                    self._finish(outcome)
+                    bar.advance(self._best_text())
+        except BaseException:  # a signal, Ctrl+C, a lost executor: nothing in flight will end
+            self._interrupt_in_flight()
+            raise
         if self.ctx.checkpoints and self.unsaved:
             self.ctx.store.save_checkpoint(self.ctx.study.id, self._checkpoint())
         return self
+
+    def _interrupt_in_flight(self) -> None:
+        """Mark the trials this pass started and did not finish INTERRUPTED (not counted; their
+        architectures are evaluated again on resume). Best effort: the store may be the very
+        thing that failed, and a resume marks whatever is left RUNNING."""
+        ids = [*self.in_flight, *([self.finishing] if self.finishing is not None else [])]
+        if not ids:
+            return
+        try:
+            marked = self.ctx.store.interrupt_running(self.ctx.study.id, trial_ids=ids)
+        except Exception as exc:  # noqa: BLE001 - already unwinding from the first error
+            log.warning("could not mark the trials in flight interrupted: %s", exc)
+            return
+        if marked:
+            log.info("marked %d trial(s) in flight INTERRUPTED", marked)
 
     def _load_known(self) -> None:
         """The architectures the study has, less those to replay (finished after the restored
@@ -159,6 +179,8 @@ class TrialLoop:
         self.next_number = index[-1][0] + 1 if index else 0
         resumed = ctx.resumed or {}
         mark = resumed.get("next_number")
+        # an interrupted trial's architecture was never evaluated: the proposer may ask it again
+        index = [(n, arch, state) for n, arch, state in index if state != INTERRUPTED]
         if mark is None:  # a fresh study, or a checkpoint from before replays
             self.known = {arch for _, arch, _ in index}
             return
@@ -167,7 +189,7 @@ class TrialLoop:
         first = min([mark, *again])
         for trial in ctx.store.trials(ctx.study.id, since=first):
             replayable = trial.number >= mark or trial.number in again
-            interrupted = (trial.error or "").startswith(INTERRUPTED)
+            interrupted = (trial.error or "").startswith(INTERRUPTED_PREFIX)
             if replayable and trial.state in FINISHED and not interrupted:
                 if trial.tag == ctx.tag and Budget.from_dict(trial.budget) == ctx.budget:
                     self.replay.setdefault(trial.arch_hash, trial)
@@ -269,6 +291,7 @@ class TrialLoop:
     # --- finishing ------------------------------------------------------------------------------
     def _finish(self, outcome: TrialOutcome) -> None:
         ctx = self.ctx
+        self.finishing = outcome.trial_id
         task, genotype = self.in_flight.pop(outcome.trial_id)
         value, state = outcome.value, outcome.state
         ctx.proposer.tell(Observation(genotype, value, state, task.number, outcome.metrics))
@@ -293,6 +316,7 @@ class TrialLoop:
             checkpoint=checkpoint,
             worker=outcome.worker,
         )
+        self.finishing = None
         self.finished += 1
         if checkpoint is not None:
             self.unsaved = 0

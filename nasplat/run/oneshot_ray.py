@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from nasplat.errors import ConfigError, NasplatError
 from nasplat.run.oneshot import OneShotContext
+from nasplat.run.ray_init import init_keeping_signals
 
 RESULTS_FILE = "ranks.json"
 
@@ -156,7 +157,9 @@ def run_data_parallel(
     if owns_ray:
         address = ray_address or "local"
         extra = {"num_cpus": max(1, round(workers * cpus_per_worker + 0.4999)) + 1}
-        ray.init(address=address, include_dashboard=False, **(extra if address == "local" else {}))
+        init_keeping_signals(
+            ray, address=address, include_dashboard=False, **(extra if address == "local" else {})
+        )
     try:
         with tempfile.TemporaryDirectory(prefix="nasplat-train-") as storage:
             trainer = TorchTrainer(

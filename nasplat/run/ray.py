@@ -24,6 +24,7 @@ from nasplat.errors import ConfigError
 from nasplat.executor import ExecutionContext, Executor, TrialOutcome, TrialTask
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS, EXECUTORS, SPACES, load_builtins
+from nasplat.run.ray_init import init_keeping_signals
 from nasplat.run.trial import describe_error, run_trial, store_reporter, worker_name
 
 log = logging.getLogger("nasplat")
@@ -107,7 +108,13 @@ class RayExecutor(Executor):
     ) -> None:
         if int(workers) < 1:
             raise ConfigError(f"executor ray: workers must be >= 1, got {workers}")
-        if cpus_per_trial < 0 or gpus_per_trial < 0 or cpus_per_trial + gpus_per_trial == 0:
+        finite = all(math.isfinite(float(v)) for v in (cpus_per_trial, gpus_per_trial))
+        if (
+            not finite
+            or cpus_per_trial < 0
+            or gpus_per_trial < 0
+            or cpus_per_trial + gpus_per_trial == 0
+        ):
             raise ConfigError(
                 "executor ray: cpus_per_trial and gpus_per_trial must be >= 0, not both 0"
             )
@@ -197,7 +204,7 @@ class RayExecutor(Executor):
         if address == "local":
             kwargs["num_cpus"] = max(1, math.ceil(self.workers * self.cpus_per_trial))
         try:
-            self._ray.init(address=address, **kwargs)
+            init_keeping_signals(self._ray, address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(
@@ -314,20 +321,24 @@ class RayExecutor(Executor):
         return None
 
     def close(self) -> None:
+        """Kill every actor and, when this executor started Ray, shut it down. Called on every
+        exit path (a finished search, an error, a signal); safe to call twice."""
         ray = self._ray
         if ray is None:
             return
-        for actor in self._actors:
-            try:
-                ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001 - best effort: the actor may be gone already
-                pass
-        self._actors, self._running = [], {}
+        actors, self._actors, self._running = self._actors, [], {}
         self._idle.clear()
         self._queue.clear()
-        if self._owns_ray:
-            ray.shutdown()
-            self._owns_ray = False
+        try:
+            for actor in actors:
+                try:
+                    ray.kill(actor, no_restart=True)
+                except Exception:  # noqa: BLE001 - best effort: the actor may be gone already
+                    pass
+        finally:
+            if self._owns_ray:
+                self._owns_ray = False
+                ray.shutdown()
 
 
 def check_shared_storage(url: str) -> None:

@@ -18,6 +18,8 @@ from nasplat.genotype import Genotype
 from nasplat.store.records import (
     ANY_TAG,
     FINISHED,
+    INTERRUPTED,
+    INTERRUPTED_ERROR,
     STATES,
     StudyRecord,
     TrialRecord,
@@ -234,14 +236,16 @@ class MemoryStore:
         old = self._trial(trial_id)
         self._trials[trial_id] = replace(old, retries=old.retries + 1, error=error)
 
-    def interrupt_running(self, study_id: int) -> int:
-        running = [t for t in self.trials(study_id) if t.state == "RUNNING"]
+    def interrupt_running(self, study_id: int, trial_ids: Iterable[int] | None = None) -> int:
+        wanted = None if trial_ids is None else set(trial_ids)
+        running = [
+            t
+            for t in self.trials(study_id)
+            if t.state == "RUNNING" and (wanted is None or t.id in wanted)
+        ]
         for trial in running:
             self._trials[trial.id] = replace(
-                trial,
-                state="FAILED",
-                error="interrupted: the search stopped before this trial finished",
-                finished_at=_now(),
+                trial, state=INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=_now()
             )
         return len(running)
 

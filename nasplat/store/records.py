@@ -12,8 +12,14 @@ from nasplat.errors import ConfigError, StorageError
 from nasplat.genotype import Genotype
 from nasplat.shape import NetShape
 
-STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAILED")
+STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAILED", "INTERRUPTED")
 FINISHED = ("COMPLETE", "PRUNED", "FAILED")
+"""The states a trial's evaluation ends in; they count towards a study's budget."""
+INTERRUPTED = "INTERRUPTED"
+"""A trial whose evaluation never ended: its search process died or was stopped (crash, signal,
+SIGKILL) or its worker was lost. On record, never counted towards the budget; its architecture
+is evaluated again when the study resumes."""
+INTERRUPTED_ERROR = "interrupted: the search stopped before this trial finished"
 ANY_TAG = "*"
 """``tag`` filter meaning "every trial, tagged or not" (``None`` means untagged only)."""
 

@@ -44,7 +44,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
@@ -68,6 +74,8 @@ from nasplat.store.models import (
 from nasplat.store.records import (
     ANY_TAG,
     FINISHED,
+    INTERRUPTED,
+    INTERRUPTED_ERROR,
     STATES,
     StudyRecord,
     TrialRecord,
@@ -107,7 +115,7 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, create: bool = True) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -121,20 +129,32 @@ def _make_engine(url: str) -> Engine:
             raise StorageError(f"cannot use storage URL {url!r}: {exc}") from None
     database = parsed.database or ""
     memory = database in ("", ":memory:")
-    if not memory:
+    read_only_uri = None
+    if not memory and not database.startswith("file:"):
         folder = os.path.dirname(os.path.abspath(database))
         if not os.path.isdir(folder):
             raise StorageError(f"cannot open storage {url!r}: folder {folder} does not exist")
+        read_only_uri = check_sqlite_file(database, create=create)
     kwargs: dict[str, Any] = {"connect_args": {"timeout": 60, "check_same_thread": False}}
     if memory:
         kwargs["poolclass"] = StaticPool
+    reading_only = not create and read_only_uri is not None
+    if reading_only:
+        import sqlite3
+
+        def connect() -> Any:
+            return sqlite3.connect(read_only_uri, uri=True, timeout=60, check_same_thread=False)
+
+        kwargs = {"creator": connect}
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_conn.cursor()
-        if not memory:
+        if reading_only:
+            cursor.execute("PRAGMA query_only=ON")
+        elif not memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -142,18 +162,102 @@ def _make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        reading = conn.get_execution_options().get(READ_ONLY, False)
+        reading = reading_only or conn.get_execution_options().get(READ_ONLY, False)
         conn.connection.driver_connection.execute("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
 
+# --- opening: a store refuses a file that is not its own, before writing a byte -------------
+SQLITE_HEADER = b"SQLite format 3\x00"
+QUICK_CHECK_MAX_BYTES = 256 * 2**20
+"""Files up to this size get ``PRAGMA quick_check`` (a full read) when opened; larger ones only
+the header and schema checks (a damaged page there is reported when it is read)."""
+
+
+def check_sqlite_file(path: str, *, create: bool) -> str:
+    """Check that the SQLite file at ``path`` is a nasplat store (or, ``create``, absent or
+    empty), reading it only; returns the read-only URI to open it with. A StorageError names
+    what is wrong: no store there (``create=False``), not a SQLite file, a damaged one, or
+    another application's database. Nothing is written in any case."""
+    from urllib.parse import quote
+
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise StorageError(f"{path} is a folder, not a nasplat store")
+    if not os.path.exists(path):
+        if create:
+            return ""
+        raise StorageError(f"no store at {path} (run `nasplat search` to create one)")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not header:
+        if create:
+            return ""
+        raise StorageError(f"no store at {path} (the file is empty)")
+    if not header.startswith(SQLITE_HEADER):
+        raise StorageError(f"{path} is not a SQLite database, so not a nasplat store; left as is")
+    folder = os.path.dirname(path)
+    writable = os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+    # read-only media: immutable, or SQLite would try to create the WAL index next to the file
+    uri = f"file:{quote(path)}?mode=ro" + ("" if writable else "&immutable=1")
+    # with no WAL file there is nothing but the file to read: immutable, so that the check
+    # leaves no WAL or index file behind next to a file it then refuses
+    quiet = writable and not os.path.exists(path + "-wal")
+    tables = _sqlite_tables(path, uri + ("&immutable=1" if quiet else ""))
+    if not tables:
+        if create:
+            return uri
+        raise StorageError(f"no store at {path} (an empty database)")
+    if SchemaVersion.__tablename__ not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StorageError(
+            f"{path} is another application's database (tables: {shown}), not a nasplat "
+            "store; left as is"
+        )
+    return uri
+
+
+def _sqlite_tables(path: str, uri: str) -> set[str]:
+    """The table names of a SQLite file opened read-only (StorageError when it is damaged)."""
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(uri, uri=True, timeout=60)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from None
+    try:
+        names = {
+            name
+            for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not name.startswith("sqlite_")
+        }
+        if os.path.getsize(path) <= QUICK_CHECK_MAX_BYTES:
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(problems[0])
+        return names
+    except sqlite3.OperationalError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path} is damaged ({exc}); left as is") from None
+    finally:
+        connection.close()
+
+
 class Store:
     """Studies, architectures, trials, values, intermediate values, checkpoints, weights."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        """The store at ``url``. ``create=False`` (the commands that only read): never create
+        or change anything; no store there is a StorageError, and a SQLite file is opened
+        read-only (so a store on read-only media can be read)."""
         self.url = resolve_storage_url(url)
-        self.engine = _make_engine(self.url)
+        self.create = create
+        self.engine = _make_engine(self.url, create)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
@@ -161,11 +265,17 @@ class Store:
         self._driver = self.engine.dialect.name == "sqlite"  # hot statements on the driver
         self._prepared: dict[tuple[Any, tuple[str, ...] | None], _Prepared] = {}
         try:
-            self._prepare_schema()
-        except OperationalError as exc:
+            if create:
+                self._prepare_schema()
+            else:
+                self._check_schema()
+        except DatabaseError as exc:
             self.engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StorageError(f"cannot open storage {self.safe_url}: {reason}") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @property
     def safe_url(self) -> str:
@@ -175,11 +285,28 @@ class Store:
         self.engine.dispose()
 
     # --- plumbing ---------------------------------------------------------------------------
+    def _check_schema(self) -> None:
+        """Without writing: a store must be here, of this version or an older one (read as
+        it is; only a writing open upgrades it)."""
+        with self._reading() as session:
+            found = None
+            if self.engine.dialect.has_table(session.connection(), SchemaVersion.__tablename__):
+                found = session.scalar(select(SchemaVersion.version))
+        if found is None:
+            raise StorageError(f"no store at {self.safe_url}")
+        if found > SCHEMA_VERSION:
+            raise StorageError(
+                f"store {self.safe_url} has schema version {found}; this nasplat uses "
+                f"version {SCHEMA_VERSION} (use a matching nasplat)"
+            )
+
     def _prepare_schema(self) -> None:
         with self._session() as session:
             found = None
             if self.engine.dialect.has_table(session.connection(), SchemaVersion.__tablename__):
                 found = session.scalar(select(SchemaVersion.version))
+            else:
+                self._check_foreign(session)
             if found is not None and found < SCHEMA_VERSION:
                 self._upgrade_schema(session, found)
                 found = SCHEMA_VERSION
@@ -193,6 +320,18 @@ class Store:
             with self._session() as session:
                 if session.scalar(select(SchemaVersion.version)) is None:
                     session.add(SchemaVersion(version=SCHEMA_VERSION))
+
+    def _check_foreign(self, session: Session) -> None:
+        """A database without nasplat's schema table must not hold tables of nasplat's names
+        (another application's ``studies``): refused before anything is created."""
+        from sqlalchemy import inspect
+
+        taken = set(inspect(session.connection()).get_table_names()) & set(Base.metadata.tables)
+        if taken:
+            raise StorageError(
+                f"{self.safe_url} holds another application's tables "
+                f"({', '.join(sorted(taken))}), not a nasplat store; left as is"
+            )
 
     def _upgrade_schema(self, session: Session, found: int) -> None:
         """Bring an older store up to this version (inside the caller's writing transaction)."""
@@ -560,19 +699,27 @@ class Store:
 
         self._retry(bump)
 
-    def interrupt_running(self, study_id: int) -> int:
-        """Mark a study's RUNNING trials FAILED (their process died); returns how many."""
+    def interrupt_running(self, study_id: int, trial_ids: Iterable[int] | None = None) -> int:
+        """Mark a study's RUNNING trials (``trial_ids``: only those) INTERRUPTED: their search
+        stopped before they finished. They stay on record and do not count towards the
+        budget. Returns how many."""
+        wanted = None if trial_ids is None else list(trial_ids)
 
         def interrupt(session: Session) -> int:
-            rows = session.scalars(
-                select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.state == "RUNNING")
-            ).all()
+            query = select(TrialRow).where(
+                TrialRow.study_id == study_id, TrialRow.state == "RUNNING"
+            )
+            if wanted is not None:
+                query = query.where(TrialRow.id.in_(wanted))
+            rows = session.scalars(query).all()
             for row in rows:
-                row.state = "FAILED"
-                row.error = "interrupted: the search stopped before this trial finished"
+                row.state = INTERRUPTED
+                row.error = INTERRUPTED_ERROR
                 row.finished_at = utcnow()
             return len(rows)
 
+        if wanted == []:
+            return 0
         return self._retry(interrupt)
 
     def report_intermediate(

@@ -98,12 +98,15 @@ def test_duplicate_study_and_unknown_study_are_clear_errors(store: Store) -> Non
         store.best_trial("s")
 
 
-def test_interrupted_trials_are_marked_failed(store: Store) -> None:
+def test_interrupted_trials_are_on_record_and_not_counted(store: Store) -> None:
     study = make_study(store)
     store.create_trial(study.id, Genotype("chain", {"a": 1}), Budget())
     assert store.interrupt_running(study.id) == 1
     (trial,) = store.trials("s")
-    assert trial.state == "FAILED" and trial.error.startswith("interrupted")
+    assert trial.state == "INTERRUPTED" and trial.error.startswith("interrupted")
+    assert store.count_trials(study.id) == 0 and store.count_trials(study.id, tag=None) == 0
+    assert store.count_trials(study.id, states=["INTERRUPTED"]) == 1
+    assert store.list_studies()[0]["interrupted"] == 1
 
 
 def test_bad_urls_are_storage_errors(tmp_path: Path) -> None:

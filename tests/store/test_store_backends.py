@@ -189,9 +189,24 @@ def test_retries_and_interrupted_trials(store: Store) -> None:
     assert (record.state, record.retries, record.error) == ("RUNNING", 2, "worker died again")
     assert store.interrupt_running(study.id) == 1
     record = store.get_trial(running.id)
-    assert record.state == "FAILED" and record.error.startswith("interrupted")
+    assert record.state == "INTERRUPTED" and record.error.startswith("interrupted")
     assert store.get_trial(done.id).state == "COMPLETE"
     assert store.interrupt_running(study.id) == 0
+    assert store.count_trials(study.id) == 1  # the interrupted trial does not count
+
+
+@all_backends
+def test_only_the_named_trials_are_interrupted(store: Store) -> None:
+    study = make_study(store)
+    mine = store.create_trial(study.id, genotype(1), Budget())
+    other = store.create_trial(study.id, genotype(2), Budget())  # another process's
+    done = store.create_trial(study.id, genotype(3), Budget())
+    store.finish_trial(done.id, state="COMPLETE", value=1.0)
+    assert store.interrupt_running(study.id, trial_ids=[mine.id, done.id]) == 1
+    assert store.interrupt_running(study.id, trial_ids=[]) == 0
+    states = [store.get_trial(t.id).state for t in (mine, other, done)]
+    assert states == ["INTERRUPTED", "RUNNING", "COMPLETE"]
+    assert [t.number for t in store.trials(study.id, states=["INTERRUPTED"])] == [mine.number]
 
 
 @all_backends
