@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from nasplat_support import PostgresUnavailable, postgres_server
@@ -26,7 +27,28 @@ def ray_session() -> Iterator[str]:
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
-        ray.shutdown()
+        shutdown_bounded(ray)
+
+
+def shutdown_bounded(ray: Any, seconds: float = 120) -> None:
+    """``ray.shutdown()``, or, when it hangs (Ray's GCS subscriber close can block, seen with
+    another Ray instance running on the machine), kill this session's Ray processes and drop
+    Ray's exit hook so the test run still ends."""
+    import atexit
+    import threading
+    import warnings
+
+    thread = threading.Thread(target=ray.shutdown, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        warnings.warn(
+            f"ray.shutdown() hung for {seconds:.0f} s; killing its processes", stacklevel=2
+        )
+        node = getattr(ray._private.worker, "_global_node", None)
+        if node is not None:
+            node.kill_all_processes(check_alive=False, allow_graceful=False)
+        atexit.unregister(ray._private.worker.shutdown)
 
 
 @pytest.fixture(scope="session")
