@@ -29,6 +29,7 @@ from nasplat.evaluator import Evaluator, Reporter
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
+from nasplat.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_SCRIPT = REPO_ROOT / "scripts" / "postgres.sh"
@@ -231,3 +232,20 @@ def drop_postgres_database(server_url: str, name: str) -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         engine.dispose()
+
+
+def small_store(path: Path) -> None:
+    """A nasplat store with one study and one COMPLETE trial (no training)."""
+    store = Store(f"sqlite:///{path}")
+    study = store.create_study(
+        "s",
+        space="chain",
+        strategy="random",
+        evaluator="train",
+        objectives=[("val_acc", "maximize")],
+        config={},
+    )
+    genotype = Genotype("chain", {"op": "conv"})
+    trial = store.create_trial(study.id, genotype, Budget(epochs=1))
+    store.finish_trial(trial.id, state="COMPLETE", value=0.5, metrics={"val_acc": 0.5})
+    store.close()

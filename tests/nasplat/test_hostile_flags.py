@@ -16,9 +16,8 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from nasplat_support import small_store  # noqa: E402
 
-from nasplat import Budget, Genotype  # noqa: E402
-from nasplat.store import Store  # noqa: E402
 from tests.conftest import TINY_CHAIN, run_main  # noqa: E402
 
 INT_FLAGS = {  # flag -> the values it refuses
@@ -85,18 +84,7 @@ def digest(folder: Path) -> dict[str, str]:
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with a nasplat store (one study) as ``nasplat.db``, checkpointed."""
     path = tmp_path_factory.mktemp("hostile-flags")
-    store = Store(f"sqlite:///{path / 'nasplat.db'}")
-    study = store.create_study(
-        "s",
-        space="chain",
-        strategy="random",
-        evaluator="train",
-        objectives=[("val_acc", "maximize")],
-        config={},
-    )
-    trial = store.create_trial(study.id, Genotype("chain", {"op": "conv"}), Budget(epochs=1))
-    store.finish_trial(trial.id, state="COMPLETE", value=0.5)
-    store.close()
+    small_store(path / "nasplat.db")
     return path
 
 

@@ -16,10 +16,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from nasplat_support import small_store
 
-from nasplat import Budget, Genotype
 from nasplat.errors import StorageError
-from nasplat.store import Store, open_store
+from nasplat.store import open_store
 from tests.conftest import run_main
 
 READ_COMMANDS = [
@@ -47,23 +47,6 @@ def one_error_line(code: int, stderr: str) -> str:
     return lines[0]
 
 
-def make_store(path: Path) -> None:
-    """A nasplat store with one study and one COMPLETE trial (no training)."""
-    store = Store(f"sqlite:///{path}")
-    study = store.create_study(
-        "s",
-        space="chain",
-        strategy="random",
-        evaluator="train",
-        objectives=[("val_acc", "maximize")],
-        config={},
-    )
-    genotype = Genotype("chain", {"op": "conv"})
-    trial = store.create_trial(study.id, genotype, Budget(epochs=1))
-    store.finish_trial(trial.id, state="COMPLETE", value=0.5, metrics={"val_acc": 0.5})
-    store.close()
-
-
 def text_file(path: Path) -> None:
     path.write_text("name,value\nnot,a database\n")
 
@@ -83,14 +66,14 @@ def foreign_studies_table(path: Path) -> None:
 
 
 def bad_header(path: Path) -> None:
-    make_store(path)
+    small_store(path)
     data = bytearray(path.read_bytes())
     data[16:24] = b"\xff" * 8  # page size and format bytes
     path.write_bytes(bytes(data))
 
 
 def bad_page(path: Path) -> None:
-    make_store(path)
+    small_store(path)
     data = bytearray(path.read_bytes())
     page = int.from_bytes(data[16:18], "big")
     assert len(data) >= 3 * page
@@ -168,7 +151,7 @@ def test_a_store_on_read_only_media_is_listed(
 ) -> None:
     folder = tmp_path / "media"
     folder.mkdir()
-    make_store(folder / "nasplat.db")
+    small_store(folder / "nasplat.db")
     before = digest(folder)
     # read-only file and folder; as root (where permissions do not bind) the store also sees
     # the media as not writable
@@ -196,7 +179,7 @@ def test_a_store_on_read_only_media_is_listed(
 
 
 def test_reading_a_live_store_does_not_change_it(tmp_path: Path) -> None:
-    make_store(tmp_path / "nasplat.db")
+    small_store(tmp_path / "nasplat.db")
     before = (tmp_path / "nasplat.db").read_bytes()
     for command in READ_COMMANDS[:3]:
         code, _, stderr = run_main(*command, cwd=tmp_path)
