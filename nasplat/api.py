@@ -176,7 +176,6 @@ class Study:
         run = prepare(config, self.store, resume=exists, override=override)
         self._record, self.config.study = run.study, run.study.name
         drive(run, progress=show_progress)
-        self._record = self.store.get_study(run.study.name)
         return self
 
     def _objective_options(self, objective: Callable[..., Any]) -> dict[str, Any]:

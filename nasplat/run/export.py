@@ -37,16 +37,21 @@ def build_trial(
     store: Any, study: Any, trial: Any, *, space: Any = None, weights: bool = True
 ) -> Any:
     """A trial's ``nn.Module`` as it trained, with its stored weights when kept (and asked)."""
-    import torch
-
     load_builtins()
     space = space or SPACES.get(study.space)(**study.config.get("space_options", {}))
     shape, net_options = trial_network(study, space, trial)
     model = space.build(trial.genotype, shape, **net_options)
     state = store.trial_weights(trial.id) if weights else None
     if state is not None:
-        model.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
+        load_weights(model, state)
     return model
+
+
+def load_weights(model: Any, state: bytes) -> None:
+    """Load a stored state dict (``torch.save`` bytes) into ``model``."""
+    import torch
+
+    model.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
 
 
 def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> list[str]:
@@ -101,9 +106,10 @@ def export_best(store: Any, study_name: str, out_dir: str, fmt: str = "all") -> 
     )
     import torch
 
-    model = build_trial(store, study, trial, space=space)
-    weights = store.trial_weights(trial.id)
+    model = build_trial(store, study, trial, space=space, weights=False)
+    weights = store.trial_weights(trial.id)  # read once: loaded and written
     if weights is not None:
+        load_weights(model, weights)
         write("weights.pt", weights)
     else:
         log.warning("trial %d kept no weights; the TorchScript model is untrained", trial.number)
