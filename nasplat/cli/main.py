@@ -144,17 +144,27 @@ def cli(verbose: int, quiet: bool) -> None:
 @storage_option
 def search(**kw: Any) -> None:
     """Run (or resume) a search and print the best architecture."""
-    from nasplat.run import run_search
+    from nasplat.run import OpenLater, run_search
+    from nasplat.store import resolve_storage_url
 
     config = build_search_config(kw)
     if config.budget < 1:
         raise NasplatError(f"budget must be >= 1 trial, got {config.budget}")
-    store = open_store(kw["storage"])
-    result = run_search(config, store, resume=kw["resume"], progress=not kw["no_progress"])
+    url = kw["storage"]
+    if kw["resume"]:
+        open_store(url, create=False)  # a study to resume needs a store: none is created
+    opened: list[Any] = []
+
+    def open_for_search() -> Any:  # once the config has passed every check
+        opened.append(open_store(url))
+        return opened[-1]
+
+    later = OpenLater(resolve_storage_url(url), open_for_search)
+    result = run_search(config, later, resume=kw["resume"], progress=not kw["no_progress"])
     log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)
     if result.best is None:
         raise NasplatError(f"study {result.study.name!r} has no completed trial")
-    print_best(result.best, result.study, store)
+    print_best(result.best, result.study, opened[0])
 
 
 def build_search_config(kw: dict[str, Any]) -> SearchConfig:

@@ -7,12 +7,16 @@ from nasplat.run.blackbox import run_black_box
 from nasplat.run.ladder import run_ladder
 from nasplat.run.oneshot import run_one_shot
 from nasplat.run.result import SearchResult
-from nasplat.run.study import StudyRun, prepare
+from nasplat.run.study import OpenLater, StudyRun, prepare
 from nasplat.store import TrialStore
 
 
 def run_search(
-    config: SearchConfig, store: TrialStore, *, resume: bool = False, progress: bool = True
+    config: SearchConfig,
+    store: TrialStore | OpenLater,
+    *,
+    resume: bool = False,
+    progress: bool = True,
 ) -> SearchResult:
     """Validate the config, create (or resume) its study, and run it to its budget."""
     return drive(prepare(config, store, resume=resume), progress)
