@@ -129,6 +129,18 @@ def _resumed_config(
     return merged
 
 
+def check_device(device: str | None) -> None:
+    """A named device must be one this machine has (``auto`` and ``cpu`` always are; the
+    check imports torch only for the others)."""
+    if device in (None, "auto", "cpu"):
+        return
+    if not isinstance(device, str):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    from nasplat.ml.training import resolve_device
+
+    resolve_device(device)
+
+
 def check_objectives(evaluator: Evaluator, objectives: list[tuple[str, Direction]]) -> None:
     """Every objective must be a metric the evaluator reports (when it declares its metrics)."""
     known = evaluator.metric_names()
@@ -227,6 +239,7 @@ def prepare(
         strategy_budget = stored_config(study).budget
     objectives = config.objective_list()
     space, strategy, evaluator = build_plugins(config, strategy_budget)
+    check_device(config.device)
     executor = EXECUTORS.create(config.executor, **config.executor_options)
     executor.check_store(store.url)
     check_objectives(evaluator, objectives)
