@@ -97,7 +97,7 @@ def nasplat_loop(url: str, trials: int, study: str, progress: bool = False) -> l
 
     context = LoopContext(
         store, record, space, strategy, executor, Budget(), target=already + trials,
-        already=already,
+        already=already, limit=already + trials,  # claimed under the budget, as a search does
     )  # fmt: skip
     with open(os.devnull, "w") as sink:
         saved, sys.stderr = sys.stderr, sink

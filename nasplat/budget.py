@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from numbers import Real
 from typing import Any
 
@@ -49,9 +51,16 @@ class Budget:
         object.__setattr__(self, "extra", dict(self.extra))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data["extra"] = copy.deepcopy(data["extra"])
+        return data
 
     def key(self) -> str:
+        """The canonical JSON of the budget (what the store matches trials by); computed once."""
+        return self._key
+
+    @cached_property
+    def _key(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -96,3 +105,6 @@ class EvalResult:
         if math.isnan(value):
             raise FloatingPointError(f"objective {objective!r} is NaN")
         return value
+
+
+_FIELDS = tuple(f.name for f in fields(Budget))

@@ -64,13 +64,12 @@ class SearchSpace(ABC):
 
     def genotype(self, values: dict[str, Value]) -> Genotype:
         """A genotype of this space with decisions in the space's order."""
-        order = [d.name for d in self.decisions()]
-        return Genotype(self.name, {k: values[k] for k in order if k in values})
+        return Genotype(self.name, {k: values[k] for k in self.decision_map() if k in values})
 
     # --- sampling and mutation ----------------------------------------------------------------
     def sample(self, rng: random.Random) -> Genotype:
         """A uniformly random valid genotype (subclasses with constraints override)."""
-        return self.genotype({d.name: rng.choice(d.choices) for d in self.decisions()})
+        return self.genotype({d.name: rng.choice(d.choices) for d in self.decision_map().values()})
 
     def mutate(self, genotype: Genotype, rng: random.Random, max_tries: int = 100) -> Genotype:
         """Change one decision so that the canonical form differs (falls back to any change)."""

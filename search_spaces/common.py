@@ -123,18 +123,21 @@ def dag_expression(
 @lru_cache(maxsize=16)
 def _representatives(
     n_nodes: int, choices: tuple[str, ...], zero: str, identity: str, rule: str
-) -> dict[str, tuple[str, ...]]:
-    """Expression key -> the class representative (as ops in ``dag_edges`` order): the member
-    with the fewest non-zero edges, then the smallest choice indices in edge order."""
+) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Each cell (ops in ``dag_edges`` order) -> its class representative: the member with the
+    fewest non-zero edges, then the smallest choice indices in edge order."""
     edges = dag_edges(n_nodes)
     best: dict[str, tuple[tuple[int, tuple[int, ...]], tuple[str, ...]]] = {}
+    keys: dict[tuple[str, ...], str] = {}
     for indices in itertools.product(range(len(choices)), repeat=len(edges)):
         cell = tuple(choices[k] for k in indices)
-        key = dag_expression(n_nodes, dict(zip(edges, cell, strict=True)), zero, identity, rule)
+        key = keys[cell] = dag_expression(
+            n_nodes, dict(zip(edges, cell, strict=True)), zero, identity, rule
+        )
         rank = (sum(op != zero for op in cell), indices)
         if key not in best or rank < best[key][0]:
             best[key] = (rank, cell)
-    return {key: cell for key, (_, cell) in best.items()}
+    return {cell: best[key][1] for cell, key in keys.items()}
 
 
 def _relabelled(n_nodes: int, ops: Mapping[tuple[int, int], str], zero: str, rank: Any) -> Dag:
@@ -183,8 +186,7 @@ def canonical_dag(
     edges = dag_edges(n_nodes)
     if len(choices) ** len(edges) <= ENUMERATION_LIMIT and all(ops[e] in choices for e in edges):
         reps = _representatives(n_nodes, choices, zero, identity, rule)
-        key = dag_expression(n_nodes, ops, zero, identity, rule)
-        return dict(zip(edges, reps[key], strict=True))
+        return dict(zip(edges, reps[tuple(ops[e] for e in edges)], strict=True))
     index = {op: k for k, op in enumerate(choices)}
 
     def rank(dag: Mapping[tuple[int, int], str]) -> tuple[int, ...]:

@@ -49,6 +49,8 @@ from nasplat.strategy import Observation
 log = logging.getLogger("nasplat")
 INTERRUPTED_PREFIX = "interrupted"  # the error text of an interrupted trial (FAILED in old stores)
 MAX_CONSECUTIVE_DUPLICATES = 1000
+CANONICAL_CACHE = 100_000
+"""Canonical forms remembered by a loop (the memo is cleared when it reaches this size)."""
 POLL_SECONDS = 0.5
 """How often the trials another process is evaluating for this one are looked up."""
 CHECKPOINT_SPREAD = 20
@@ -155,6 +157,7 @@ class TrialLoop:
         self.polled = 0.0
         self.full = False  # the study reached its limit
         self.owner = current_owner()
+        self.canonical_forms: dict[Genotype, Genotype] = {}
 
     def run(self, bar: Bar | None = None) -> TrialLoop:
         bar = bar or _NoBar()
@@ -248,9 +251,18 @@ class TrialLoop:
                 if trial.tag == ctx.tag and Budget.from_dict(trial.budget) == ctx.budget:
                     self.replay.setdefault(trial.arch_hash, trial)
 
+    def _canonical(self, genotype: Genotype) -> Genotype:
+        """The space's canonical form, remembered (strategies ask the same genotypes again)."""
+        canonical = self.canonical_forms.get(genotype)
+        if canonical is None:
+            if len(self.canonical_forms) >= CANONICAL_CACHE:
+                self.canonical_forms.clear()
+            canonical = self.canonical_forms[genotype] = self.ctx.space.canonicalize(genotype)
+        return canonical
+
     def _seen(self, genotype: Genotype) -> bool:
         try:
-            return self.ctx.space.canonicalize(genotype).sha in self.known
+            return self._canonical(genotype).sha in self.known
         except InvalidGenotypeError:
             return False  # the loop reports it
 
@@ -283,7 +295,7 @@ class TrialLoop:
             ctx.proposer.tell(Observation(genotype, None, "FAILED"))
             self._note_duplicate()
             return
-        canonical = ctx.space.canonicalize(genotype)
+        canonical = self._canonical(genotype)
         if canonical.sha in self.waiting_duplicates:
             log.info("skipping architecture %s: already being evaluated", canonical.sha[:10])
             self.waiting_duplicates[canonical.sha].append(genotype)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -275,6 +276,9 @@ class Store:
         self._arch_ids: dict[tuple[str, str], int] = {}  # committed rows only (never deleted)
         self._driver = self.engine.dialect.name == "sqlite"  # hot statements on the driver
         self._prepared: dict[tuple[Any, tuple[str, ...] | None], _Prepared] = {}
+        # SQLite: the loop's writes reuse one connection (no pool checkout per transaction)
+        self._writer: Connection | None = None
+        self._writer_lock = threading.Lock()
         try:
             if create:
                 self._prepare_schema()
@@ -293,6 +297,10 @@ class Store:
         return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -412,8 +420,14 @@ class Store:
         retrying when the database is briefly locked."""
 
         def attempt() -> T:
-            with self.engine.begin() as connection:
-                return fn(connection)
+            if not self._driver:
+                with self.engine.begin() as connection:
+                    return fn(connection)
+            with self._writer_lock:
+                if self._writer is None or self._writer.invalidated:
+                    self._writer = self.engine.connect()
+                with self._writer.begin():
+                    return fn(self._writer)
 
         return _retrying(attempt)
 
