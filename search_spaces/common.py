@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
+from nasplat.diskcache import cached_json
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Genotype
 from nasplat.shape import NetShape
@@ -120,12 +121,28 @@ def dag_expression(
     return "+".join(nodes[-1]) or "0"
 
 
+CLASSES_VERSION = 1  # bump when the classes or their representatives change
+
+
 @lru_cache(maxsize=16)
 def _representatives(
     n_nodes: int, choices: tuple[str, ...], zero: str, identity: str, rule: str
 ) -> dict[tuple[str, ...], tuple[str, ...]]:
     """Each cell (ops in ``dag_edges`` order) -> its class representative: the member with the
-    fewest non-zero edges, then the smallest choice indices in edge order."""
+    fewest non-zero edges, then the smallest choice indices in edge order. Computed once per
+    machine (kept in nasplat's disk cache: it is most of a short tabular search's set-up)."""
+    key = (CLASSES_VERSION, n_nodes, choices, zero, identity, rule)
+    codes = cached_json(
+        "cell-classes", key, lambda: _enumerate_classes(n_nodes, choices, zero, identity, rule)
+    )
+    cells = list(itertools.product(choices, repeat=len(dag_edges(n_nodes))))
+    return {cell: cells[code] for cell, code in zip(cells, codes, strict=True)}
+
+
+def _enumerate_classes(
+    n_nodes: int, choices: tuple[str, ...], zero: str, identity: str, rule: str
+) -> list[int]:
+    """The representative of every cell, both as positions in ``itertools.product`` order."""
     edges = dag_edges(n_nodes)
     best: dict[str, tuple[tuple[int, tuple[int, ...]], tuple[str, ...]]] = {}
     keys: dict[tuple[str, ...], str] = {}
@@ -137,7 +154,8 @@ def _representatives(
         rank = (sum(op != zero for op in cell), indices)
         if key not in best or rank < best[key][0]:
             best[key] = (rank, cell)
-    return {cell: best[key][1] for cell, key in keys.items()}
+    position = {cell: n for n, cell in enumerate(keys)}
+    return [position[best[key][1]] for key in keys.values()]
 
 
 def _relabelled(n_nodes: int, ops: Mapping[tuple[int, int], str], zero: str, rank: Any) -> Dag:

@@ -36,18 +36,25 @@ format_option = click.option(
 
 
 def setup_logging(verbosity: int) -> None:
-    from rich.console import Console
-    from rich.logging import RichHandler
-
+    """Log records on stderr (data goes to stdout): Rich's handler on a terminal, plain
+    ``LEVEL    message`` lines otherwise (pipes and files get whole lines, and a search's
+    per-trial lines cost microseconds, not milliseconds)."""
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
-    handler = RichHandler(
-        console=Console(stderr=True),  # logs on stderr, data on stdout
-        show_path=False,
-        show_time=False,
-        markup=False,
-        rich_tracebacks=False,
-    )
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(
+            console=Console(stderr=True),
+            show_path=False,
+            show_time=False,
+            markup=False,
+            rich_tracebacks=False,
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
     root = logging.getLogger("nasplat")
     root.handlers[:] = [handler]
     root.setLevel(level)

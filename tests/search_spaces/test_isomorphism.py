@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -149,3 +151,22 @@ def test_large_spaces_fall_back_to_relabelling() -> None:
 def test_unknown_rule_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="isomorphism"):
         NB201Space(isomorphism="graph")
+
+
+def test_cell_classes_come_back_from_the_disk_cache_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search_spaces import common
+
+    monkeypatch.setenv("NASPLAT_CACHE_DIR", str(tmp_path))
+    args = (3, ("none", "skip_connect", "nor_conv_3x3"), "none", "skip_connect", "function")
+    common._representatives.cache_clear()
+    fresh = common._representatives(*args)
+    (path,) = tmp_path.glob("cell-classes-*.json")
+    common._representatives.cache_clear()
+    assert common._representatives(*args) == fresh  # read back from the file
+    path.write_text("[1, 2")  # damaged: recomputed and rewritten
+    common._representatives.cache_clear()
+    assert common._representatives(*args) == fresh
+    assert len(json.loads(path.read_text())) == 3**3
+    common._representatives.cache_clear()
