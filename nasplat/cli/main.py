@@ -95,7 +95,9 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--resolution", type=int, default=None, help="Input resolution (low fidelity).")
 @click.option("--proxy", default=None, help="Zero-cost proxy of the proxy evaluator.")
 @click.option(
-    "--table", default=None, help="Benchmark table (CSV/Parquet) of the tabular evaluator."
+    "--table",
+    default=None,
+    help="Benchmark table of the tabular evaluator: a CSV/Parquet path, or nb201 (embedded).",
 )
 @click.option("--metric", default=None, help="Column of the benchmark table to read.")
 @click.option("--pruner", default=None, help="Pruner of the early-stop evaluator.")
