@@ -172,6 +172,7 @@ class Study:
                 raise ConfigError(f"n_trials must be >= 0, got {n_trials}")
             done = self.store.count_trials(self._record.id, tag=None) if exists else 0
             config.budget = done + n_trials
+            override += ("budget",)
         config.time_limit = timeout
         run = prepare(config, self.store, resume=exists, override=override)
         self._record, self.config.study = run.study, run.study.name

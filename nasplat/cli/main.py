@@ -83,7 +83,12 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--executor", default=None, help="Where trials run. [local]")
 @click.option("--dataset", default=None, help="Dataset. [digits]")
 @click.option("--data-dir", default=None, help="Folder with the dataset's files.")
-@click.option("--budget", type=int, default=None, help="Number of trials. [20]")
+@click.option(
+    "--budget",
+    type=int,
+    default=None,
+    help="Number of trials [20]; with --resume the new total [the study's own].",
+)
 @click.option("--epochs", type=int, default=None, help="Training epochs per trial.")
 @click.option(
     "--data-fraction",
@@ -148,18 +153,24 @@ def search(**kw: Any) -> None:
     """Run (or resume) a search and print the best architecture."""
     from nasplat.run import run_search
 
-    config = build_search_config(kw)
+    settings = search_settings(kw)
+    config = SearchConfig.from_dict(settings)
     if config.budget < 1:
         raise NasplatError(f"budget must be >= 1 trial, got {config.budget}")
+    # a budget given on resume (flag or config file) is the study's new total; else it keeps its own
+    override = ("budget",) if "budget" in settings else ()
     store = open_store(kw["storage"])
-    result = run_search(config, store, resume=kw["resume"], progress=not kw["no_progress"])
+    result = run_search(
+        config, store, resume=kw["resume"], override=override, progress=not kw["no_progress"]
+    )
     log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)
     if result.best is None:
         raise NasplatError(f"study {result.study.name!r} has no completed trial")
     print_best(result.best, result.study, store)
 
 
-def build_search_config(kw: dict[str, Any]) -> SearchConfig:
+def search_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """The settings ``search`` was given: the config file's, overridden by the flags."""
     data: dict[str, Any] = read_config_file(kw["config_file"]) if kw["config_file"] else {}
     data = {k.replace("-", "_"): v for k, v in data.items()}
     for key in (
@@ -216,7 +227,7 @@ def build_search_config(kw: dict[str, Any]) -> SearchConfig:
             }
     if kw.get("ops"):
         data["space_options"] = {**data.get("space_options", {}), "ops": kw["ops"]}
-    return SearchConfig.from_dict(data)
+    return data
 
 
 def print_best(best: Any, study: Any, store: Any) -> None:
