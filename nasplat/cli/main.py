@@ -379,8 +379,8 @@ def best(study: str, storage: str | None, fmt: str) -> None:
 
 
 class ExportFormat(click.Choice):
-    """``all``, ``json`` or a space's notation format, asked of the registered spaces (loaded
-    only when the option is parsed or its help shown)."""
+    """``all``, ``json``, ``torchscript``, ``onnx`` or a space's notation format, asked of the
+    registered spaces (loaded only when the option is parsed or its help shown)."""
 
     def __init__(self) -> None:
         super().__init__(())
@@ -405,14 +405,19 @@ class ExportFormat(click.Choice):
     type=ExportFormat(),
     default="all",
     show_default=True,
-    help="all, json, or the study's space's notation format (e.g. darts for cell).",
+    help="all (genotype, notation, metrics, weights, TorchScript), json, torchscript, onnx "
+    "(needs the onnx extra), or the study's space's notation format (e.g. darts for cell).",
 )
+@click.option("--force", is_flag=True, help="Overwrite existing files in --out.")
 @storage_option
-def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
-    """Export the best architecture: genotype JSON, notation, weights and TorchScript."""
+def export(study: str, out_dir: str, fmt: str, force: bool, storage: str | None) -> None:
+    """Export the best architecture: genotype JSON, notation, weights, TorchScript or ONNX.
+    Exported models are checked against PyTorch on random inputs before anything is written;
+    existing files are kept unless --force."""
     from nasplat.run.export import export_best
 
-    for path in export_best(open_store(storage, create=False), study, out_dir, fmt):
+    store = open_store(storage, create=False)
+    for path in export_best(store, study, out_dir, fmt, force=force):
         click.echo(path)
 
 
