@@ -296,6 +296,22 @@ class TabularEvaluator(Evaluator):
         super().__init__(space, **common, table=self.table_path, metric=metric)
         if self.constraints:
             self.options["constraints"] = [str(c) for c in self.constraints]
+        self._check_covers_space()
+
+    def _check_covers_space(self, tries: int = 8) -> None:
+        """Refuse a table of another space before any trial: the first rows' architectures
+        must read as genotypes of this space."""
+        problem = "the table is empty"
+        for arch in self.table.archs[:tries]:
+            try:
+                self.space.validate(self.space.from_notation(arch))
+                return
+            except (InvalidGenotypeError, ValueError, KeyError, TypeError) as exc:
+                problem = f"{arch[:60]!r}: {exc}"
+        raise ConfigError(
+            f"benchmark table {self.table.name} does not hold architectures "
+            f"of space {self.space.name!r} ({problem})"
+        )
 
     @property
     def table(self) -> BenchmarkTable:

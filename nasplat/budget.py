@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from numbers import Real
 from typing import Any
 
 from nasplat.errors import ConfigError
@@ -27,6 +28,16 @@ class Budget:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("epochs", "data_fraction", "width_mult", "resolution", "cells"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, Real)):
+                raise ConfigError(f"budget {name} must be a number, got {value!r}")
+        for name in ("epochs", "resolution", "cells"):
+            value = getattr(self, name)
+            if value is not None and not float(value).is_integer():
+                raise ConfigError(f"budget {name} must be a whole number, got {value!r}")
+            if value is not None:
+                object.__setattr__(self, name, int(value))  # one key for 2 and 2.0
         if self.epochs is not None and self.epochs < 0:
             raise ConfigError(f"budget epochs must be >= 0, got {self.epochs}")
         if not 0 < self.data_fraction <= 1:  # NaN fails too

@@ -26,6 +26,10 @@ class StorageError(NasplatError):
     """The store cannot be opened or does not hold what was asked for."""
 
 
+class StudyExistsError(StorageError):
+    """A study of that name is in the store already."""
+
+
 class DatasetError(NasplatError):
     """A dataset's files are missing or malformed."""
 

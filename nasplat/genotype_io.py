@@ -15,8 +15,13 @@ from nasplat.shape import NetShape
 def read_genotype_text(text: str) -> str:
     """The text itself, or a file's contents when ``text`` names an existing file."""
     if os.path.isfile(text):
-        with open(text, encoding="utf-8") as handle:
-            return handle.read().strip()
+        try:
+            with open(text, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except UnicodeDecodeError as exc:
+            raise InvalidGenotypeError(f"genotype file {text} is not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:
+            raise NasplatError(f"cannot read genotype file {text}: {exc.strerror or exc}") from None
     if text.endswith((".json", ".txt")):
         raise NasplatError(f"genotype file not found: {text}")
     return text.strip()

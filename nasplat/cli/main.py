@@ -151,7 +151,8 @@ def cli(verbose: int, quiet: bool) -> None:
 @storage_option
 def search(**kw: Any) -> None:
     """Run (or resume) a search and print the best architecture."""
-    from nasplat.run import run_search
+    from nasplat.run import OpenLater, run_search
+    from nasplat.store import resolve_storage_url
 
     settings = search_settings(kw)
     config = SearchConfig.from_dict(settings)
@@ -159,14 +160,23 @@ def search(**kw: Any) -> None:
         raise NasplatError(f"budget must be >= 1 trial, got {config.budget}")
     # a budget given on resume (flag or config file) is the study's new total; else it keeps its own
     override = ("budget",) if "budget" in settings else ()
-    store = open_store(kw["storage"])
+    url = kw["storage"]
+    if kw["resume"]:
+        open_store(url, create=False)  # a study to resume needs a store: none is created
+    opened: list[Any] = []
+
+    def open_for_search() -> Any:  # once the config has passed every check
+        opened.append(open_store(url))
+        return opened[-1]
+
+    later = OpenLater(resolve_storage_url(url), open_for_search)
     result = run_search(
-        config, store, resume=kw["resume"], override=override, progress=not kw["no_progress"]
+        config, later, resume=kw["resume"], override=override, progress=not kw["no_progress"]
     )
     log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)
     if result.best is None:
         raise NasplatError(f"study {result.study.name!r} has no completed trial")
-    print_best(result.best, result.study, store)
+    print_best(result.best, result.study, opened[0])
 
 
 def search_settings(kw: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,12 @@ A search runs as: :func:`prepare` (validate, then create or open the study) ->
 
 from nasplat.run.loop import FixedProposals, LoopContext, TrialLoop
 from nasplat.run.search import SearchResult, drive, run_search
-from nasplat.run.study import StudyRun, allocate_name, prepare
+from nasplat.run.study import OpenLater, StudyRun, allocate_name, prepare
 
 __all__ = [
     "FixedProposals",
     "LoopContext",
+    "OpenLater",
     "SearchResult",
     "StudyRun",
     "TrialLoop",

@@ -16,9 +16,9 @@ log = logging.getLogger("nasplat")
 
 def restore(run: StudyRun) -> dict[str, Any] | None:
     """Mark the trials an earlier session left RUNNING INTERRUPTED (not counted; evaluated
-    again) and restore the strategy from the last checkpoint, which is returned (None when
-    there is none)."""
-    interrupted = run.store.interrupt_running(run.study.id)
+    again), sparing those of live processes sharing the study, and restore the strategy from
+    the last checkpoint, which is returned (None when there is none)."""
+    interrupted = run.store.interrupt_orphans(run.study.id, mine=True)
     if interrupted:
         log.info("marked %d trial(s) left RUNNING INTERRUPTED", interrupted)
     checkpoint = run.store.load_checkpoint(run.study.id)
@@ -31,7 +31,8 @@ def restore(run: StudyRun) -> dict[str, Any] | None:
 
 def run_black_box(run: StudyRun, progress: bool = True) -> SearchResult:
     """Ask the strategy for architectures until the study has ``config.budget`` finished
-    untagged trials (or the time limit passes)."""
+    untagged trials (or the time limit passes). Other processes may run the same study at the
+    same time: trials are claimed under the budget, so together they run exactly the budget."""
     checkpoint = restore(run) if run.resume else None
     # the asks in flight at the checkpoint are evaluated again, so the strategy hears of each
     pending = [Genotype.from_dict(g) for g in (checkpoint or {}).get("pending", [])]
@@ -51,6 +52,7 @@ def run_black_box(run: StudyRun, progress: bool = True) -> SearchResult:
             keep_weights=run.config.keep_weights,
             pending=pending,
             resumed=checkpoint,
+            limit=run.config.budget,
         )
         total = run.config.budget
         with progress_bar(progress, total=total, completed=already, label=run.study.name) as bar:

@@ -3,8 +3,10 @@ tell. Every driver (black-box search, each ladder rung, ``nasplat bench``, ``pro
 this one loop over an explicit :class:`LoopContext`.
 
 An architecture already evaluated in the study at the same budget is not evaluated again: the
-proposer is told the stored result and no trial is spent. One being evaluated right now is told
-the result when it arrives. The proposer is told which architectures the study has
+proposer is told the stored result and no trial is spent. One being evaluated right now, here or
+by another process sharing the study, is told the result when it arrives. Claiming a trial is
+one atomic store step (:meth:`TrialStore.claim_trial`), so processes that share a study never
+evaluate one architecture twice and, with ``limit``, never together exceed the budget. The proposer is told which architectures the study has
 (``avoid``), so a strategy proposes new ones without asking the store.
 
 Every step costs the same whatever the study's size: the best value so far is kept here, the
@@ -21,6 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,13 +31,26 @@ from nasplat.budget import Budget
 from nasplat.errors import InvalidGenotypeError, StorageError
 from nasplat.executor import Executor, TrialOutcome, TrialTask
 from nasplat.genotype import Genotype
+from nasplat.run.heartbeat import heartbeat
 from nasplat.space import SearchSpace
-from nasplat.store import FINISHED, INTERRUPTED, StudyRecord, TrialRecord, TrialStore
+from nasplat.store import (
+    EVALUATED,
+    FINISHED,
+    FULL,
+    INTERRUPTED,
+    RUNNING_ELSEWHERE,
+    StudyRecord,
+    TrialRecord,
+    TrialStore,
+)
+from nasplat.store.owners import current_owner
 from nasplat.strategy import Observation
 
 log = logging.getLogger("nasplat")
 INTERRUPTED_PREFIX = "interrupted"  # the error text of an interrupted trial (FAILED in old stores)
 MAX_CONSECUTIVE_DUPLICATES = 1000
+POLL_SECONDS = 0.5
+"""How often the trials another process is evaluating for this one are looked up."""
 CHECKPOINT_SPREAD = 20
 """A checkpoint at least every ``max(1, trials // CHECKPOINT_SPREAD)`` trials: the checkpoint's
 cost per trial stays bounded when the strategy's state grows with the study (TPE's history)."""
@@ -88,6 +104,8 @@ class LoopContext:
     must never be compared with the study's objective). ``count_cached``: an architecture found
     already evaluated counts towards ``target`` (a rung of a fixed size). ``resumed``: the
     checkpoint the proposer was restored from (its trials after it are replayed).
+    ``limit``: the most trials with ``tag`` the *study* may hold, RUNNING ones included, whoever
+    runs them (processes sharing the study): each trial is claimed under it.
     """
 
     store: TrialStore
@@ -108,6 +126,7 @@ class LoopContext:
     extra_metrics: Mapping[str, float] = field(default_factory=dict)
     count_cached: bool = False
     resumed: Mapping[str, Any] | None = None
+    limit: int | None = None
 
 
 class TrialLoop:
@@ -131,6 +150,11 @@ class TrialLoop:
         self.unsaved = 0  # trials finished since the last checkpoint
         self.checkpoints_written = 0
         self.finishing: int | None = None  # the trial whose outcome is being stored
+        # trials another process is evaluating, asked here too: id -> (canonical, asked)
+        self.elsewhere: dict[int, tuple[Genotype, list[Genotype]]] = {}
+        self.polled = 0.0
+        self.full = False  # the study reached its limit
+        self.owner = current_owner()
 
     def run(self, bar: Bar | None = None) -> TrialLoop:
         bar = bar or _NoBar()
@@ -139,22 +163,52 @@ class TrialLoop:
         self.ctx.proposer.avoid(self._seen)
         if self.ctx.time_limit:
             self.deadline = time.monotonic() + self.ctx.time_limit
+        shared = self.ctx.limit is not None
         try:
-            while True:
-                while self._may_ask():
-                    pending = self.ctx.pending
-                    self._ask_one(pending.pop(0) if pending else None)
-                if not self.in_flight:
-                    break
-                for outcome in self.ctx.executor.wait():
-                    self._finish(outcome)
-                    bar.advance(self._best_text())
+            with heartbeat(self.ctx.store, self.owner) if shared else nullcontext():
+                self._steps(bar)
         except BaseException:  # a signal, Ctrl+C, a lost executor: nothing in flight will end
             self._interrupt_in_flight()
             raise
         if self.ctx.checkpoints and self.unsaved:
             self.ctx.store.save_checkpoint(self.ctx.study.id, self._checkpoint())
         return self
+
+    def _steps(self, bar: Bar) -> None:
+        while True:
+            while self._may_ask():
+                pending = self.ctx.pending
+                self._ask_one(pending.pop(0) if pending else None)
+            if not self.in_flight and not self.elsewhere:
+                break
+            if self.in_flight:
+                for outcome in self.ctx.executor.wait():
+                    self._finish(outcome)
+                    bar.advance(self._best_text())
+            else:
+                time.sleep(POLL_SECONDS)
+            self._poll_elsewhere()
+
+    def _poll_elsewhere(self) -> None:
+        """Tell the proposer what other processes finished for it; take back the evaluations
+        whose process died (their architectures are asked again here)."""
+        now = time.monotonic()
+        if not self.elsewhere or now - self.polled < POLL_SECONDS:
+            return
+        self.polled = now
+        store, study_id = self.ctx.store, self.ctx.study.id
+        store.interrupt_orphans(study_id, list(self.elsewhere))
+        for trial_id, (canonical, asked) in list(self.elsewhere.items()):
+            trial = store.get_trial(trial_id)
+            if trial.state == "RUNNING":
+                continue
+            del self.elsewhere[trial_id]
+            if trial.state == INTERRUPTED:
+                self.known.discard(canonical.sha)
+                self.ctx.pending.extend(asked)
+                continue
+            for genotype in asked:
+                self._tell_cached(genotype, canonical, trial)
 
     def _interrupt_in_flight(self) -> None:
         """Mark the trials this pass started and did not finish INTERRUPTED (not counted; their
@@ -206,7 +260,7 @@ class TrialLoop:
         return self.ctx.already + counted + (self.cached if self.ctx.count_cached else 0)
 
     def _may_ask(self) -> bool:
-        if self.exhausted or len(self.in_flight) >= self.ctx.executor.capacity:
+        if self.exhausted or self.full or len(self.in_flight) >= self.ctx.executor.capacity:
             return False
         if self._used() >= self.ctx.target:
             return False
@@ -250,10 +304,23 @@ class TrialLoop:
             )
             self._record(canonical, replayed.value, replayed.state)
             return
-        trial = ctx.store.create_trial(ctx.study.id, canonical, ctx.budget, tag=ctx.tag, reuse=True)
+        claim = ctx.store.claim_trial(
+            ctx.study.id, canonical, ctx.budget, tag=ctx.tag, limit=ctx.limit, owner=self.owner
+        )
+        trial = claim.trial
+        if claim.status == FULL:
+            log.info("the study has its %d trials (other processes share it)", ctx.limit)
+            self.full = True
+            ctx.pending.insert(0, genotype)  # asked, never told: evaluated again on resume
+            return
         self.known.add(canonical.sha)
-        if trial.state != "RUNNING":  # evaluated already
+        if claim.status == EVALUATED:
             self._tell_cached(genotype, canonical, trial)
+            return
+        if claim.status == RUNNING_ELSEWHERE:
+            log.info("architecture %s is being evaluated by another process", canonical.sha[:10])
+            self.elsewhere.setdefault(trial.id, (canonical, []))[1].append(genotype)
+            self._note_duplicate()
             return
         self.duplicates_in_a_row = 0
         self.next_number = max(self.next_number, trial.number + 1)
@@ -351,7 +418,9 @@ class TrialLoop:
         """The proposer's state, the asks still in flight (evaluated again on resume), and
         where the trials it has not heard of start: ``next_number`` and the trials of an
         earlier replay still waiting (``replay``)."""
-        pending = [g.to_dict() for _, g in self.in_flight.values()]
+        asked = [g for _, g in self.in_flight.values()]
+        asked += [g for _, genotypes in self.elsewhere.values() for g in genotypes]
+        pending = [g.to_dict() for g in [*asked, *self.ctx.pending]]
         return {
             "strategy": self.ctx.proposer.state_dict(),
             "pending": pending,

@@ -7,13 +7,13 @@ from nasplat.run.blackbox import run_black_box
 from nasplat.run.ladder import run_ladder
 from nasplat.run.oneshot import run_one_shot
 from nasplat.run.result import SearchResult
-from nasplat.run.study import StudyRun, prepare
+from nasplat.run.study import OpenLater, StudyRun, prepare
 from nasplat.store import TrialStore
 
 
 def run_search(
     config: SearchConfig,
-    store: TrialStore,
+    store: TrialStore | OpenLater,
     *,
     resume: bool = False,
     override: tuple[str, ...] = (),

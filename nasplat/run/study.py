@@ -10,13 +10,14 @@ study keeps its stored trial budget unless a new total is given).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from nasplat.budget import Budget
 from nasplat.config import SearchConfig
 from nasplat.direction import Direction
-from nasplat.errors import ConfigError, StorageError
+from nasplat.errors import ConfigError, StorageError, StudyExistsError
 from nasplat.evaluator import Evaluator
 from nasplat.executor import ExecutionContext, Executor
 from nasplat.registry import (
@@ -33,6 +34,15 @@ from nasplat.store import StudyRecord, TrialStore
 from nasplat.strategy import Strategy
 
 log = logging.getLogger("nasplat")
+
+
+@dataclass(frozen=True)
+class OpenLater:
+    """A store to open only once a new study's config has passed every check, so that a bad
+    search creates no store. ``url``: where it will be (what executors check)."""
+
+    url: str
+    open: Callable[[], TrialStore]
 
 
 @dataclass
@@ -127,6 +137,18 @@ def _resumed_config(
     return merged
 
 
+def check_device(device: str | None) -> None:
+    """A named device must be one this machine has (``auto`` and ``cpu`` always are; the
+    check imports torch only for the others)."""
+    if device in (None, "auto", "cpu"):
+        return
+    if not isinstance(device, str):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    from nasplat.ml.training import resolve_device
+
+    resolve_device(device)
+
+
 def check_objectives(evaluator: Evaluator, objectives: list[tuple[str, Direction]]) -> None:
     """Every objective must be a metric the evaluator reports (when it declares its metrics)."""
     known = evaluator.metric_names()
@@ -172,9 +194,35 @@ def stored_config(study: StudyRecord) -> SearchConfig:
     )
 
 
+def _create_study(store: TrialStore, config: SearchConfig, evaluator: Evaluator) -> StudyRecord:
+    """The config's study, created; without a name, the next free ``SPACE-STRATEGY[-N]``
+    (retried when another process takes that name first)."""
+    shape = evaluator.data_shape()
+    stored = {"shape": None if shape is None else shape.to_dict()}
+    named = config.study is not None
+    for _ in range(100):
+        name = config.study if named else allocate_name(store, base_name(config))
+        try:
+            study = store.create_study(
+                name,
+                space=config.space,
+                strategy=config.strategy,
+                evaluator=config.evaluator,
+                objectives=config.objective_list(),
+                config={**config.to_dict(), "study": name, **stored},
+            )
+        except StudyExistsError:
+            if named:
+                raise
+            continue
+        config.study = name
+        return study
+    raise StorageError(f"no free study name after 100 attempts in {store.safe_url}")
+
+
 def prepare(
     config: SearchConfig,
-    store: TrialStore,
+    store: TrialStore | OpenLater,
     *,
     resume: bool = False,
     override: tuple[str, ...] = (),
@@ -182,9 +230,14 @@ def prepare(
     """Validate ``config`` and build its plugins, then create (or, ``resume``, open) the study.
     On resume the stored config wins except for the time limit, executor and the ``override``
     fields: ``budget`` (a new total of trials, when the user gave one) and the Python API's new
-    objective function. Nothing is written before every check has passed."""
+    objective function. Nothing is written before every check has passed; a store given as
+    :class:`OpenLater` is not even created before (a resume opens it first, to read the stored
+    config)."""
     study = None
     strategy_budget = None
+    later = store if isinstance(store, OpenLater) else None
+    if later is not None and resume:
+        store = later.open()
     if resume:
         name = config.study or allocate_name(store, base_name(config), resume=True)
         if not store.has_study(name):
@@ -195,19 +248,13 @@ def prepare(
         strategy_budget = stored_config(study).budget
     objectives = config.objective_list()
     space, strategy, evaluator = build_plugins(config, strategy_budget)
+    check_device(config.device)
     executor = EXECUTORS.create(config.executor, **config.executor_options)
     executor.check_store(store.url)
     check_objectives(evaluator, objectives)
     budget = evaluator.resolve_budget(config.trial_budget())
+    if later is not None and not resume:
+        store = later.open()
     if study is None:
-        shape = evaluator.data_shape()
-        config.study = config.study or allocate_name(store, base_name(config))
-        study = store.create_study(
-            config.study,
-            space=config.space,
-            strategy=config.strategy,
-            evaluator=config.evaluator,
-            objectives=objectives,
-            config={**config.to_dict(), "shape": None if shape is None else shape.to_dict()},
-        )
+        study = _create_study(store, config, evaluator)
     return StudyRun(store, study, config, space, strategy, evaluator, executor, budget, resume)

@@ -4,9 +4,14 @@ from nasplat.store.memory import MEMORY_URL, MemoryStore
 from nasplat.store.protocol import TrialStore
 from nasplat.store.records import (
     ANY_TAG,
+    EVALUATED,
     FINISHED,
+    FULL,
     INTERRUPTED,
+    NEW,
+    RUNNING_ELSEWHERE,
     STATES,
+    Claim,
     StudyRecord,
     TrialRecord,
 )
@@ -14,6 +19,11 @@ from nasplat.store.store import DEFAULT_STORAGE, Store, resolve_storage_url
 
 __all__ = [
     "ANY_TAG",
+    "EVALUATED",
+    "FULL",
+    "NEW",
+    "RUNNING_ELSEWHERE",
+    "Claim",
     "DEFAULT_STORAGE",
     "FINISHED",
     "INTERRUPTED",

@@ -13,14 +13,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nasplat.budget import Budget
-from nasplat.errors import StorageError
+from nasplat.errors import StorageError, StudyExistsError
 from nasplat.genotype import Genotype
 from nasplat.store.records import (
     ANY_TAG,
+    EVALUATED,
     FINISHED,
+    FULL,
     INTERRUPTED,
     INTERRUPTED_ERROR,
+    NEW,
     STATES,
+    Claim,
     StudyRecord,
     TrialRecord,
     checked_objectives,
@@ -71,7 +75,7 @@ class MemoryStore:
         config: dict[str, Any],
     ) -> StudyRecord:
         if self.has_study(name):
-            raise StorageError(f"study {name!r} already exists in {self.url}")
+            raise StudyExistsError(f"study {name!r} already exists in {self.url}")
         record = StudyRecord(
             id=next(self._ids),
             name=name,
@@ -148,13 +152,8 @@ class MemoryStore:
         *,
         worker: str | None = None,
         tag: str | None = None,
-        reuse: bool = False,
     ) -> TrialRecord:
         self._study(study_id)
-        if reuse:
-            found = self.find_evaluated(study_id, genotype, budget)
-            if found is not None:
-                return found
         record = TrialRecord(
             id=next(self._ids),
             study_id=study_id,
@@ -174,6 +173,38 @@ class MemoryStore:
         self._trials[record.id] = record
         self._by_study[study_id].append(record.id)
         return record
+
+    def claim_trial(
+        self,
+        study_id: int,
+        genotype: Genotype,
+        budget: Budget,
+        *,
+        tag: str | None = None,
+        limit: int | None = None,
+        owner: str | None = None,
+    ) -> Claim:
+        """As the SQL store's; one process holds this store, so nothing runs elsewhere."""
+        found = self.find_evaluated(study_id, genotype, budget)
+        if found is not None:
+            return Claim(EVALUATED, found)
+        if limit is not None and len(self._by_study[self._study(study_id).id]) >= limit:
+            counted = self.count_trials(study_id, ("RUNNING", *FINISHED), tag)
+            if counted >= limit:
+                return Claim(FULL)
+        return Claim(NEW, self.create_trial(study_id, genotype, budget, worker=owner, tag=tag))
+
+    def interrupt_orphans(
+        self, study_id: int, trial_ids: Iterable[int] | None = None, *, mine: bool = False
+    ) -> int:
+        """Only this process uses the store: its RUNNING trials are orphans with ``mine``."""
+        return self.interrupt_running(study_id, trial_ids) if mine else 0
+
+    def beat(self, owner: str) -> None:
+        """Only this process uses the store."""
+
+    def end_beat(self, owner: str) -> None:
+        """Only this process uses the store."""
 
     def _trial(self, trial_id: int) -> TrialRecord:
         if trial_id not in self._trials:

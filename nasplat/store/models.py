@@ -18,8 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
-"""1: the tables; 2: the loop's indexes (a version-1 store is upgraded when opened)."""
+SCHEMA_VERSION = 3
+"""1: the tables; 2: the loop's indexes; 3: the search processes' heartbeats (``drivers``).
+An older store is upgraded when a writing command opens it."""
 
 
 class Base(DeclarativeBase):
@@ -110,3 +111,12 @@ class TrialArtifactRow(Base):
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(64))  # "weights": torch.save'd state dict
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DriverRow(Base):
+    """A search process working on the store, and when it last said it was alive (see
+    :mod:`nasplat.store.owners`)."""
+
+    __tablename__ = "drivers"
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

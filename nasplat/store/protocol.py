@@ -8,6 +8,8 @@ Rules every implementation keeps:
 - Records handed out are frozen (:class:`StudyRecord`, :class:`TrialRecord`); callers never see
   live rows.
 - Trial numbers are unique and increasing per study, also with several writers.
+- ``claim_trial`` is atomic: processes sharing a study never evaluate one architecture twice at
+  one budget and never together exceed the limit they claim under.
 - ``finish_trial`` stores the outcome, its metrics, kept weights and the strategy checkpoint
   together: a crash never leaves a result without the checkpoint that has seen it.
 - ``tag``: ``None`` always means "untagged trials only"; :data:`ANY_TAG` means every trial.
@@ -23,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from nasplat.budget import Budget
 from nasplat.genotype import Genotype
-from nasplat.store.records import ANY_TAG, FINISHED, StudyRecord, TrialRecord
+from nasplat.store.records import ANY_TAG, FINISHED, Claim, StudyRecord, TrialRecord
 
 __all__ = ["ANY_TAG", "TrialStore"]
 
@@ -68,10 +70,36 @@ class TrialStore(Protocol):
         *,
         worker: str | None = None,
         tag: str | None = None,
-        reuse: bool = False,
     ) -> TrialRecord:
-        """A new RUNNING trial; ``reuse``: return the study's COMPLETE or PRUNED trial of this
-        architecture at this budget instead, when there is one (checked in the same step)."""
+        """A new RUNNING trial with the study's next number."""
+
+    def claim_trial(
+        self,
+        study_id: int,
+        genotype: Genotype,
+        budget: Budget,
+        *,
+        tag: str | None = None,
+        limit: int | None = None,
+        owner: str | None = None,
+    ) -> Claim:
+        """Atomically (one step no other process interleaves with): the study's COMPLETE or
+        PRUNED trial of this architecture at this budget (``evaluated``), else its RUNNING
+        trial in another live process (``running``), else ``full`` when the study has
+        ``limit`` trials with ``tag`` RUNNING or finished, else a new RUNNING trial owned by
+        ``owner`` (``new``)."""
+
+    def interrupt_orphans(
+        self, study_id: int, trial_ids: Iterable[int] | None = None, *, mine: bool = False
+    ) -> int:
+        """Mark RUNNING trials whose owner process is dead INTERRUPTED (``mine``: this process's
+        own too); returns how many."""
+
+    def beat(self, owner: str) -> None:
+        """Search process ``owner`` is alive (its heartbeat, for other machines to see)."""
+
+    def end_beat(self, owner: str) -> None:
+        """Search process ``owner`` has stopped."""
 
     def finish_trial(
         self,

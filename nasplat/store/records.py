@@ -80,6 +80,19 @@ class TrialRecord:
         return (self.finished_at - self.started_at).total_seconds()
 
 
+NEW, EVALUATED, RUNNING_ELSEWHERE, FULL = "new", "evaluated", "running", "full"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :meth:`TrialStore.claim_trial` found: a ``new`` RUNNING trial for the caller, the
+    architecture ``evaluated`` already (that trial), ``running`` in another process (that
+    trial), or the budget ``full`` (no trial)."""
+
+    status: str
+    trial: TrialRecord | None = None
+
+
 def checked_objectives(objectives: Sequence[tuple[str, str]]) -> list[tuple[str, Direction]]:
     """Objectives with their directions parsed (StorageError for a bad direction)."""
     try:

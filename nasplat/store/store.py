@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Table,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
@@ -41,6 +42,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -57,12 +59,13 @@ from sqlalchemy.sql.dml import Insert
 
 from nasplat.budget import Budget
 from nasplat.direction import Direction
-from nasplat.errors import StorageError
+from nasplat.errors import StorageError, StudyExistsError
 from nasplat.genotype import Genotype
 from nasplat.store.models import (
     SCHEMA_VERSION,
     ArchitectureRow,
     Base,
+    DriverRow,
     IntermediateValueRow,
     SchemaVersion,
     StrategyCheckpointRow,
@@ -71,18 +74,26 @@ from nasplat.store.models import (
     TrialRow,
     TrialValueRow,
 )
+from nasplat.store.owners import alive as owners_alive
+from nasplat.store.owners import current_owner
 from nasplat.store.records import (
     ANY_TAG,
+    EVALUATED,
     FINISHED,
+    FULL,
     INTERRUPTED,
     INTERRUPTED_ERROR,
+    NEW,
+    RUNNING_ELSEWHERE,
     STATES,
+    Claim,
     StudyRecord,
     TrialRecord,
     checked_objectives,
 )
 
 DEFAULT_STORAGE = "sqlite:///nasplat.db"
+SCHEMA_LOCK = 0x6E617370  # PostgreSQL advisory lock held while the schema is created
 READ_ONLY = "nasplat_read_only"  # execution option: a deferred (reading) transaction
 T = TypeVar("T")
 
@@ -301,9 +312,14 @@ class Store:
             )
 
     def _prepare_schema(self) -> None:
+        """Create the schema, or check and upgrade the one there, in one writing transaction
+        (processes opening a new store together: one creates it, the others find it)."""
         with self._session() as session:
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":  # DDL does not lock like SQLite's BEGIN
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             found = None
-            if self.engine.dialect.has_table(session.connection(), SchemaVersion.__tablename__):
+            if self.engine.dialect.has_table(connection, SchemaVersion.__tablename__):
                 found = session.scalar(select(SchemaVersion.version))
             else:
                 self._check_foreign(session)
@@ -315,11 +331,9 @@ class Store:
                     f"store {self.safe_url} has schema version {found}; this nasplat uses "
                     f"version {SCHEMA_VERSION} (use a new storage URL or a matching nasplat)"
                 )
-        if found is None:
-            Base.metadata.create_all(self.engine)
-            with self._session() as session:
-                if session.scalar(select(SchemaVersion.version)) is None:
-                    session.add(SchemaVersion(version=SCHEMA_VERSION))
+            if found is None:
+                Base.metadata.create_all(connection)
+                session.add(SchemaVersion(version=SCHEMA_VERSION))
 
     def _check_foreign(self, session: Session) -> None:
         """A database without nasplat's schema table must not hold tables of nasplat's names
@@ -339,6 +353,8 @@ class Store:
         if found < 2:  # the loop's indexes
             for index in TrialRow.__table__.indexes:
                 index.create(connection, checkfirst=True)
+        if found < 3:  # the search processes' heartbeats
+            DriverRow.__table__.create(connection, checkfirst=True)
         session.execute(update(SchemaVersion).values(version=SCHEMA_VERSION))
 
     @contextmanager
@@ -416,7 +432,7 @@ class Store:
 
         def create(session: Session) -> StudyRecord:
             if session.scalar(select(StudyRow.id).where(StudyRow.name == name)) is not None:
-                raise StorageError(
+                raise StudyExistsError(
                     f"study {name!r} already exists in {self.safe_url}; use --resume to continue "
                     "it or --study to pick another name"
                 )
@@ -433,7 +449,10 @@ class Store:
             session.flush()
             return self._study_record(row)
 
-        return self._retry(create)
+        try:
+            return self._retry(create)
+        except IntegrityError:  # PostgreSQL: another process created it since the check
+            raise StudyExistsError(f"study {name!r} already exists in {self.safe_url}") from None
 
     def get_study(self, name: str) -> StudyRecord:
         with self._reading() as session:
@@ -526,50 +545,188 @@ class Store:
         *,
         worker: str | None = None,
         tag: str | None = None,
-        reuse: bool = False,
     ) -> TrialRecord:
-        """A new RUNNING trial with the next number in its study (``genotype`` canonical).
-        ``reuse``: when a COMPLETE or PRUNED trial of this architecture at this budget exists,
-        return it instead (the check and the creation are one transaction)."""
+        """A new RUNNING trial with the next number in its study (``genotype`` canonical)."""
+
+        def create(connection: Connection) -> tuple[Claim, int]:
+            arch_id, _ = self._upsert_architecture(connection, genotype)
+            trial = self._insert_trial(
+                connection, study_id, arch_id, genotype, budget, worker=worker, tag=tag
+            )
+            return Claim(NEW, trial), arch_id
+
+        return self._claiming(create, genotype).trial
+
+    def claim_trial(
+        self,
+        study_id: int,
+        genotype: Genotype,
+        budget: Budget,
+        *,
+        tag: str | None = None,
+        limit: int | None = None,
+        owner: str | None = None,
+    ) -> Claim:
+        """Claim the evaluation of ``genotype`` (canonical) at ``budget`` for ``owner``, in one
+        transaction that no other process interleaves with (the study row is locked on
+        PostgreSQL; SQLite has one writer at a time): the trial that evaluated it already, the
+        one evaluating it now in another process, ``full`` when the study already has
+        ``limit`` counted trials with ``tag`` (RUNNING ones included; orphans are interrupted
+        first), or a new RUNNING trial owned by ``owner``."""
         key = budget.key()
 
-        def create(connection: Connection) -> tuple[TrialRecord, int]:
-            arch_id, new = self._upsert_architecture(connection, genotype)
-            if reuse and not new:  # a new architecture has no trial yet
-                found = self._evaluated(connection, study_id, arch_id, key, genotype)
-                if found is not None:
-                    return found, arch_id
+        def claim(connection: Connection) -> tuple[Claim, int]:
             hot = _hot()
+            if connection.dialect.name == "postgresql":
+                connection.execute(hot.lock_study, {"study_id": study_id})
+            arch_id, new = self._upsert_architecture(connection, genotype)
+            if not new:  # a new architecture has no trial yet
+                # one statement (one snapshot, also in PostgreSQL's READ COMMITTED): an evaluated
+                # trial first, else a running one
+                found = self._evaluated(connection, study_id, arch_id, key, genotype, hot.claimed)
+                if found is not None and found.state != "RUNNING":
+                    return Claim(EVALUATED, found), arch_id
+                if found is not None and found.worker != owner:
+                    if not self._orphans(connection, study_id, [found.id], spare=owner):
+                        return Claim(RUNNING_ELSEWHERE, found), arch_id
             number = self._run(connection, hot.next_number, {"study_id": study_id})[1][0]
-            values = {
-                "study_id": study_id,
-                "number": number,
-                "architecture_id": arch_id,
-                "state": "RUNNING",
-                "budget": budget.to_dict(),
-                "budget_key": key,
-                "value": None,
-                "started_at": utcnow(),
-                "finished_at": None,
-                "worker": worker,
-                "error": None,
-                "tag": tag,
-                "retries": 0,
-            }
-            row = SimpleNamespace(
-                id=self._run(connection, hot.insert_trial, values, new_id=True)[1][0], **values
+            # numbers bound the count from above: it is only taken near the limit
+            if limit is not None and number >= limit:
+                if self._full(connection, study_id, tag, limit, owner):
+                    return Claim(FULL), arch_id
+            trial = self._insert_trial(
+                connection, study_id, arch_id, genotype, budget, worker=owner, tag=tag, number=number
             )
-            return self._trial_record(row, genotype.sha, genotype, {}, ()), arch_id
+            return Claim(NEW, trial), arch_id
 
+        return self._claiming(claim, genotype)
+
+    def _claiming(
+        self, fn: Callable[[Connection], tuple[Claim, int]], genotype: Genotype
+    ) -> Claim:
         for _ in range(50):
             try:
-                record, arch_id = self._write(create)
+                claim, arch_id = self._write(fn)
             except (IntegrityError, sqlite3.IntegrityError):  # another process took the number
                 time.sleep(0.01)
                 continue
             self._arch_ids[(genotype.space, genotype.sha)] = arch_id  # committed now
-            return record
+            return claim
         raise StorageError("could not allocate a trial number after 50 attempts")
+
+    def _full(
+        self, connection: Connection, study_id: int, tag: str | None, limit: int, owner: str | None
+    ) -> bool:
+        """Whether the study has ``limit`` trials with ``tag`` RUNNING or finished (after
+        interrupting orphans, when it has)."""
+        hot = _hot()
+        count = hot.count_untagged if tag is None else hot.count_tagged
+        params = {"study_id": study_id, "tag": tag}
+        if self._run(connection, count, params)[1][0] < limit:
+            return False
+        if not self._orphans(connection, study_id, None, spare=owner):
+            return True
+        return self._run(connection, count, params)[1][0] >= limit
+
+    def _orphans(
+        self,
+        connection: Connection,
+        study_id: int,
+        trial_ids: list[int] | None,
+        *,
+        spare: str | None,
+    ) -> int:
+        """Mark the study's RUNNING trials (``trial_ids``: only those) whose owner process is
+        dead INTERRUPTED; ``spare``: an owner taken as alive whatever its state. Returns how
+        many."""
+        query = select(_TRIALS.c.id, _TRIALS.c.worker).where(
+            _TRIALS.c.study_id == study_id, _TRIALS.c.state == "RUNNING"
+        )
+        if trial_ids is not None:
+            query = query.where(_TRIALS.c.id.in_(trial_ids))
+        running = connection.execute(query).all()
+        if not running:
+            return 0
+        owners = {worker for _, worker in running if worker and worker != spare}
+        beats = {}
+        if owners:
+            heartbeats = select(_DRIVERS.c.owner, _DRIVERS.c.heartbeat_at)
+            beats = dict(connection.execute(heartbeats.where(_DRIVERS.c.owner.in_(owners))).all())
+        now = utcnow()
+        dead = [
+            trial_id
+            for trial_id, worker in running
+            if not (spare is not None and worker == spare)
+            and not owners_alive(worker, _as_utc(beats.get(worker)), now)
+        ]
+        if dead:
+            connection.execute(
+                update(_TRIALS)
+                .where(_TRIALS.c.id.in_(dead))
+                .values(state=INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=now)
+            )
+        return len(dead)
+
+    def interrupt_orphans(
+        self, study_id: int, trial_ids: Iterable[int] | None = None, *, mine: bool = False
+    ) -> int:
+        """Mark the study's RUNNING trials (``trial_ids``: only those) whose owner process is
+        dead INTERRUPTED (``mine``: also this process's own). Returns how many."""
+        wanted = None if trial_ids is None else list(trial_ids)
+        spare = None if mine else current_owner()
+        return self._write(lambda c: self._orphans(c, study_id, wanted, spare=spare))
+
+    def beat(self, owner: str) -> None:
+        """Say that search process ``owner`` is alive now."""
+
+        def write(connection: Connection) -> None:
+            values = {"owner": owner, "heartbeat_at": utcnow()}
+            done = connection.execute(
+                update(_DRIVERS).where(_DRIVERS.c.owner == owner).values(values)
+            ).rowcount
+            if not done:
+                connection.execute(insert(_DRIVERS).values(values))
+
+        self._write(write)
+
+    def end_beat(self, owner: str) -> None:
+        """Search process ``owner`` has stopped."""
+        self._write(lambda c: c.execute(delete(_DRIVERS).where(_DRIVERS.c.owner == owner)))
+
+    def _insert_trial(
+        self,
+        connection: Connection,
+        study_id: int,
+        arch_id: int,
+        genotype: Genotype,
+        budget: Budget,
+        *,
+        worker: str | None,
+        tag: str | None,
+        number: int | None = None,
+    ) -> TrialRecord:
+        hot = _hot()
+        if number is None:
+            number = self._run(connection, hot.next_number, {"study_id": study_id})[1][0]
+        values = {
+            "study_id": study_id,
+            "number": number,
+            "architecture_id": arch_id,
+            "state": "RUNNING",
+            "budget": budget.to_dict(),
+            "budget_key": budget.key(),
+            "value": None,
+            "started_at": utcnow(),
+            "finished_at": None,
+            "worker": worker,
+            "error": None,
+            "tag": tag,
+            "retries": 0,
+        }
+        row = SimpleNamespace(
+            id=self._run(connection, hot.insert_trial, values, new_id=True)[1][0], **values
+        )
+        return self._trial_record(row, genotype.sha, genotype, {}, ())
 
     def _upsert_architecture(self, connection: Connection, genotype: Genotype) -> tuple[int, bool]:
         """The architecture's id and whether this call inserted its row: ``INSERT ... ON
@@ -784,11 +941,20 @@ class Store:
             return self._evaluated(connection, study_id, arch_id, budget.key(), genotype)
 
     def _evaluated(
-        self, connection: Connection, study_id: int, arch_id: int, key: str, genotype: Genotype
+        self,
+        connection: Connection,
+        study_id: int,
+        arch_id: int,
+        key: str,
+        genotype: Genotype,
+        statement: Any = None,
     ) -> TrialRecord | None:
+        """The study's COMPLETE or PRUNED trial of this architecture at this budget
+        (``statement``: another query of the same shape, e.g. ``_hot().claimed``)."""
         hot = _hot()
         row = connection.execute(
-            hot.evaluated, {"study_id": study_id, "architecture_id": arch_id, "budget_key": key}
+            statement if statement is not None else hot.evaluated,
+            {"study_id": study_id, "architecture_id": arch_id, "budget_key": key},
         ).first()
         if row is None:
             return None
@@ -1018,6 +1184,7 @@ _TRIALS: Table = TrialRow.__table__  # type: ignore[assignment]
 _ARCHS: Table = ArchitectureRow.__table__  # type: ignore[assignment]
 _VALUES: Table = TrialValueRow.__table__  # type: ignore[assignment]
 _STUDIES: Table = StudyRow.__table__  # type: ignore[assignment]
+_DRIVERS: Table = DriverRow.__table__  # type: ignore[assignment]
 _CHECKPOINTS: Table = StrategyCheckpointRow.__table__  # type: ignore[assignment]
 _ARTIFACTS: Table = TrialArtifactRow.__table__  # type: ignore[assignment]
 
@@ -1046,6 +1213,31 @@ class _HotStatements:
             )
             .order_by(_TRIALS.c.number)
             .limit(1)
+        )
+        running = _TRIALS.c.state == "RUNNING"
+        self.claimed = (
+            select(_TRIALS)
+            .where(
+                _TRIALS.c.study_id == bindparam("study_id"),
+                _TRIALS.c.architecture_id == bindparam("architecture_id"),
+                _TRIALS.c.budget_key == bindparam("budget_key"),
+                or_(_TRIALS.c.state == "COMPLETE", _TRIALS.c.state == "PRUNED", running),
+            )
+            .order_by(case((running, 1), else_=0), _TRIALS.c.number)
+            .limit(1)
+        )
+        counted = (
+            select(func.count())
+            .select_from(_TRIALS)
+            .where(
+                _TRIALS.c.study_id == bindparam("study_id"),
+                or_(*(_TRIALS.c.state == state for state in ("RUNNING", *FINISHED))),
+            )
+        )
+        self.count_untagged = counted.where(_TRIALS.c.tag.is_(None))
+        self.count_tagged = counted.where(_TRIALS.c.tag == bindparam("tag"))
+        self.lock_study = (
+            select(_STUDIES.c.id).where(_STUDIES.c.id == bindparam("study_id")).with_for_update()
         )
         self.values_of = select(_VALUES.c.key, _VALUES.c.value).where(_VALUES.c.trial_id == trial)
         finish = {c: bindparam(c) for c in ("state", "value", "error", "finished_at")}

@@ -8,7 +8,7 @@ import pytest
 from nasplat import Budget, Genotype
 from nasplat.errors import StorageError
 from nasplat.store import Store
-from nasplat.store.models import SchemaVersion
+from nasplat.store.models import SCHEMA_VERSION, SchemaVersion
 
 
 def make_study(store: Store, name: str = "s", direction: str = "maximize"):
@@ -221,10 +221,12 @@ def test_a_version_1_store_is_upgraded_when_opened(tmp_path: Path) -> None:
         session.query(SchemaVersion).update({SchemaVersion.version: 1})
         for name in ("ix_trials_study_arch_budget", "ix_trials_study_state_value"):
             session.connection().exec_driver_sql(f"DROP INDEX {name}")
+        session.connection().exec_driver_sql("DROP TABLE drivers")  # and no heartbeats (3)
     store.close()
     reopened = Store(url)
     with reopened._session() as session:
-        assert session.query(SchemaVersion.version).scalar() == 2
+        assert session.query(SchemaVersion.version).scalar() == SCHEMA_VERSION == 3
+    reopened.beat("host/1/1")  # the heartbeat table is there
     names = {
         row[1] for row in reopened.engine.connect().exec_driver_sql("PRAGMA index_list(trials)")
     }

@@ -47,6 +47,12 @@ def study_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--width-mult", "-1"], "width_mult"),
         (["--data-fraction", "0"], "data_fraction"),
         (["--population-size", "0"], "population"),
+        (["--device", "quantum"], "invalid device 'quantum'"),
+        (["--device", "cuda:7"], "device cuda:7 requested"),  # no such GPU here
+        (
+            ["--evaluator", "tabular", "--table", "nb201", "--metric", "cifar10_valid_acc"],
+            "does not hold architectures of space 'chain'",
+        ),
     ],
 )
 def test_bad_options_leave_the_store_byte_identical(
@@ -66,3 +72,36 @@ def test_the_next_study_name_is_not_used_up_by_a_rejected_search(study_folder: P
     assert code == 2
     out = run_cli("studies", "--format", "csv", cwd=study_folder)
     assert [line.split(",")[0] for line in out.stdout.splitlines()[1:]] == ["s"]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('{"data_fraction": "half"}', "budget data_fraction must be a number, got 'half'"),
+        ('{"epochs": 1.5}', "budget epochs must be a whole number, got 1.5"),
+        ('{"seed": "abc"}', "seed must be an integer, got 'abc'"),
+    ],
+)
+def test_config_values_of_the_wrong_type_are_named(
+    study_folder: Path, config: str, message: str
+) -> None:
+    before = store_bytes(study_folder)
+    path = study_folder / "bad-config.json"
+    path.write_text(config)
+    code, _, stderr = run_main("search", "--config", str(path), cwd=study_folder)
+    assert code == 2 and stderr.strip().splitlines() == [f"nasplat: error: {message}"], stderr
+    assert store_bytes(study_folder) == before
+
+
+def test_a_genotype_file_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "genotype.json"
+    path.write_bytes(b"\xff\xfe{")
+    code, _, stderr = run_main("train", "--genotype", str(path), cwd=tmp_path)
+    assert code == 2 and "is not UTF-8 text" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_search_rejected_on_a_fresh_folder_creates_no_store(tmp_path: Path) -> None:
+    for args in (["--space", "nosuch:Space"], ["--population-size", "0"], ["--resume"]):
+        code, _, stderr = run_main("search", *args, cwd=tmp_path)
+        assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,8 @@ gets a fresh database.
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
 import sys
 import textwrap
@@ -27,7 +29,19 @@ from nasplat_support import (
 
 from nasplat import Budget, Genotype
 from nasplat.errors import StorageError
-from nasplat.store import Store, StudyRecord, TrialStore, open_store
+from nasplat.store import (
+    EVALUATED,
+    FULL,
+    INTERRUPTED,
+    NEW,
+    RUNNING_ELSEWHERE,
+    MemoryStore,
+    Store,
+    StudyRecord,
+    TrialStore,
+    open_store,
+)
+from nasplat.store.owners import current_owner
 
 BACKENDS = [
     "sqlite-file",
@@ -377,27 +391,75 @@ def test_in_memory_sqlite_is_private_to_its_store() -> None:
 
 
 # --- the loop's calls ------------------------------------------------------------------------
+def live_owner_elsewhere() -> str:
+    """The owner string of a live process other than this one (the test runner's parent)."""
+    from nasplat.store.owners import _start_time, host
+
+    return f"{host()}/{os.getppid()}/{_start_time(os.getppid())}"
+
+
+DEAD_OWNER = "nowhere-host/123/1"  # another machine's process with no heartbeat: dead
+
+
 @all_backends
-def test_create_trial_reuse_returns_the_evaluated_trial(store: Store) -> None:
+def test_claim_trial_finds_evaluated_and_running_trials(store: Store) -> None:
     study = make_study(store)
     budget, other = Budget(epochs=1), Budget(epochs=2)
-    first = store.create_trial(study.id, genotype(1), budget, reuse=True)
-    assert first.state == "RUNNING" and first.number == 0
-    # RUNNING and FAILED trials are not reused: another trial is created
-    again = store.create_trial(study.id, genotype(1), budget, reuse=True)
-    assert again.state == "RUNNING" and again.number == 1
-    store.finish_trial(first.id, state="FAILED", error="x")
-    store.finish_trial(again.id, state="COMPLETE", value=0.5, metrics={"m": 2.0})
-    reused = store.create_trial(study.id, genotype(1), budget, reuse=True)
-    assert (reused.id, reused.state, reused.value, reused.metrics) == (
-        again.id,
-        "COMPLETE",
+    me, peer = current_owner(), live_owner_elsewhere()
+    first = store.claim_trial(study.id, genotype(1), budget, owner=me)
+    assert first.status == NEW and first.trial.number == 0 and first.trial.worker == me
+    shared = not isinstance(store, MemoryStore)  # one process holds a memory store
+    elsewhere = store.claim_trial(study.id, genotype(1), budget, owner=peer)
+    if shared:  # a live process evaluates it: that trial, nothing created
+        assert (elsewhere.status, elsewhere.trial.id) == (RUNNING_ELSEWHERE, first.trial.id)
+    again = store.claim_trial(study.id, genotype(1), budget, owner=me)  # its own: a new trial
+    assert again.status == NEW and again.trial.number == (1 if shared else 2)
+    store.finish_trial(first.trial.id, state="FAILED", error="x")
+    store.finish_trial(again.trial.id, state="COMPLETE", value=0.5, metrics={"m": 2.0})
+    reused = store.claim_trial(study.id, genotype(1), budget, owner=peer)
+    assert reused.status == EVALUATED
+    assert (reused.trial.id, reused.trial.value, reused.trial.metrics) == (
+        again.trial.id,
         0.5,
         {"m": 2.0},
     )
-    assert store.create_trial(study.id, genotype(1), other, reuse=True).state == "RUNNING"
-    assert store.create_trial(study.id, genotype(1), budget).number == 3  # no reuse asked
-    assert store.count_trials(study.id, states=["RUNNING", "COMPLETE", "FAILED"]) == 4
+    assert store.claim_trial(study.id, genotype(1), other, owner=me).status == NEW
+
+
+@sql_backends
+def test_claim_trial_takes_over_an_orphan(store: Store) -> None:
+    study = make_study(store)
+    orphan = store.claim_trial(study.id, genotype(1), Budget(), owner=DEAD_OWNER).trial
+    claim = store.claim_trial(study.id, genotype(1), Budget(), owner=current_owner())
+    assert claim.status == NEW and claim.trial.id != orphan.id
+    assert store.get_trial(orphan.id).state == INTERRUPTED
+
+
+@sql_backends
+def test_a_heartbeat_keeps_another_machines_trial_alive(store: Store) -> None:
+    study = make_study(store)
+    remote = "other-host/42/7"
+    store.beat(remote)
+    running = store.claim_trial(study.id, genotype(1), Budget(), owner=remote).trial
+    claim = store.claim_trial(study.id, genotype(1), Budget(), owner=current_owner())
+    assert claim.status == RUNNING_ELSEWHERE and claim.trial.id == running.id
+    store.end_beat(remote)  # it stopped: its trial is an orphan now
+    assert store.interrupt_orphans(study.id) == 1
+    assert store.get_trial(running.id).state == INTERRUPTED
+
+
+@all_backends
+def test_claim_trial_stops_at_the_limit(store: Store) -> None:
+    study = make_study(store)
+    claim = functools.partial(store.claim_trial, study.id, budget=Budget(), limit=3)
+    assert claim(genotype(0), owner=current_owner()).status == NEW
+    store.create_trial(study.id, genotype(9), Budget(), tag="retrain")  # another tag: not counted
+    assert claim(genotype(1), owner=live_owner_elsewhere()).status == NEW
+    assert claim(genotype(2), owner=DEAD_OWNER).status == NEW
+    if not isinstance(store, MemoryStore):  # the dead owner's trial is interrupted: room again
+        assert claim(genotype(3), owner=current_owner()).status == NEW
+    assert claim(genotype(4), owner=current_owner()).status == FULL
+    assert store.claim_trial(study.id, genotype(4), Budget(), limit=4).status == NEW
 
 
 @all_backends
@@ -443,12 +505,13 @@ def test_a_loop_trial_is_three_statements_to_create_and_three_to_finish(
         return run(connection, statement, params, **kw)
 
     monkeypatch.setattr(store, "_run", on_driver)
-    trial = store.create_trial(study.id, genotype(1), Budget(), reuse=True)
-    assert len(seen) == 3, seen  # architecture upsert, next number, trial insert
+    lock = 1 if store.engine.dialect.name == "postgresql" else 0  # the study row (SQLite: BEGIN)
+    trial = store.claim_trial(study.id, genotype(1), Budget(), limit=10).trial
+    assert len(seen) == 3 + lock, seen  # architecture upsert, next number, trial insert
     seen.clear()
     store.finish_trial(trial.id, state="COMPLETE", value=0.5, metrics={"val_acc": 0.5})
     assert len(seen) == 3, seen  # update, delete old values, insert values
     seen.clear()
-    again = store.create_trial(study.id, genotype(1), Budget(), reuse=True)
+    again = store.claim_trial(study.id, genotype(1), Budget()).trial
     assert again.id == trial.id and again.metrics == {"val_acc": 0.5}
     event.remove(store.engine, "before_cursor_execute", record)
