@@ -10,9 +10,9 @@ class (:func:`nasplat.cli.benchmark.best_class`), and the strategy's own overhea
 
 Run: ``python benchmarks/nb201_strategies.py`` (about 10 minutes on two loaded cores;
 ``--seeds 10`` for a quick look that does not touch the docs unless ``--doc`` is given).
-The same numbers, one dataset and budget at a time: ``nasplat bench nb201 --table
-/work/shared/data/nb201/nb201_12epoch.csv --metric cifar10_valid_acc --queries 100 --seeds 100
---strategies random,evolution,rl,tpe,local-search``.
+The same numbers, one dataset and budget at a time (the embedded table): ``nasplat bench nb201
+--metric cifar10_valid_acc --queries 100 --seeds 100 --strategies
+random,evolution,rl,tpe,local-search``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from nasplat.cli.benchmark import BenchSpec, best_class, run_bench, summarize
 from nasplat.registry import STRATEGIES, load_builtins
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT.parent / "shared" / "data" / "nb201" / "nb201_12epoch.csv"
+TABLE = "nb201"  # the embedded NAS-Bench-201 table
 SECTION = "## Strategies"
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 
@@ -49,7 +49,7 @@ def available(names: list[str]) -> list[str]:
 
 
 def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
-    table = BenchmarkTable.load(str(TABLE))
+    table = BenchmarkTable.load(TABLE)
     lines = [
         SECTION,
         "",
@@ -139,14 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load_builtins()
     names = available(args.strategies.split(","))
-    table = BenchmarkTable.load(str(TABLE))
+    table = BenchmarkTable.load(TABLE)
     started = time.perf_counter()
     results = []
     for dataset in args.datasets.split(","):
         metric, test = f"{dataset}_valid_acc", f"{dataset}_test_acc"
         best = best_class("nb201", table, metric)
         for queries in (int(q) for q in args.queries.split(",")):
-            spec = BenchSpec("nb201", str(TABLE), metric, queries, test)
+            spec = BenchSpec("nb201", TABLE, metric, queries, test)
             rows = run_bench(spec, names, range(args.seeds), workers=args.workers)
             summary = summarize(rows, best)
             results.append({"dataset": dataset, "queries": queries, "summary": summary})

@@ -38,12 +38,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
-TABLE = Path(os.environ.get("NASPLAT_NB201_TABLE", "/work/shared/data/nb201/nb201_12epoch.csv"))
 METRIC = "cifar10_valid_acc"
 
 import optuna  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
+from evaluators.tabular import table_file  # noqa: E402
 from nasplat.budget import Budget, EvalResult  # noqa: E402
 from nasplat.evaluator import Evaluator  # noqa: E402
 from nasplat.registry import SPACES, STRATEGIES, load_builtins  # noqa: E402
@@ -54,6 +54,7 @@ from nasplat.store import Store  # noqa: E402
 from nasplat.store.models import ArchitectureRow, TrialRow  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+TABLE = os.environ.get("NASPLAT_NB201_TABLE") or table_file("nb201")  # default: the embedded one
 BULK_GENOTYPE = '{"space": "bulk", "decisions": {}}'
 CHOICES = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
@@ -127,9 +128,11 @@ def optuna_loop(trials: int, sampler: Any = None) -> float:
 
 
 OPTUNA_SCRIPT = f"""
-import csv, optuna
+import csv, gzip, optuna
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-table = {{r["arch"]: float(r["{METRIC}"]) for r in csv.DictReader(open({str(TABLE)!r}))}}
+path = {TABLE!r}
+rows = csv.DictReader((gzip.open if path.endswith(".gz") else open)(path, "rt"))
+table = {{r["arch"]: float(r["{METRIC}"]) for r in rows}}
 ops = {CHOICES!r}
 def objective(t):
     e = [t.suggest_categorical(f"e{{i}}", ops) for i in range(6)]
@@ -196,7 +199,7 @@ def prefill(url: str, study: str, n: int) -> None:
 def proposals_per_trial(strategy: str, trials: int) -> tuple[float, float]:
     from nasplat.cli.benchmark import BenchSpec, run_one
 
-    spec = BenchSpec(space="nb201", table=str(TABLE), metric=METRIC, queries=trials)
+    spec = BenchSpec(space="nb201", table=TABLE, metric=METRIC, queries=trials)
     row = run_one(spec, strategy, seed=0)
     return row["proposals"] / row["queries"], row["seconds"]
 
@@ -278,7 +281,7 @@ def main() -> None:
             for r in range(-1, args.repeats):  # run -1: untimed warm-up (bytecode cache)
                 ours.append(timed_process(
                     [sys.executable, "-m", "nasplat", "search", "--space", "nb201", "--evaluator",
-                     "tabular", "--table", str(TABLE), "--metric", METRIC, "--strategy", "random",
+                     "tabular", "--table", TABLE, "--metric", METRIC, "--strategy", "random",
                      "--budget", "200", "--no-progress", "--storage",
                      f"sqlite:///{folder}/p{r % args.repeats if r >= 0 else 'w'}.db"],
                     folder,

@@ -1,8 +1,10 @@
 """The ``tabular`` evaluator: look an architecture up in a benchmark table instead of training.
 
-A table is a CSV or Parquet file with an ``arch`` column holding each architecture in its
-space's notation (NAS-Bench-201 strings for ``nb201``) and numeric columns of results. The
-values returned are the table's numbers exactly (NAS-Bench-201 files hold percentages).
+A table is a CSV (optionally gzipped) or Parquet file with an ``arch`` column holding each
+architecture in its space's notation (NAS-Bench-201 strings for ``nb201``) and numeric columns
+of results, or the name of a table shipped in ``evaluators/data`` (``nb201``: NAS-Bench-201 at 12
+epochs; see its README.md). The values returned are the table's numbers exactly (NAS-Bench-201
+holds percentages).
 """
 
 from __future__ import annotations
@@ -28,6 +30,23 @@ if TYPE_CHECKING:  # numpy is imported with the table (not when the evaluator re
 ARCH_COLUMN = "arch"
 COST_WORDS = ("params", "flops", "latency", "size")
 """Columns whose name contains one of these are cost metrics, returned with every lookup."""
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+EMBEDDED_TABLES = {"nb201": "nb201_12epoch.csv.gz"}
+"""Tables shipped in ``DATA_DIR``, given by name instead of a path."""
+
+
+def table_file(table: str) -> str:
+    """The file of ``table``: an embedded table's packaged file for its name, else the path."""
+    embedded = EMBEDDED_TABLES.get(str(table))
+    return os.path.join(DATA_DIR, embedded) if embedded else os.path.expanduser(str(table))
+
+
+def table_name(path: str) -> str:
+    """A table's identity in messages and trial budgets: an embedded table's name (however it
+    was given), else the file's name."""
+    full = os.path.abspath(path)
+    names = {os.path.join(DATA_DIR, file): name for name, file in EMBEDDED_TABLES.items()}
+    return names.get(full, os.path.basename(full))
 
 
 class ArchitectureNotInTable(NasplatError):
@@ -38,7 +57,8 @@ class BenchmarkTable:
     """A benchmark table held as one float64 array per numeric column and an arch -> row dict.
 
     Immutable once loaded; ``load`` caches instances per process by absolute path and mtime,
-    so lookups from many evaluators share one copy. Thread safe for reading.
+    so lookups from many evaluators share one copy. Thread safe for reading. ``name`` is the
+    table's identity (:func:`table_name`).
     """
 
     _cache: dict[tuple[str, float], BenchmarkTable] = {}
@@ -46,6 +66,7 @@ class BenchmarkTable:
 
     def __init__(self, path: str, archs: Sequence[str], columns: dict[str, np.ndarray]) -> None:
         self.path = path
+        self.name = table_name(path)
         self.archs = list(archs)
         self._row = {arch: i for i, arch in enumerate(self.archs)}
         if len(self._row) != len(self.archs):
@@ -54,11 +75,15 @@ class BenchmarkTable:
 
     # --- loading ------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str) -> BenchmarkTable:
-        """Read a ``.csv`` or ``.parquet`` table (cached by path and modification time)."""
-        full = os.path.abspath(os.path.expanduser(str(path)))
+    def load(cls, table: str) -> BenchmarkTable:
+        """Read a ``.csv``, ``.csv.gz`` or ``.parquet`` table, or an embedded one by name (cached
+        by path and modification time)."""
+        full = os.path.abspath(table_file(table))
         if not os.path.isfile(full):
-            raise ConfigError(f"benchmark table not found: {path}")
+            raise ConfigError(
+                f"benchmark table not found: {table} (a CSV/Parquet path, or an embedded table: "
+                f"{', '.join(EMBEDDED_TABLES)})"
+            )
         key = (full, os.path.getmtime(full))
         with cls._lock:
             table = cls._cache.get(key)
@@ -72,7 +97,7 @@ class BenchmarkTable:
     def _read(cls, path: str) -> BenchmarkTable:
         import numpy as np
 
-        if path.endswith(".csv"):
+        if path.endswith((".csv", ".csv.gz")):
             plain = _read_plain_csv(path)
             if plain is not None:
                 archs, numeric = plain
@@ -87,8 +112,10 @@ class BenchmarkTable:
             elif path.endswith((".csv", ".csv.gz")):
                 frame = pd.read_csv(path)
             else:
-                raise ConfigError(f"benchmark table {path} must be a .csv or .parquet file")
-        except (ValueError, OSError, ImportError) as exc:
+                raise ConfigError(
+                    f"benchmark table {path} must be a .csv, .csv.gz or .parquet file"
+                )
+        except (ValueError, OSError, EOFError, ImportError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(f"cannot read benchmark table {path}: {first}") from None
         if ARCH_COLUMN not in frame.columns:
@@ -121,7 +148,7 @@ class BenchmarkTable:
             values = self._columns[name]
         except KeyError:
             raise ConfigError(
-                f"benchmark table {os.path.basename(self.path)} has no numeric column {name!r}; "
+                f"benchmark table {self.name} has no numeric column {name!r}; "
                 f"columns: {', '.join(self.columns)}"
             ) from None
         values.flags.writeable = False
@@ -133,7 +160,7 @@ class BenchmarkTable:
             return self._row[arch]
         except KeyError:
             raise ArchitectureNotInTable(
-                f"architecture {arch!r} is not in benchmark table {os.path.basename(self.path)}"
+                f"architecture {arch!r} is not in benchmark table {self.name}"
             ) from None
 
     def lookup(self, arch: str, column: str) -> float:
@@ -151,7 +178,7 @@ class BenchmarkTable:
 
         values = self.column(column)
         if np.isnan(values).all():
-            raise ConfigError(f"column {column!r} of {os.path.basename(self.path)} has no values")
+            raise ConfigError(f"column {column!r} of table {self.name} has no values")
         index = int(np.nanargmax(values) if maximize else np.nanargmin(values))
         return self.archs[index], float(values[index])
 
@@ -171,11 +198,13 @@ def _read_plain_csv(path: str) -> tuple[list[str], dict[str, list[float]]] | Non
     odd spacing): None, and pandas reads the file. The numbers are Python's correctly rounded
     reading of the text."""
     import csv
+    import gzip
 
+    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with opener(path, "rt", newline="", encoding="utf-8") as handle:
             rows = [row for row in csv.reader(handle) if row]
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error):
         return None
     if not rows:
         return None
@@ -226,12 +255,13 @@ def notations(space: SearchSpace, genotype: Genotype) -> list[str]:
 class TabularEvaluator(Evaluator):
     """Answers from a benchmark table: no training, microseconds per query.
 
-    Options: ``table`` (path, required), ``metric`` (column, default ``val_acc`` if the table
+    Options: ``table`` (a path, or an embedded table's name such as ``nb201``; required), ``metric`` (column, default ``val_acc`` if the table
     has it), ``constraints`` (on any numeric column, checked before the result is returned).
     Metrics: the metric under its column name and again as ``val_acc`` (so the default
     ``--objective`` ranks by it; not for a cost or loss metric), every cost column (name containing params, flops, latency or
     size), and ``lookup_us``. The architecture is looked up by its notation as given, else by
-    its canonical form's notation. The budget records the table file and the metric.
+    its canonical form's notation. The budget records the table's name (:func:`table_name`) and
+    the metric.
     """
 
     name = "tabular"
@@ -249,7 +279,10 @@ class TabularEvaluator(Evaluator):
         options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
         reject_unknown_options(self.name, options, "table, metric, constraints")
         if not table:
-            raise ConfigError("the tabular evaluator needs --table PATH (a CSV or Parquet file)")
+            raise ConfigError(
+                "the tabular evaluator needs --table (a CSV or Parquet file, or an embedded "
+                f"table: {', '.join(EMBEDDED_TABLES)})"
+            )
         loaded = BenchmarkTable.load(table)
         if metric is None and "val_acc" not in loaded.columns:
             raise ConfigError(
@@ -276,7 +309,7 @@ class TabularEvaluator(Evaluator):
             except (InvalidGenotypeError, ValueError, KeyError, TypeError) as exc:
                 problem = f"{arch[:60]!r}: {exc}"
         raise ConfigError(
-            f"benchmark table {os.path.basename(self.table_path)} does not hold architectures "
+            f"benchmark table {self.table.name} does not hold architectures "
             f"of space {self.space.name!r} ({problem})"
         )
 
@@ -298,7 +331,7 @@ class TabularEvaluator(Evaluator):
 
     def resolve_budget(self, budget: Budget | None) -> Budget:
         budget = budget or Budget()
-        source = {"table": os.path.basename(self.table_path), "metric": self.metric}
+        source = {"table": self.table.name, "metric": self.metric}
         return budget.replace(extra={**budget.extra, **source})
 
     def arch_string(self, genotype: Genotype) -> str:
@@ -312,8 +345,7 @@ class TabularEvaluator(Evaluator):
             if arch in table:
                 return arch
         raise ArchitectureNotInTable(
-            f"architecture {candidates[0]!r} is not in benchmark table "
-            f"{os.path.basename(self.table_path)}"
+            f"architecture {candidates[0]!r} is not in benchmark table {table.name}"
         )
 
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:

@@ -172,6 +172,7 @@ class Study:
                 raise ConfigError(f"n_trials must be >= 0, got {n_trials}")
             done = self.store.count_trials(self._record.id, tag=None) if exists else 0
             config.budget = done + n_trials
+            override += ("budget",)
         config.time_limit = timeout
         run = prepare(config, self.store, resume=exists, override=override)
         self._record, self.config.study = run.study, run.study.name
@@ -224,12 +225,14 @@ class Study:
 
         return trials_frame(self.trials)
 
-    def export(self, out_dir: str, format: str = "all") -> list[str]:
-        """Write the best trial's genotype, weights and TorchScript model (as ``nasplat
-        export``); returns the paths written."""
+    def export(self, out_dir: str, format: str = "all", *, force: bool = False) -> list[str]:
+        """Write the best trial's files (as ``nasplat export``): ``format`` ``all`` (genotype,
+        notation, metrics, weights, TorchScript), ``json``, ``torchscript``, ``onnx`` or the
+        space's notation; each model is checked against PyTorch first. Existing files are an
+        ExportError unless ``force``. Returns the paths written."""
         from nasplat.run.export import export_best
 
-        return export_best(self.store, self.record.name, out_dir, format)
+        return export_best(self.store, self.record.name, out_dir, format, force=force)
 
     def build(self, trial: TrialRecord | None = None, *, weights: bool = True) -> Any:
         """The ``nn.Module`` of a trial (default: the best), with its trained weights when the

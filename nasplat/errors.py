@@ -34,5 +34,9 @@ class DatasetError(NasplatError):
     """A dataset's files are missing or malformed."""
 
 
+class ExportError(NasplatError):
+    """An export that would overwrite files, or a model that does not export faithfully."""
+
+
 class TrialPruned(Exception):
     """Raised inside an evaluation when its reporter decides to stop the trial early."""

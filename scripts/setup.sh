@@ -33,7 +33,7 @@ if ! .venv/bin/python -c 'import torch, sys; sys.exit(torch.__version__.split("+
 fi
 
 if [[ "$mode" == "--test" ]]; then
-    extras="dev,dashboard,parquet,ray,postgres,nni"
+    extras="dev,dashboard,parquet,ray,postgres,nni,onnx"
 else
     extras="dashboard"
 fi

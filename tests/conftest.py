@@ -16,7 +16,6 @@ TESTS = Path(__file__).resolve().parent
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(TESTS), str(REPO), os.environ.get("PYTHONPATH", "")) if p
 )
-NB201_CSV = REPO.parent / "shared" / "data" / "nb201" / "nb201_12epoch.csv"
 
 # small chain networks keep end-to-end searches to about a second per trial
 TINY_CHAIN = [
@@ -86,10 +85,3 @@ def run_main(*args: str, cwd: Path, env: dict | None = None) -> tuple[int, str, 
         if old_env is not None:
             os.environ["NASPLAT_STORAGE"] = old_env
     return code, out.getvalue(), err.getvalue()
-
-
-def pytest_collection_modifyitems(items: list) -> None:
-    nb201_missing = not NB201_CSV.exists()
-    for item in items:
-        if nb201_missing and "nb201_table" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason=f"{NB201_CSV} is absent"))

@@ -27,7 +27,12 @@ def strategy_options(pairs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 
 @cli.command("bench")
 @click.argument("space")
-@click.option("--table", required=True, help="Benchmark table (CSV/Parquet) with an arch column.")
+@click.option(
+    "--table",
+    default=None,
+    help="Benchmark table: a CSV/Parquet path with an arch column, or an embedded table's name "
+    "[the space's embedded table, e.g. nb201].",
+)
 @click.option("--metric", required=True, help="Column to search on, e.g. cifar10_valid_acc.")
 @click.option(
     "--test-metric",
@@ -52,7 +57,7 @@ def strategy_options(pairs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 def bench(**kw: Any) -> None:
     """Run each strategy for --queries distinct architectures on a benchmark table, once per
     seed; write one JSON line per run and print a summary (mean ± std per strategy)."""
-    from evaluators.tabular import BenchmarkTable
+    from evaluators.tabular import EMBEDDED_TABLES, BenchmarkTable
     from nasplat.cli.benchmark import (
         BenchSpec,
         best_class,
@@ -68,7 +73,12 @@ def bench(**kw: Any) -> None:
     SPACES.get(kw["space"])
     if kw["queries"] < 1 or kw["seeds"] < 1:
         raise ConfigError("--queries and --seeds must be >= 1")
-    table = BenchmarkTable.load(kw["table"])
+    if kw["table"] is None and kw["space"] not in EMBEDDED_TABLES:
+        raise ConfigError(
+            f"pass --table for space {kw['space']!r}; embedded tables: {', '.join(EMBEDDED_TABLES)}"
+        )
+    table_arg = kw["table"] or kw["space"]
+    table = BenchmarkTable.load(table_arg)
     table.column(kw["metric"])
     test_metric = kw["test_metric"] or default_test_metric(kw["metric"], table.columns)
     if test_metric is not None:
@@ -76,7 +86,7 @@ def bench(**kw: Any) -> None:
     names = [s.strip() for s in kw["strategies"].split(",") if s.strip()]
     spec = BenchSpec(
         space=kw["space"],
-        table=kw["table"],
+        table=table_arg,
         metric=kw["metric"],
         queries=kw["queries"],
         test_metric=test_metric,

@@ -90,7 +90,12 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--executor", default=None, help="Where trials run. [local]")
 @click.option("--dataset", default=None, help="Dataset. [digits]")
 @click.option("--data-dir", default=None, help="Folder with the dataset's files.")
-@click.option("--budget", type=int, default=None, help="Number of trials. [20]")
+@click.option(
+    "--budget",
+    type=int,
+    default=None,
+    help="Number of trials [20]; with --resume the new total [the study's own].",
+)
 @click.option("--epochs", type=int, default=None, help="Training epochs per trial.")
 @click.option(
     "--data-fraction",
@@ -102,7 +107,9 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--resolution", type=int, default=None, help="Input resolution (low fidelity).")
 @click.option("--proxy", default=None, help="Zero-cost proxy of the proxy evaluator.")
 @click.option(
-    "--table", default=None, help="Benchmark table (CSV/Parquet) of the tabular evaluator."
+    "--table",
+    default=None,
+    help="Benchmark table of the tabular evaluator: a CSV/Parquet path, or nb201 (embedded).",
 )
 @click.option("--metric", default=None, help="Column of the benchmark table to read.")
 @click.option("--pruner", default=None, help="Pruner of the early-stop evaluator.")
@@ -154,9 +161,12 @@ def search(**kw: Any) -> None:
     from nasplat.run import OpenLater, run_search
     from nasplat.store import resolve_storage_url
 
-    config = build_search_config(kw)
+    settings = search_settings(kw)
+    config = SearchConfig.from_dict(settings)
     if config.budget < 1:
         raise NasplatError(f"budget must be >= 1 trial, got {config.budget}")
+    # a budget given on resume (flag or config file) is the study's new total; else it keeps its own
+    override = ("budget",) if "budget" in settings else ()
     url = kw["storage"]
     if kw["resume"]:
         open_store(url, create=False)  # a study to resume needs a store: none is created
@@ -167,14 +177,17 @@ def search(**kw: Any) -> None:
         return opened[-1]
 
     later = OpenLater(resolve_storage_url(url), open_for_search)
-    result = run_search(config, later, resume=kw["resume"], progress=not kw["no_progress"])
+    result = run_search(
+        config, later, resume=kw["resume"], override=override, progress=not kw["no_progress"]
+    )
     log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)
     if result.best is None:
         raise NasplatError(f"study {result.study.name!r} has no completed trial")
     print_best(result.best, result.study, opened[0])
 
 
-def build_search_config(kw: dict[str, Any]) -> SearchConfig:
+def search_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """The settings ``search`` was given: the config file's, overridden by the flags."""
     data: dict[str, Any] = read_config_file(kw["config_file"]) if kw["config_file"] else {}
     data = {k.replace("-", "_"): v for k, v in data.items()}
     for key in (
@@ -231,7 +244,7 @@ def build_search_config(kw: dict[str, Any]) -> SearchConfig:
             }
     if kw.get("ops"):
         data["space_options"] = {**data.get("space_options", {}), "ops": kw["ops"]}
-    return SearchConfig.from_dict(data)
+    return data
 
 
 def print_best(best: Any, study: Any, store: Any) -> None:
@@ -383,8 +396,8 @@ def best(study: str, storage: str | None, fmt: str) -> None:
 
 
 class ExportFormat(click.Choice):
-    """``all``, ``json`` or a space's notation format, asked of the registered spaces (loaded
-    only when the option is parsed or its help shown)."""
+    """``all``, ``json``, ``torchscript``, ``onnx`` or a space's notation format, asked of the
+    registered spaces (loaded only when the option is parsed or its help shown)."""
 
     def __init__(self) -> None:
         super().__init__(())
@@ -409,14 +422,19 @@ class ExportFormat(click.Choice):
     type=ExportFormat(),
     default="all",
     show_default=True,
-    help="all, json, or the study's space's notation format (e.g. darts for cell).",
+    help="all (genotype, notation, metrics, weights, TorchScript), json, torchscript, onnx "
+    "(needs the onnx extra), or the study's space's notation format (e.g. darts for cell).",
 )
+@click.option("--force", is_flag=True, help="Overwrite existing files in --out.")
 @storage_option
-def export(study: str, out_dir: str, fmt: str, storage: str | None) -> None:
-    """Export the best architecture: genotype JSON, notation, weights and TorchScript."""
+def export(study: str, out_dir: str, fmt: str, force: bool, storage: str | None) -> None:
+    """Export the best architecture: genotype JSON, notation, weights, TorchScript or ONNX.
+    Exported models are checked against PyTorch on random inputs before anything is written;
+    existing files are kept unless --force."""
     from nasplat.run.export import export_best
 
-    for path in export_best(open_store(storage, create=False), study, out_dir, fmt):
+    store = open_store(storage, create=False)
+    for path in export_best(store, study, out_dir, fmt, force=force):
         click.echo(path)
 
 

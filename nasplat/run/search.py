@@ -16,10 +16,13 @@ def run_search(
     store: TrialStore | OpenLater,
     *,
     resume: bool = False,
+    override: tuple[str, ...] = (),
     progress: bool = True,
 ) -> SearchResult:
-    """Validate the config, create (or resume) its study, and run it to its budget."""
-    return drive(prepare(config, store, resume=resume), progress)
+    """Validate the config, create (or resume) its study, and run it to its budget. A resumed
+    study keeps its stored budget unless ``override`` holds ``"budget"`` (``config.budget`` is
+    then the new total)."""
+    return drive(prepare(config, store, resume=resume, override=override), progress)
 
 
 def drive(run: StudyRun, progress: bool = True) -> SearchResult:

@@ -3,11 +3,13 @@
 :func:`prepare` builds the space, strategy, evaluator and executor from the config and checks
 the objectives against what the evaluator reports *before* anything is written: a typo in any
 name or option is one :class:`ConfigError` line and the store stays byte-identical. Only then
-is the study created (or, with ``resume``, read back, the stored config winning).
+is the study created (or, with ``resume``, read back, the stored config winning; a resumed
+study keeps its stored trial budget unless a new total is given).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,8 @@ from nasplat.registry import (
 from nasplat.space import SearchSpace
 from nasplat.store import StudyRecord, TrialStore
 from nasplat.strategy import Strategy
+
+log = logging.getLogger("nasplat")
 
 
 @dataclass(frozen=True)
@@ -115,17 +119,21 @@ def allocate_name(store: TrialStore, base: str, *, resume: bool = False) -> str:
     return next(name for name in names if name not in taken)
 
 
-RESUME_OVERRIDES = ("budget", "time_limit", "executor", "executor_options")
-"""What a resumed study takes from the given config: how long to run and where."""
+RESUME_OVERRIDES = ("time_limit", "executor", "executor_options")
+"""What a resumed study always takes from the given config: the time limit and where to run.
+Its trial budget is the stored one unless ``budget`` is among the ``override`` fields."""
 
 
 def _resumed_config(
     study: StudyRecord, given: SearchConfig, override: tuple[str, ...] = ()
 ) -> SearchConfig:
-    """The stored config, except for how long to run and where (and the ``override`` fields)."""
+    """The stored config, except for the time limit, where to run and the ``override`` fields."""
     merged = stored_config(study)
+    was = merged.budget
     for key in (*RESUME_OVERRIDES, *override):
         setattr(merged, key, getattr(given, key))
+    if "budget" in override:
+        log.info("study %s: budget %d (was %d)", study.name, merged.budget, was)
     return merged
 
 
@@ -220,10 +228,11 @@ def prepare(
     override: tuple[str, ...] = (),
 ) -> StudyRun:
     """Validate ``config`` and build its plugins, then create (or, ``resume``, open) the study.
-    On resume the stored config wins except for the budget, time limit, executor and the
-    ``override`` fields (the Python API's new objective function). Nothing is written before
-    every check has passed; a store given as :class:`OpenLater` is not even created before
-    (a resume opens it first, to read the stored config)."""
+    On resume the stored config wins except for the time limit, executor and the ``override``
+    fields: ``budget`` (a new total of trials, when the user gave one) and the Python API's new
+    objective function. Nothing is written before every check has passed; a store given as
+    :class:`OpenLater` is not even created before (a resume opens it first, to read the stored
+    config)."""
     study = None
     strategy_budget = None
     later = store if isinstance(store, OpenLater) else None

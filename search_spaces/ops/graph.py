@@ -69,7 +69,8 @@ def _grid(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def grid_neighbors(h: int, w: int, device: torch.device | None = None) -> Neighbors:
     """The 8-neighbour grid graph of an h x w map (row-major node order)."""
-    index, mask = _grid(h, w)
+    # torch.export (ONNX) traces with fake tensors: they must not be cached for later real calls
+    index, mask = _grid.__wrapped__(h, w) if torch.compiler.is_compiling() else _grid(h, w)
     return Neighbors(index.to(device), mask.to(device))
 
 

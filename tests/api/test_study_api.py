@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 import nasplat
-from nasplat.errors import ConfigError, StorageError, UnknownNameError
+from nasplat.errors import ConfigError, ExportError, StorageError, UnknownNameError
 from nasplat.ml.data import DataSplits
 from nasplat.registry import DATASETS, OBJECTIVES, SPACES, Registry
 
@@ -221,6 +221,11 @@ def test_export_and_build_of_the_best_trial(tmp_path):
     study.optimize(fit)
     written = study.export(str(tmp_path / "out"))
     assert any(p.endswith("weights.pt") for p in written)
+    with pytest.raises(ExportError, match="already exists .*; pass --force"):
+        study.export(str(tmp_path / "out"))
+    assert study.export(str(tmp_path / "out"), "torchscript", force=True) == [
+        str(tmp_path / "out" / "model.ts")
+    ]
     model = study.build().eval()
     loaded = nasplat.build(str(tmp_path / "out" / "genotype.json")).eval()
     loaded.load_state_dict(torch.load(tmp_path / "out" / "weights.pt", weights_only=True))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from evaluator_helpers import NB201_CSV, needs_nb201, run_main
+from evaluator_helpers import NB201, run_main
 
 from nasplat.store import Store
 
@@ -78,7 +78,6 @@ def test_bad_evaluator_input_is_exit_2(tmp_path: Path, args: list[str], message:
     assert len(err.strip().splitlines()) == 1
 
 
-@needs_nb201
 def test_tabular_cli_search_and_missing_arch(tmp_path: Path) -> None:
     import search_spaces.nb201  # noqa: F401 - until the package registers it
 
@@ -92,7 +91,7 @@ def test_tabular_cli_search_and_missing_arch(tmp_path: Path) -> None:
         "--evaluator",
         "tabular",
         "--table",
-        str(NB201_CSV),
+        NB201,
         "--metric",
         "cifar10_valid_acc",
         "--budget",

@@ -6,7 +6,7 @@ import pickle
 from typing import Any
 
 import pytest
-from evaluator_helpers import NB201_CSV, needs_nb201
+from evaluator_helpers import NB201
 
 from nasplat.errors import ConfigError
 from nasplat.registry import EVALUATORS
@@ -29,7 +29,6 @@ def test_pickles_and_rejects_unknown_options(tiny: Any, name: str) -> None:
         cls(tiny, dataset="digits", wobble=1)
 
 
-@needs_nb201
 def test_tabular_pickles_without_its_table(nb201: Any) -> None:
-    evaluator = EVALUATORS.get("tabular")(nb201, table=str(NB201_CSV), metric="cifar10_valid_acc")
+    evaluator = EVALUATORS.get("tabular")(nb201, table=NB201, metric="cifar10_valid_acc")
     assert len(pickle.dumps(evaluator)) < 10_000

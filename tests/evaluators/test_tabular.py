@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import os
 import random
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from evaluator_helpers import NB201_CSV, needs_nb201
+from evaluator_helpers import NB201, nb201_rows
 
 from evaluators.tabular import (
     ArchitectureNotInTable,
     BenchmarkTable,
     TabularEvaluator,
     _read_plain_csv,
+    table_file,
 )
 from nasplat.budget import Budget
 from nasplat.config import SearchConfig
@@ -30,6 +33,32 @@ def write_table(path: Path, rows: list[dict[str, Any]]) -> str:
         writer.writeheader()
         writer.writerows(rows)
     return str(path)
+
+
+def gzipped(path: Path, data: bytes, cut: int = 10) -> str:
+    """A truncated gzip file of ``data``."""
+    path.write_bytes(gzip.compress(data)[:-cut])
+    return str(path)
+
+
+@pytest.mark.parametrize("text_column", [False, True])  # read without pandas, and with it
+def test_gzipped_csv_tables(tmp_path: Path, text_column: bool) -> None:
+    rows = [{"arch": "a", "acc": 91.25}, {"arch": "b", "acc": 93.5}]
+    if text_column:
+        rows = [{**row, "note": "x"} for row in rows]
+    plain = write_table(tmp_path / "t.csv", rows)
+    packed = tmp_path / "t.csv.gz"
+    packed.write_bytes(gzip.compress(Path(plain).read_bytes()))
+    table = BenchmarkTable.load(str(packed))
+    assert table.columns == ["acc"] and table.lookup("b", "acc") == 93.5
+    assert table.name == "t.csv.gz"
+
+
+def test_embedded_table_has_one_name_however_it_is_given() -> None:
+    by_name = BenchmarkTable.load(NB201)
+    assert by_name.name == "nb201" and by_name.path == table_file(NB201)
+    assert by_name.path.endswith(os.path.join("evaluators", "data", "nb201_12epoch.csv.gz"))
+    assert BenchmarkTable.load(by_name.path) is by_name
 
 
 def test_small_table_lookups_best_and_cache(tmp_path: Path) -> None:
@@ -49,7 +78,12 @@ def test_small_table_lookups_best_and_cache(tmp_path: Path) -> None:
     [
         (lambda p: str(p / "missing.csv"), "not found"),
         (lambda p: write_table(p / "x.csv", [{"name": "a", "acc": 1}]), "no 'arch' column"),
-        (lambda p: write_table(p / "x.txt", [{"arch": "a", "acc": 1}]), ".csv or .parquet"),
+        (
+            lambda p: write_table(p / "x.txt", [{"arch": "a", "acc": 1}]),
+            ".csv, .csv.gz or .parquet",
+        ),
+        (lambda p: str(p / "nb201.csv"), "not found: .*nb201.csv .*embedded table: nb201"),
+        (lambda p: gzipped(p / "x.csv.gz", b"arch,acc\na,1\nb,2"), "cannot read"),
     ],
 )
 def test_bad_tables_are_config_errors(tmp_path: Path, setup: Any, message: str) -> None:
@@ -74,13 +108,11 @@ def test_parquet_table(tmp_path: Path) -> None:
     assert BenchmarkTable.load(str(path)).lookup("b", "acc") == 2.5
 
 
-@needs_nb201
 def test_nb201_table_loads_fast_and_returns_the_files_numbers_exactly() -> None:
-    with open(NB201_CSV) as handle:
-        rows = list(csv.DictReader(handle))
+    rows = nb201_rows()
     BenchmarkTable._cache.clear()
     start = time.perf_counter()
-    table = BenchmarkTable.load(str(NB201_CSV))
+    table = BenchmarkTable.load(NB201)
     assert time.perf_counter() - start < 1.0
     assert len(table) == 15625
     for row in random.Random(0).sample(rows, 200):
@@ -91,56 +123,51 @@ def test_nb201_table_loads_fast_and_returns_the_files_numbers_exactly() -> None:
     assert (time.perf_counter() - start) / 1000 < 50e-6
 
 
-@needs_nb201
 def test_tabular_evaluator_on_nb201(nb201: Any) -> None:
-    evaluator = TabularEvaluator(nb201, table=str(NB201_CSV), metric="cifar10_valid_acc")
-    table = BenchmarkTable.load(str(NB201_CSV))
+    evaluator = TabularEvaluator(nb201, table=NB201, metric="cifar10_valid_acc")
+    table = BenchmarkTable.load(NB201)
     arch = table.archs[123]
     genotype = nb201.from_notation(arch)
     result = evaluator.evaluate(genotype, Budget(), Reporter())
     assert result.metrics["cifar10_valid_acc"] == table.lookup(arch, "cifar10_valid_acc")
     assert result.metrics["val_acc"] == result.metrics["cifar10_valid_acc"]
     budget = evaluator.resolve_budget(Budget())
-    assert budget.extra == {"table": "nb201_12epoch.csv", "metric": "cifar10_valid_acc"}
+    assert budget.extra == {"table": "nb201", "metric": "cifar10_valid_acc"}
     with pytest.raises(ConfigError, match="no numeric column 'nope'"):
-        TabularEvaluator(nb201, table=str(NB201_CSV), metric="nope")
+        TabularEvaluator(nb201, table=NB201, metric="nope")
     with pytest.raises(ConfigError, match="needs --table"):
         TabularEvaluator(nb201, metric="cifar10_valid_acc")
 
 
-@needs_nb201
 def test_canonical_fallback_and_missing_architecture(tmp_path: Path, nb201: Any) -> None:
-    table = BenchmarkTable.load(str(NB201_CSV))
+    table = BenchmarkTable.load(NB201)
     raw = next(
         a for a in table.archs if nb201.to_notation(nb201.canonicalize(nb201.from_notation(a))) != a
     )
     canonical = nb201.to_notation(nb201.canonicalize(nb201.from_notation(raw)))
     only_canonical = write_table(tmp_path / "c.csv", [{"arch": canonical, "acc": 42.0}])
     evaluator = TabularEvaluator(nb201, table=only_canonical, metric="acc")
+    assert evaluator.resolve_budget(None).extra == {"table": "c.csv", "metric": "acc"}
     assert evaluator.evaluate(nb201.from_notation(raw), Budget(), Reporter()).metrics["acc"] == 42.0
     other = next(a for a in table.archs if a not in (raw, canonical) and "none" not in a)
     with pytest.raises(ArchitectureNotInTable, match="is not in benchmark table c.csv"):
         evaluator.evaluate(nb201.from_notation(other), Budget(), Reporter())
 
 
-@needs_nb201
 def test_tabular_constraints_reject_before_lookup(nb201: Any) -> None:
     evaluator = TabularEvaluator(
-        nb201, table=str(NB201_CSV), metric="cifar10_valid_acc", constraints=["cifar10_test_acc<=0"]
+        nb201, table=NB201, metric="cifar10_valid_acc", constraints=["cifar10_test_acc<=0"]
     )
     from evaluators.constraints import ConstraintViolation
 
     with pytest.raises(ConstraintViolation, match="cifar10_test_acc<=0 violated"):
         evaluator.evaluate(
-            nb201.from_notation(BenchmarkTable.load(str(NB201_CSV)).archs[0]), Budget(), Reporter()
+            nb201.from_notation(BenchmarkTable.load(NB201).archs[0]), Budget(), Reporter()
         )
     with pytest.raises(ConfigError, match="unknown metric 'params'"):
-        TabularEvaluator(
-            nb201, table=str(NB201_CSV), metric="cifar10_valid_acc", constraints="params<=1"
-        )
+        TabularEvaluator(nb201, table=NB201, metric="cifar10_valid_acc", constraints="params<=1")
 
 
-@needs_nb201
 def test_evolution_search_on_the_nb201_table(nb201: Any) -> None:
     from nasplat.store import Store
 
@@ -151,17 +178,17 @@ def test_evolution_search_on_the_nb201_table(nb201: Any) -> None:
             "space": "nb201",
             "strategy": "evolution",
             "evaluator": "tabular",
-            "evaluator_options": {"table": str(NB201_CSV), "metric": "cifar10_valid_acc"},
+            "evaluator_options": {"table": NB201, "metric": "cifar10_valid_acc"},
             "budget": 100,
         }
     )
     result = run_search(config, store, progress=False)
-    table = BenchmarkTable.load(str(NB201_CSV))
+    table = BenchmarkTable.load(NB201)
     trials = store.trials("tab")
     assert len(trials) == 100 and all(t.state == "COMPLETE" for t in trials)
     for trial in trials:
         assert trial.budget["extra"] == {
-            "table": "nb201_12epoch.csv",
+            "table": "nb201",
             "metric": "cifar10_valid_acc",
         }
         assert trial.value == table.lookup(nb201.to_notation(trial.genotype), "cifar10_valid_acc")

@@ -6,8 +6,6 @@ import json
 import statistics
 from pathlib import Path
 
-import pytest
-
 from evaluators.tabular import BenchmarkTable
 from nasplat.cli.benchmark import (
     BenchSpec,
@@ -17,21 +15,21 @@ from nasplat.cli.benchmark import (
     run_one,
     summarize,
 )
-from tests.conftest import NB201_CSV, run_main
+from tests.conftest import run_main
 
-pytestmark = pytest.mark.skipif(not NB201_CSV.exists(), reason=f"{NB201_CSV} is absent")
+NB201 = "nb201"  # the embedded NAS-Bench-201 table
 METRIC = "cifar10_valid_acc"
 FIELDS = {"strategy", "seed", "queries", "best_arch", "best_value", "trajectory", "test_value"}
 
 
 def spec(queries: int = 100) -> BenchSpec:
-    return BenchSpec("nb201", str(NB201_CSV), METRIC, queries, "cifar10_test_acc")
+    return BenchSpec("nb201", NB201, METRIC, queries, "cifar10_test_acc")
 
 
 def test_cli_writes_one_line_per_run_with_the_documented_fields(tmp_path: Path) -> None:
     out = tmp_path / "runs.jsonl"
     code, stdout, stderr = run_main(
-        "bench", "nb201", "--table", str(NB201_CSV), "--metric", METRIC,
+        "bench", "nb201", "--metric", METRIC,  # no --table: the space's embedded table
         "--strategies", "random,evolution,rl,tpe", "--queries", "25", "--seeds", "2",
         "--out", str(out), "--no-progress", "--format", "json", "--workers", "1",
         cwd=tmp_path,
@@ -41,7 +39,7 @@ def test_cli_writes_one_line_per_run_with_the_documented_fields(tmp_path: Path) 
     assert [(r["strategy"], r["seed"]) for r in rows] == [
         (s, seed) for s in ("random", "evolution", "rl", "tpe") for seed in (0, 1)
     ]
-    table = BenchmarkTable.load(str(NB201_CSV))
+    table = BenchmarkTable.load(NB201)
     for row in rows:
         assert FIELDS <= set(row)
         assert row["queries"] == 25 == len(row["trajectory"])
@@ -64,7 +62,7 @@ def test_queries_are_distinct_architectures() -> None:
 
 def test_evolution_beats_random_search_and_finds_the_best_cell_often() -> None:
     rows = run_bench(spec(), ["random", "evolution"], range(12))
-    best_arch = BenchmarkTable.load(str(NB201_CSV)).best(METRIC)[0]
+    best_arch = BenchmarkTable.load(NB201).best(METRIC)[0]
     by = {s: [r for r in rows if r["strategy"] == s] for s in ("random", "evolution")}
     mean = {s: statistics.fmean(r["best_value"] for r in rs) for s, rs in by.items()}
     hits = {s: sum(r["best_arch"] == best_arch for r in rs) for s, rs in by.items()}
@@ -76,7 +74,7 @@ def test_evolution_beats_random_search_and_finds_the_best_cell_often() -> None:
 
 
 def test_local_search_finds_the_best_class_and_it_is_the_best_row() -> None:
-    table = BenchmarkTable.load(str(NB201_CSV))
+    table = BenchmarkTable.load(NB201)
     best = best_class("nb201", table, METRIC)
     assert best == table.best(METRIC)[0]  # a single-cell class, its own representative
     rows = run_bench(spec(), ["local-search"], range(10))
@@ -100,7 +98,10 @@ def test_default_test_metric() -> None:
 
 def test_bad_metric_is_one_clear_line(tmp_path: Path) -> None:
     code, _, stderr = run_main(
-        "bench", "nb201", "--table", str(NB201_CSV), "--metric", "nope", "--no-progress",
+        "bench", "nb201", "--table", NB201, "--metric", "nope", "--no-progress",
         cwd=tmp_path,
     )  # fmt: skip
     assert code == 2 and "no numeric column 'nope'" in stderr and "Traceback" not in stderr
+    code, _, stderr = run_main("bench", "chain", "--metric", METRIC, "--no-progress", cwd=tmp_path)
+    assert code == 2 and "pass --table for space 'chain'; embedded tables: nb201" in stderr
+    assert len(stderr.strip().splitlines()) == 1

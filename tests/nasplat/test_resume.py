@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nasplat.store import Store
-from tests.conftest import TINY_CHAIN, run_cli
+from tests.conftest import TINY_CHAIN, run_cli, run_main
 
 ARGS = [
     "search",
@@ -85,3 +85,27 @@ def test_sigkill_then_resume_continues_the_same_study(tmp_path: Path) -> None:
     state = store.load_checkpoint(store.get_study("s").id)["strategy"]
     assert len(state["population"]) == 4
     assert json.loads(json.dumps(state)) == state
+
+
+def test_resume_keeps_the_stored_budget_and_budget_is_the_new_total(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    args = [
+        "search", "--space", "nb201", "--evaluator", "tabular", "--table", "nb201",
+        "--metric", "cifar10_valid_acc", "--study", "b", "--storage", url, "--no-progress",
+    ]  # fmt: skip
+
+    def search(*more: str) -> str:
+        code, _, err = run_main(*args, *more, cwd=tmp_path)
+        assert code == 0, err
+        return err
+
+    def trials() -> int:
+        return len(Store(url).trials("b"))
+
+    search("--budget", "3")
+    assert trials() == 3
+    err = search("--resume")  # no --budget: the study's own 3, not the default 20
+    assert trials() == 3 and "0 trial(s) run in this session" in err and "(was" not in err
+    err = search("--resume", "--budget", "5")  # the new total, not 5 more
+    assert trials() == 5 and "study b: budget 5 (was 3)" in err
+    assert "2 trial(s) run in this session" in err

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NB201_CSV, TINY_CHAIN, run_cli, run_main
+from tests.conftest import TINY_CHAIN, run_cli, run_main
 
 
 def store_bytes(folder: Path) -> dict[str, str]:
@@ -50,7 +50,7 @@ def study_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--device", "quantum"], "invalid device 'quantum'"),
         (["--device", "cuda:7"], "device cuda:7 requested"),  # no such GPU here
         (
-            ["--evaluator", "tabular", "--table", str(NB201_CSV), "--metric", "cifar10_valid_acc"],
+            ["--evaluator", "tabular", "--table", "nb201", "--metric", "cifar10_valid_acc"],
             "does not hold architectures of space 'chain'",
         ),
     ],

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import random
-from pathlib import Path
 
 import pytest
 import torch
 
 import search_spaces.ops  # noqa: F401  (registers the ops)
+from evaluators.tabular import BenchmarkTable
 from nasplat.errors import InvalidGenotypeError
 from search_spaces.cell import CellSpace, parse_darts
 from search_spaces.common import format_dag, parse_dag, prune_dag
 from search_spaces.hierarchical import HierarchicalSpace
 from search_spaces.nb201 import NB201Space
-
-NB201_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "nb201" / "nb201_12epoch.csv"
 
 DARTS_V2 = (
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
@@ -119,13 +116,11 @@ def test_dag_helpers() -> None:
     assert prune_dag(n, pruned) == pruned
 
 
-@pytest.mark.skipif(not NB201_CSV.exists(), reason="NAS-Bench-201 table absent")
 def test_nb201_table_canonical_classes() -> None:
     """All 15,625 cells parse, round-trip, and fall into 4,930 canonical classes (6,466 with
     NAS-Bench-201's own rule, 9,445 when only dead edges are pruned)."""
     space = NB201Space()
-    with NB201_CSV.open() as f:
-        archs = [row["arch"] for row in csv.DictReader(f)]
+    archs = BenchmarkTable.load("nb201").archs  # the embedded table
     assert len(set(archs)) == 15625
     genotypes = [space.from_notation(a) for a in archs]
     assert all(space.to_notation(g) == a for g, a in zip(genotypes, archs, strict=True))
