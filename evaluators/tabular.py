@@ -9,6 +9,7 @@ holds percentages).
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -223,16 +224,13 @@ def _read_plain_csv(path: str) -> tuple[list[str], dict[str, list[float]]] | Non
     for i, name in enumerate(header):
         if i == at:
             continue
-        values: list[float] = []
-        for row in body:
-            text = row[i]
-            if text == "":
-                values.append(float("nan"))
-            elif text != text.strip() or "_" in text or not _is_number(text):
-                return None
-            else:
-                values.append(float(text))
-        numeric[name] = values
+        column = [row[i] for row in body]
+        if any(text != text.strip() or "_" in text for text in column):
+            return None
+        try:  # one parse per value: float() refuses what is not a plain number
+            numeric[name] = [float(text) if text else math.nan for text in column]
+        except ValueError:
+            return None
     return archs, numeric
 
 
