@@ -13,6 +13,7 @@ import math
 import os
 import threading
 import time
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
 if TYPE_CHECKING:  # numpy is imported with the table (not when the evaluator registers)
-    import numpy as np
+    pass
 
 ARCH_COLUMN = "arch"
 COST_WORDS = ("params", "flops", "latency", "size")
@@ -65,7 +66,7 @@ class BenchmarkTable:
     _cache: dict[tuple[str, float], BenchmarkTable] = {}
     _lock = threading.Lock()
 
-    def __init__(self, path: str, archs: Sequence[str], columns: dict[str, np.ndarray]) -> None:
+    def __init__(self, path: str, archs: Sequence[str], columns: dict[str, array]) -> None:
         self.path = path
         self.name = table_name(path)
         self.archs = list(archs)
@@ -96,15 +97,12 @@ class BenchmarkTable:
 
     @classmethod
     def _read(cls, path: str) -> BenchmarkTable:
-        import numpy as np
-
         if path.endswith((".csv", ".csv.gz")):
             plain = _read_plain_csv(path)
             if plain is not None:
                 archs, numeric = plain
-                return cls(
-                    path, archs, {k: np.array(v, dtype=np.float64) for k, v in numeric.items()}
-                )
+                return cls(path, archs, {k: array("d", v) for k, v in numeric.items()})
+        import numpy as np
         import pandas as pd
 
         try:
@@ -125,7 +123,7 @@ class BenchmarkTable:
                 f"(columns: {', '.join(map(str, frame.columns))})"
             )
         numeric = {
-            str(name): frame[name].to_numpy(dtype=np.float64)
+            str(name): array("d", frame[name].to_numpy(dtype=np.float64).tobytes())
             for name in frame.columns
             if name != ARCH_COLUMN and pd.api.types.is_numeric_dtype(frame[name])
         }
@@ -143,8 +141,9 @@ class BenchmarkTable:
     def __contains__(self, arch: object) -> bool:
         return arch in self._row
 
-    def column(self, name: str) -> np.ndarray:
-        """One column as a read-only array (ConfigError naming the columns when unknown)."""
+    def column(self, name: str) -> memoryview:
+        """One column as a read-only sequence of floats, usable as a NumPy buffer
+        (ConfigError naming the columns when unknown)."""
         try:
             values = self._columns[name]
         except KeyError:
@@ -152,8 +151,7 @@ class BenchmarkTable:
                 f"benchmark table {self.name} has no numeric column {name!r}; "
                 f"columns: {', '.join(self.columns)}"
             ) from None
-        values.flags.writeable = False
-        return values
+        return memoryview(values).toreadonly()
 
     def row(self, arch: str) -> int:
         """The row index of ``arch`` (ArchitectureNotInTable, naming it, when absent)."""
@@ -177,7 +175,7 @@ class BenchmarkTable:
         """``(arch, value)`` of the best row in ``column`` (first on ties; NaN rows skipped)."""
         import numpy as np
 
-        values = self.column(column)
+        values = np.asarray(self.column(column))
         if np.isnan(values).all():
             raise ConfigError(f"column {column!r} of table {self.name} has no values")
         index = int(np.nanargmax(values) if maximize else np.nanargmin(values))
