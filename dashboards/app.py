@@ -1,201 +1,325 @@
-"""The live dashboard (Dash): studies, figures, a server-side trial table and trial details.
+"""The live dashboard (Dash): studies, a summary header, figures, a server-side trial table and
+trial details.
 
-Every ``refresh_s`` seconds the page asks the server for the store's version token (a few
-``COUNT``/``MAX`` queries); figures and tables are recomputed only when it changed, and only for
-the visible tab. The trial table pages, sorts and filters in SQL (:mod:`dashboards.table`).
-Clicking a table row or a point of the trials scatter shows that trial's genotype, cell drawing
-and curves.
+The page arrives with the store's studies, the newest study picked and the store's version
+token, so its first figures are one request away. Every ``refresh_s`` seconds it asks for the
+version token (a few ``COUNT``/``MAX`` queries); figures and the table are recomputed only when
+it changed, and only for the visible tab; one :class:`~dashboards.panels.StudySource` per
+(study, version) is shared by every request, so a figure is drawn once per change however many
+browsers look. Scatter plots are thinned past ``max_points`` trials (:mod:`dashboards.thin`).
+The trial table (AG Grid, infinite row model) pages, sorts and filters in SQL
+(:mod:`dashboards.table`). Clicking a table row or a point of the trials scatter shows that
+trial's genotype, drawing and curves.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, State, dash_table, dcc, html
-from dash.dash_table.Format import Format, Scheme
+import dash_ag_grid as dag
+from dash import Dash, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
+from flask import request
 
 from dashboards import data
 from dashboards.auth import require_token
 from dashboards.cells import genotype_graph
 from dashboards.db import Reader
-from dashboards.figures import (
-    arch_weights_figure,
-    best_so_far_figure,
-    cell_figure,
-    derived_genotype_figure,
-    empty_figure,
-    learning_curves_figure,
-    op_frequency_figure,
-    parallel_categories_figure,
-    timeline_figure,
-    trial_curves_figure,
-    trials_figure,
-)
-from dashboards.table import COLUMNS, NUMERIC_COLUMNS, FilterError, trial_page
+from dashboards.figures import cell_figure, trial_curves_figure
+from dashboards.fmt import format_value
+from dashboards.limits import MAX_POINTS
+from dashboards.panels import StudySource, panel
+from dashboards.style import CSS, STATE_COLORS
+from dashboards.summary import study_summary
+from dashboards.table import COLUMNS, NUMERIC_COLUMNS, FilterError, trial_rows
 
 TABS = {
-    "overview": ("best-so-far", "trials", "timeline"),
-    "architectures": ("cell", "ops", "decisions"),
+    "overview": ("cell", "best-so-far", "trials", "timeline"),
+    "architectures": ("ops", "decisions"),
     "curves": ("curves", "alphas", "derived"),
 }
-STUDY_COLUMNS = (
-    "name",
-    "space",
-    "strategy",
-    "objective",
-    "trials",
-    "complete",
-    "pruned",
-    "failed",
-    "running",
-    "best",
-)
+KEYS = [key for group in TABS.values() for key in group]
+STUDY_COLUMNS = ("name", "space", "strategy", "objective", "trials", "complete", "interrupted")
 GRAPH_CONFIG = {"displaylogo": False}
-FLOAT_COLUMNS = ("value", "params", "flops", "latency_ms", "duration_s")
-NUMBER_FORMAT = Format(precision=5, scheme=Scheme.decimal_or_exponent)
+FORMATS = {  # d3 formats of the numeric table columns: SI prefixes for sizes, 3 decimals for times
+    "value": ".5~g",
+    "params": ".4~s",
+    "flops": ".4~s",
+    "latency_ms": ".3~f",
+    "duration_s": ".3~f",
+}
+WIDTHS = {"number": 90, "state": 130, "retries": 90, "error": 160}
+HIDDEN = {"display": "none"}
+PLOTLY_JS = "_dash-component-suites/plotly/package_data/plotly.min.js"
+INDEX = f"""<!DOCTYPE html>
+<html><head>{{%metas%}}<title>{{%title%}}</title>{{%favicon%}}{{%css%}}
+<style>{CSS}
+.dash-graph {{ width: 100%; }}</style>
+<script defer src="PREFIX{PLOTLY_JS}"></script>
+</head>
+<body>{{%app_entry%}}<footer>{{%config%}}{{%scripts%}}{{%renderer%}}</footer></body></html>"""
+"""The page: the shared style sheet, and plotly.js (5 MB) fetched with the page's scripts
+instead of after the first graph appears."""
 
 
 def _clean(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """JSON-safe table rows (NaN and None become empty cells)."""
-    out = []
-    for row in records:
-        out.append(
-            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        )
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in records
+    ]
+
+
+def _version(reader: Reader) -> Any:
+    return json.loads(json.dumps(reader.version(), default=str))
+
+
+class Sources:
+    """One :class:`StudySource` per (study, compare, version): the newest few, thread safe.
+    A study's new source reads only the trials that changed since its previous one."""
+
+    def __init__(self, reader: Reader, top_k: int, max_points: int | None, keep: int = 4) -> None:
+        self.reader, self.top_k, self.max_points, self.keep = reader, top_k, max_points, keep
+        self._lock = threading.Lock()
+        self._sources: OrderedDict[str, tuple[StudySource, threading.Lock]] = OrderedDict()
+        self._latest: dict[str, StudySource] = {}
+
+    def draw(self, study: str, compare: list[str], version: Any, key: str) -> Any:
+        """The panel ``key`` of that source (None: the panel does not apply)."""
+        name = json.dumps([study, sorted(compare), version], default=str)
+        with self._lock:
+            if name not in self._sources:
+                src = StudySource(
+                    self.reader,
+                    study,
+                    compare,
+                    self.top_k,
+                    self.max_points,
+                    previous=self._latest.get(study),
+                )
+                self._latest[study] = src
+                self._sources[name] = (src, threading.Lock())
+                while len(self._sources) > self.keep:
+                    self._sources.popitem(last=False)
+            src, lock = self._sources[name]
+        with lock:  # concurrent requests for one source wait for one read of its trials
+            return panel(src, key)
+
+    def prefetch(self, keys: Sequence[str]) -> None:
+        """Draw ``keys`` of the store's newest study in the background: the page will ask for
+        them once the browser has loaded its scripts."""
+
+        def run() -> None:
+            try:
+                names = self.reader.study_names()
+                if names:
+                    for key in keys:
+                        self.draw(names[-1], [], _version(self.reader), key)
+            except Exception:  # noqa: BLE001 - the page's own request reports it
+                return
+
+        threading.Thread(target=run, name="nasplat-prefetch", daemon=True).start()
+
+
+def _column_defs() -> list[dict[str, Any]]:
+    state_styles = [
+        {"condition": f"params.value === '{s}'", "style": {"color": c, "fontWeight": 600}}
+        for s, c in STATE_COLORS.items()
+        if s != "INTERRUPTED"
+    ]
+    interrupted = {
+        "condition": "params.value === 'INTERRUPTED'",
+        "style": {
+            "color": "#fff",
+            "background": "repeating-linear-gradient(45deg, #6c5b7b, #6c5b7b 4px, "
+            "#84739a 4px, #84739a 8px)",
+            "fontWeight": 600,
+        },
+    }
+    out: list[dict[str, Any]] = []
+    for column in COLUMNS:
+        spec: dict[str, Any] = {"field": column, "headerName": column}
+        if column in NUMERIC_COLUMNS:
+            spec |= {"filter": "agNumberColumnFilter", "type": "rightAligned"}
+        else:
+            spec["filter"] = "agTextColumnFilter"
+        if column in FORMATS:
+            spec["valueFormatter"] = {
+                "function": f"params.value == null ? '' : d3.format('{FORMATS[column]}')(params.value)"
+            }
+        if column in WIDTHS:
+            spec["minWidth"] = WIDTHS[column]
+        if column == "state":
+            spec["cellStyle"] = {"styleConditions": [*state_styles, interrupted]}
+        if column == "error":
+            spec["tooltipField"] = "error"
+        out.append(spec)
     return out
 
 
-def figure_for(reader: Reader, key: str, study: str, compare: list[str], top_k: int) -> Any:
-    """One figure of the dashboard by its id."""
-    info = reader.study(study)
-    if key == "best-so-far":
-        return best_so_far_figure(
-            data.best_so_far(reader, [study, *[c for c in compare if c != study]]), info.objective
-        )
-    if key == "trials":
-        return trials_figure(data.trials_frame(reader, study), info.objective)
-    if key == "timeline":
-        line = data.timeline(reader, study)
-        return timeline_figure(line, data.concurrency(line))
+def _summary_items(summary: Any) -> list[Any]:
+    return [
+        html.Div([html.Dt(label), html.Dd(text, className="best" if label == "best" else "")])
+        for label, text in summary.items()
+    ]
+
+
+def _slot(key: str) -> html.Div:
+    graph = dcc.Graph(id=f"fig-{key}", config=GRAPH_CONFIG, style={"width": "100%"})
     if key == "cell":
-        best = data.best_genotype(reader, study)
-        if best is None:
-            return empty_figure("no completed trial yet", "Best architecture")
-        number, value, genotype = best
-        return cell_figure(
-            genotype_graph(genotype, info.config.get("space_options")),
-            f"Best architecture: trial {number}, {info.objective}={value:.4g}",
+        return html.Div(
+            [
+                html.Div(graph, className="drawing"),
+                html.Div(
+                    [html.H2("Notation"), html.Pre(id="best-notation", className="notation-text")],
+                    className="notation",
+                ),
+            ],
+            id="slot-cell",
+            className="card best-arch",
+            style=HIDDEN,
         )
-    if key == "ops":
-        return op_frequency_figure(data.op_frequency(reader, study, top_k=top_k))
-    if key == "decisions":
-        return parallel_categories_figure(data.decisions_frame(reader, study), info.objective)
-    if key == "curves":
-        return learning_curves_figure(
-            data.learning_curves(reader, study), data.rungs(reader, study)
-        )
-    weights = data.arch_weights(reader, study)
-    if key == "alphas":
-        return arch_weights_figure(weights)
-    return derived_genotype_figure(data.derived_genotypes(weights))
+    return html.Div(graph, id=f"slot-{key}", className="card", style=HIDDEN)
 
 
-def _layout(reader: Reader, refresh_s: float, page_size: int) -> html.Div:
-    graphs = {
+def _layout(reader: Reader, refresh_s: float) -> html.Div:
+    """The page as it arrives: the studies, the newest picked, the version token."""
+    frame = data.studies_frame(reader)
+    rows = _clean(frame[list(STUDY_COLUMNS)].to_dict("records"))
+    latest = rows[-1]["name"] if rows else None
+    version = _version(reader)
+    panels = {
         tab: html.Div(
-            [dcc.Graph(id=f"fig-{key}", config=GRAPH_CONFIG) for key in keys],
+            [
+                *[_slot(key) for key in keys],
+                html.Div(
+                    [html.H2("Not shown"), html.Ul(id=f"notes-{tab}", className="notes")],
+                    id=f"notes-card-{tab}",
+                    className="card",
+                    style=HIDDEN,
+                ),
+            ],
             id=f"panel-{tab}",
-            style={"display": "block" if tab == "overview" else "none"},
+            className="panel-grid",
+            style={} if tab == "overview" else HIDDEN,
         )
         for tab, keys in TABS.items()
     }
     return html.Div(
         [
-            html.H2("nasplat dashboard"),
-            html.Div(f"store: {reader.url}", id="store-url", style={"color": "#666"}),
-            dcc.Interval(id="tick", interval=int(refresh_s * 1000), n_intervals=0),
-            dcc.Store(id="version"),
-            dcc.Store(id="study"),
-            html.H3("Studies"),
-            dash_table.DataTable(
-                id="studies",
-                columns=[{"name": c, "id": c} for c in STUDY_COLUMNS],
-                data=[],
-                row_selectable="single",
-                selected_rows=[0],
-                sort_action="native",
-                style_table={"overflowX": "auto"},
-                style_cell={"fontFamily": "system-ui, sans-serif", "fontSize": 13},
-            ),
             html.Div(
                 [
-                    html.Label("compare best-so-far with: "),
-                    dcc.Dropdown(
-                        id="compare",
-                        multi=True,
-                        placeholder="other studies",
-                        style={"minWidth": "20rem"},
+                    html.H1("nasplat dashboard"),
+                    html.Span(f"store: {reader.url}", className="muted"),
+                ],
+                className="topbar",
+            ),
+            dcc.Interval(id="tick", interval=int(refresh_s * 1000), n_intervals=0),
+            dcc.Store(id="version", data=version),
+            dcc.Store(id="study", data=latest),
+            dcc.Store(id="table-refresh"),
+            html.Div(
+                [
+                    html.H2("Studies"),
+                    dag.AgGrid(
+                        id="studies",
+                        rowData=rows,
+                        columnDefs=[{"field": c} for c in STUDY_COLUMNS],
+                        getRowId="params.data.name",
+                        selectedRows={"ids": [latest] if latest else []},
+                        columnSize="responsiveSizeToFit",
+                        dashGridOptions={
+                            "rowSelection": {
+                                "mode": "singleRow",
+                                "checkboxes": False,
+                                "enableClickSelection": True,
+                            },
+                            "domLayout": "autoHeight",
+                        },
+                        style={"width": "100%"},
+                    ),
+                    html.Div(
+                        [
+                            html.Label("Compare best-so-far with"),
+                            dcc.Dropdown(
+                                id="compare",
+                                options=[r["name"] for r in rows],
+                                multi=True,
+                                placeholder="other studies",
+                            ),
+                        ],
+                        style={"marginTop": "10px", "maxWidth": "640px"},
                     ),
                 ],
-                style={"margin": "0.6rem 0"},
+                className="card",
+            ),
+            html.Div(
+                [html.H2(id="summary-title"), html.Dl(id="summary", className="summary")],
+                className="card",
             ),
             dcc.Tabs(
                 id="tabs",
                 value="overview",
                 children=[dcc.Tab(label=t.capitalize(), value=t) for t in TABS],
+                style={"marginBottom": "12px"},
             ),
-            *graphs.values(),
-            html.H3("Trials"),
-            html.Div(id="table-status", style={"color": "#a33"}),
-            dash_table.DataTable(
-                id="trials",
-                columns=[
-                    {"name": c, "id": c, "type": "numeric", "format": NUMBER_FORMAT}
-                    if c in FLOAT_COLUMNS
-                    else {"name": c, "id": c, "type": "numeric" if c in NUMERIC_COLUMNS else "text"}
-                    for c in COLUMNS
+            *panels.values(),
+            html.Div(
+                [
+                    html.H2("Trials"),
+                    html.Div(id="table-status", className="muted"),
+                    dag.AgGrid(
+                        id="trials",
+                        columnDefs=_column_defs(),
+                        rowModelType="infinite",
+                        getRowId="params.data.number",
+                        columnSize="responsiveSizeToFit",
+                        defaultColDef={
+                            "sortable": True,
+                            "resizable": True,
+                            "floatingFilter": True,
+                            "minWidth": 80,
+                            "filterParams": {"maxNumConditions": 2},
+                        },
+                        dashGridOptions={
+                            "pagination": True,
+                            "paginationPageSize": 25,
+                            "paginationPageSizeSelector": False,
+                            "cacheBlockSize": 25,
+                            "maxBlocksInCache": 4,
+                            "rowBuffer": 0,
+                            "tooltipShowDelay": 300,
+                            "domLayout": "autoHeight",
+                        },
+                        style={"width": "100%"},
+                    ),
                 ],
-                data=[],
-                page_current=0,
-                page_size=page_size,
-                page_action="custom",
-                sort_action="custom",
-                sort_mode="multi",
-                sort_by=[],
-                filter_action="custom",
-                filter_query="",
-                style_table={"overflowX": "auto"},
-                style_cell={
-                    "fontFamily": "system-ui, sans-serif",
-                    "fontSize": 13,
-                    "maxWidth": "24rem",
-                    "overflow": "hidden",
-                    "textOverflow": "ellipsis",
-                },
+                className="card",
             ),
             html.Div(
                 [
-                    html.H3("Selected trial", id="detail-title"),
-                    html.Pre(
-                        id="detail-genotype",
-                        style={
-                            "background": "#f6f8fa",
-                            "padding": "0.6rem",
-                            "maxHeight": "20rem",
-                            "overflow": "auto",
-                        },
+                    html.H2("Selected trial: click a table row or a point", id="detail-title"),
+                    html.Div(
+                        [
+                            html.Pre(id="detail-genotype", className="notation-text"),
+                            dcc.Graph(id="detail-cell", config=GRAPH_CONFIG),
+                            dcc.Graph(id="detail-curve", config=GRAPH_CONFIG),
+                        ],
+                        id="detail-body",
+                        style=HIDDEN,
                     ),
-                    dcc.Graph(id="detail-cell", config=GRAPH_CONFIG),
-                    dcc.Graph(id="detail-curve", config=GRAPH_CONFIG),
                 ],
                 id="detail",
+                className="card",
             ),
         ],
-        style={"fontFamily": "system-ui, sans-serif", "margin": "1rem 2rem"},
+        className="page",
     )
 
 
@@ -203,132 +327,178 @@ def create_app(
     storage: str | None = None,
     refresh_s: float = 5.0,
     top_k: int = 20,
-    page_size: int = 25,
     token: str | None = None,
+    max_points: int | None = MAX_POINTS,
 ) -> Dash:
     """The Dash app over the store at ``storage`` (default: ``$NASPLAT_STORAGE`` or nasplat.db).
-    ``token``: every request must carry it (:mod:`dashboards.auth`)."""
+    ``token``: every request must carry it (:mod:`dashboards.auth`). ``max_points``: trials a
+    scatter draws before thinning (None: every trial)."""
+    from nasplat.registry import load_builtins
+
+    load_builtins()  # the spaces draw architectures: loaded now, not on the first page
     reader = Reader(storage)
+    sources = Sources(reader, top_k, max_points)
     app = Dash(__name__, title="nasplat dashboard", update_title=None)
+    app.index_string = INDEX.replace("PREFIX", app.config.requests_pathname_prefix)
     if token is not None:
         require_token(app.server, token)
-    app.layout = _layout(reader, refresh_s, page_size)
+    app.layout = lambda: _layout(reader, refresh_s)
+
+    @app.server.before_request
+    def _prefetch() -> None:
+        if request.path == app.config.requests_pathname_prefix:  # the page itself
+            sources.prefetch(TABS["overview"])
+
+    sources.prefetch(TABS["overview"])
     app.server.config["nasplat_reader"] = reader
+    app.server.config["nasplat_sources"] = sources
 
     @app.callback(Output("version", "data"), Input("tick", "n_intervals"), State("version", "data"))
     def poll(_n: int, known: Any) -> Any:
-        token = json.loads(json.dumps(reader.version(), default=str))
+        token = _version(reader)
         if token == known:
             raise PreventUpdate
         return token
 
     @app.callback(
-        Output("studies", "data"),
+        Output("studies", "rowData"),
         Output("compare", "options"),
         Input("version", "data"),
+        prevent_initial_call=True,
     )
     def list_studies(_version: Any) -> tuple[list[dict[str, Any]], list[str]]:
         frame = data.studies_frame(reader)
-        rows = _clean(frame[list(STUDY_COLUMNS)].to_dict("records"))
-        return rows, frame["name"].tolist()
+        return _clean(frame[list(STUDY_COLUMNS)].to_dict("records")), frame["name"].tolist()
 
     @app.callback(
         Output("study", "data"),
-        Input("studies", "selected_rows"),
-        Input("studies", "data"),
+        Input("studies", "selectedRows"),
         State("study", "data"),
+        prevent_initial_call=True,
     )
-    def pick_study(
-        selected: list[int] | None, rows: list[dict[str, Any]], current: str | None
-    ) -> str:
-        if not rows:
+    def pick_study(selected: Any, current: str | None) -> str:
+        if not isinstance(selected, list) or not selected or selected[0].get("name") == current:
             raise PreventUpdate
-        index = (selected or [0])[0]
-        name = rows[min(index, len(rows) - 1)]["name"]
-        if name == current:
-            raise PreventUpdate
-        return name
+        return selected[0]["name"]
 
-    keys = [key for group in TABS.values() for key in group]
+    @app.callback(
+        Output("summary-title", "children"),
+        Output("summary", "children"),
+        Input("study", "data"),
+        Input("version", "data"),
+    )
+    def summarize(study: str | None, _version: Any) -> tuple[str, list[Any]]:
+        if not study:
+            return "No study in this store yet", []
+        return f"Study {study}", _summary_items(study_summary(reader, study))
 
     @app.callback(
         *[Output(f"panel-{tab}", "style") for tab in TABS],
-        *[Output(f"fig-{key}", "figure") for key in keys],
+        *[Output(f"slot-{key}", "style") for key in KEYS],
+        *[Output(f"fig-{key}", "figure") for key in KEYS],
+        *[Output(f"notes-{tab}", "children") for tab in TABS],
+        *[Output(f"notes-card-{tab}", "style") for tab in TABS],
+        Output("best-notation", "children"),
         Input("tabs", "value"),
         Input("study", "data"),
         Input("compare", "value"),
         Input("version", "data"),
     )
-    def draw(tab: str, study: str | None, compare: list[str] | None, _version: Any) -> list[Any]:
+    def draw(tab: str, study: str | None, compare: list[str] | None, version: Any) -> list[Any]:
         if not study:
             raise PreventUpdate
-        styles = [{"display": "block" if t == tab else "none"} for t in TABS]
-        figures = [
-            figure_for(reader, key, study, compare or [], top_k)
-            if key in TABS[tab]
-            else dash.no_update
-            for key in keys
+        tab_styles = [{} if t == tab else HIDDEN for t in TABS]
+        slots, figures = [dash.no_update] * len(KEYS), [dash.no_update] * len(KEYS)
+        notes = {t: dash.no_update for t in TABS}
+        note_styles = {t: dash.no_update for t in TABS}
+        listed = []
+        for key in TABS[tab]:
+            found = sources.draw(study, compare or [], version, key)
+            index = KEYS.index(key)
+            shown = found is not None and found.figure is not None
+            slots[index] = {} if shown else HIDDEN
+            figures[index] = found.figure if shown else {}
+            if found is not None and not shown:
+                listed.append(html.Li([html.B(found.title), f": {found.note}"]))
+        notes[tab] = listed
+        note_styles[tab] = {} if listed else HIDDEN
+        notation = dash.no_update
+        if tab == "overview":
+            notation = study_summary(reader, study).notation
+        return [
+            *tab_styles,
+            *slots,
+            *figures,
+            *notes.values(),
+            *note_styles.values(),
+            notation,
         ]
-        return [*styles, *figures]
 
     @app.callback(
-        Output("trials", "data"),
-        Output("trials", "page_count"),
+        Output("trials", "getRowsResponse"),
         Output("table-status", "children"),
-        Input("study", "data"),
-        Input("trials", "page_current"),
-        Input("trials", "page_size"),
-        Input("trials", "sort_by"),
-        Input("trials", "filter_query"),
-        Input("version", "data"),
+        Input("trials", "getRowsRequest"),
+        State("study", "data"),
     )
-    def table_page(
-        study: str | None,
-        page: int,
-        size: int,
-        sort_by: list[dict[str, str]],
-        filter_query: str,
-        _v: Any,
-    ) -> tuple[list[dict[str, Any]], int, str]:
-        if not study:
+    def table_rows(request: dict[str, Any] | None, study: str | None) -> tuple[Any, str]:
+        if not study or not request:
             raise PreventUpdate
+        start = int(request.get("startRow") or 0)
+        end = int(request.get("endRow") or start + 25)
         try:
-            frame, total = trial_page(
-                reader, study, page or 0, size or page_size, sort_by or [], filter_query
+            frame, total = trial_rows(
+                reader,
+                study,
+                start,
+                end,
+                request.get("sortModel") or [],
+                request.get("filterModel") or {},
             )
         except FilterError as exc:
-            return [], 1, str(exc)
+            return {"rowData": [], "rowCount": 0}, str(exc)
         return (
-            _clean(frame.to_dict("records")),
-            max(1, math.ceil(total / (size or page_size))),
+            {"rowData": _clean(frame.to_dict("records")), "rowCount": total},
             f"{total} trial(s) match",
         )
+
+    # a new version or study: the table asks for its rows again (kept until they arrive)
+    app.clientside_callback(
+        """function(version, study) {
+            dash_ag_grid.getApiAsync('trials').then(api => api.refreshInfiniteCache());
+            return window.dash_clientside.no_update;
+        }""",
+        Output("table-refresh", "data"),
+        Input("version", "data"),
+        Input("study", "data"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("detail-title", "children"),
         Output("detail-genotype", "children"),
         Output("detail-cell", "figure"),
         Output("detail-curve", "figure"),
-        Input("trials", "active_cell"),
+        Output("detail-body", "style"),
+        Input("trials", "cellClicked"),
         Input("fig-trials", "clickData"),
-        State("trials", "data"),
         State("study", "data"),
+        prevent_initial_call=True,
     )
     def show_trial(
-        active: dict[str, Any] | None,
-        click: dict[str, Any] | None,
-        rows: list[dict[str, Any]],
-        study: str | None,
+        cell: dict[str, Any] | None, click: dict[str, Any] | None, study: str | None
     ) -> tuple[Any, ...]:
-        number = selected_number(dash.ctx.triggered_id, active, click, rows)
+        number = selected_number(dash.ctx.triggered_id, cell, click)
         if number is None or not study:
             raise PreventUpdate
         detail = data.trial_detail(reader, study, number)
         if detail is None:
             raise PreventUpdate
+        info = reader.study(study)
         genotype = detail["genotype"]
         title = f"Trial {number}: {detail['state']}" + (
-            f", value {detail['value']:.4g}" if detail["value"] is not None else ""
+            f", {info.objective} {format_value(info.objective, detail['value'])}"
+            if detail["value"] is not None
+            else ""
         )
         text = json.dumps(
             {
@@ -345,28 +515,25 @@ def create_app(
             title,
             text,
             cell_figure(
-                genotype_graph(genotype, reader.study(study).config.get("space_options")),
-                f"Trial {number}",
+                genotype_graph(genotype, info.config.get("space_options")), f"Trial {number}"
             ),
             trial_curves_figure(detail["series"], number),
+            {},
         )
 
     return app
 
 
 def selected_number(
-    trigger: str | None,
-    active: dict[str, Any] | None,
-    click: dict[str, Any] | None,
-    rows: list[dict[str, Any]],
+    trigger: str | None, cell: dict[str, Any] | None, click: dict[str, Any] | None
 ) -> int | None:
     """The trial number picked by a table cell or a click on the trials scatter."""
     if trigger == "fig-trials" and click and click.get("points"):
         custom = click["points"][0].get("customdata")
         if custom:
             return int(float(custom[0]))
-    if active and rows and 0 <= active.get("row", -1) < len(rows):
-        return int(rows[active["row"]]["number"])
+    if trigger == "trials" and cell and cell.get("rowId") not in (None, ""):
+        return int(float(cell["rowId"]))
     return None
 
 
@@ -377,8 +544,9 @@ def serve(
     refresh_s: float = 5.0,
     top_k: int = 20,
     token: str | None = None,
+    max_points: int | None = MAX_POINTS,
 ) -> None:
     """Run the live dashboard until interrupted (binds to 127.0.0.1 unless told otherwise;
     ``token``: required on every request, see :mod:`dashboards.auth`)."""
-    app = create_app(storage, refresh_s=refresh_s, top_k=top_k, token=token)
+    app = create_app(storage, refresh_s=refresh_s, top_k=top_k, token=token, max_points=max_points)
     app.run(host=host, port=port, debug=False)
