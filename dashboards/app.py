@@ -384,13 +384,15 @@ def create_app(
     @app.callback(
         Output("summary-title", "children"),
         Output("summary", "children"),
+        Output("best-notation", "children"),
         Input("study", "data"),
         Input("version", "data"),
     )
-    def summarize(study: str | None, _version: Any) -> tuple[str, list[Any]]:
+    def summarize(study: str | None, _version: Any) -> tuple[str, list[Any], str]:
         if not study:
-            return "No study in this store yet", []
-        return f"Study {study}", _summary_items(study_summary(reader, study))
+            return "No study in this store yet", [], ""
+        summary = study_summary(reader, study)
+        return f"Study {study}", _summary_items(summary), summary.notation
 
     @app.callback(
         *[Output(f"panel-{tab}", "style") for tab in TABS],
@@ -398,7 +400,6 @@ def create_app(
         *[Output(f"fig-{key}", "figure") for key in KEYS],
         *[Output(f"notes-{tab}", "children") for tab in TABS],
         *[Output(f"notes-card-{tab}", "style") for tab in TABS],
-        Output("best-notation", "children"),
         Input("tabs", "value"),
         Input("study", "data"),
         Input("compare", "value"),
@@ -422,17 +423,7 @@ def create_app(
                 listed.append(html.Li([html.B(found.title), f": {found.note}"]))
         notes[tab] = listed
         note_styles[tab] = {} if listed else HIDDEN
-        notation = dash.no_update
-        if tab == "overview":
-            notation = study_summary(reader, study).notation
-        return [
-            *tab_styles,
-            *slots,
-            *figures,
-            *notes.values(),
-            *note_styles.values(),
-            notation,
-        ]
+        return [*tab_styles, *slots, *figures, *notes.values(), *note_styles.values()]
 
     @app.callback(
         Output("trials", "getRowsResponse"),

@@ -69,8 +69,8 @@ def _stop_at_once() -> None:
     type=click.IntRange(min=0),
     default=MAX_POINTS,
     show_default=True,
-    help="Trials drawn per scatter and timeline before thinning to the Pareto front, the top "
-    "trials and an even sample (0: draw every trial).",
+    help="Trials a scatter draws before it is thinned to the Pareto front, the top trials and "
+    "an even sample (0: every trial, and the timeline a bar per trial however many).",
 )
 @click.option("--serve", is_flag=True, help="Run the live dashboard server.")
 @click.option(
