@@ -34,7 +34,7 @@ from dashboards.db import Reader
 from dashboards.figures import cell_figure, trial_curves_figure
 from dashboards.fmt import format_value
 from dashboards.limits import MAX_POINTS
-from dashboards.panels import StudySource, panel
+from dashboards.panels import Panel, StudySource, panel
 from dashboards.style import CSS, STATE_COLORS
 from dashboards.summary import study_summary
 from dashboards.table import COLUMNS, NUMERIC_COLUMNS, FilterError, trial_rows
@@ -170,39 +170,70 @@ def _summary_items(summary: Any) -> list[Any]:
     ]
 
 
-def _slot(key: str) -> html.Div:
-    graph = dcc.Graph(id=f"fig-{key}", config=GRAPH_CONFIG, style={"width": "100%"})
+def _note(found: Panel) -> html.Li:
+    return html.Li([html.B(found.title), f": {found.note}"])
+
+
+def _slot(key: str, found: Panel | None = None, notation: str = "") -> html.Div:
+    """A panel's place on the page, drawn when ``found`` has a figure, hidden otherwise."""
+    shown = found is not None and found.figure is not None
+    graph = dcc.Graph(
+        id=f"fig-{key}",
+        figure=found.figure if shown else {},
+        config=GRAPH_CONFIG,
+        style={"width": "100%"},
+    )
+    style = {} if shown else HIDDEN
     if key == "cell":
         return html.Div(
             [
                 html.Div(graph, className="drawing"),
                 html.Div(
-                    [html.H2("Notation"), html.Pre(id="best-notation", className="notation-text")],
+                    [
+                        html.H2("Notation"),
+                        html.Pre(notation, id="best-notation", className="notation-text"),
+                    ],
                     className="notation",
                 ),
             ],
             id="slot-cell",
             className="card best-arch",
-            style=HIDDEN,
+            style=style,
         )
-    return html.Div(graph, id=f"slot-{key}", className="card", style=HIDDEN)
+    return html.Div(graph, id=f"slot-{key}", className="card", style=style)
 
 
-def _layout(reader: Reader, refresh_s: float) -> html.Div:
-    """The page as it arrives: the studies, the newest picked, the version token."""
+def _layout(reader: Reader, sources: Sources, refresh_s: float) -> html.Div:
+    """The page as it arrives: the studies, the newest picked with its summary and Overview
+    drawn (the prefetch started with the page request has usually drawn it), the version
+    token. The page's first figures need no callback."""
     frame = data.studies_frame(reader)
     rows = _clean(frame[list(STUDY_COLUMNS)].to_dict("records"))
     latest = rows[-1]["name"] if rows else None
     version = _version(reader)
+    drawn: dict[str, Panel | None] = {}
+    title, items, notation = "No study in this store yet", [], ""
+    if latest is not None:
+        drawn = {key: sources.draw(latest, [], version, key) for key in TABS["overview"]}
+        summary = study_summary(reader, latest)
+        title, items, notation = f"Study {latest}", _summary_items(summary), summary.notation
+    notes = [_note(p) for p in drawn.values() if p is not None and p.figure is None]
     panels = {
         tab: html.Div(
             [
-                *[_slot(key) for key in keys],
+                *[_slot(key, drawn.get(key), notation) for key in keys],
                 html.Div(
-                    [html.H2("Not shown"), html.Ul(id=f"notes-{tab}", className="notes")],
+                    [
+                        html.H2("Not shown"),
+                        html.Ul(
+                            notes if tab == "overview" else [],
+                            id=f"notes-{tab}",
+                            className="notes",
+                        ),
+                    ],
                     id=f"notes-card-{tab}",
                     className="card",
-                    style=HIDDEN,
+                    style={} if tab == "overview" and notes else HIDDEN,
                 ),
             ],
             id=f"panel-{tab}",
@@ -260,7 +291,10 @@ def _layout(reader: Reader, refresh_s: float) -> html.Div:
                 className="card",
             ),
             html.Div(
-                [html.H2(id="summary-title"), html.Dl(id="summary", className="summary")],
+                [
+                    html.H2(title, id="summary-title"),
+                    html.Dl(items, id="summary", className="summary"),
+                ],
                 className="card",
             ),
             dcc.Tabs(
@@ -342,7 +376,7 @@ def create_app(
     app.index_string = INDEX.replace("PREFIX", app.config.requests_pathname_prefix)
     if token is not None:
         require_token(app.server, token)
-    app.layout = lambda: _layout(reader, refresh_s)
+    app.layout = lambda: _layout(reader, sources, refresh_s)
 
     @app.server.before_request
     def _prefetch() -> None:
@@ -387,6 +421,7 @@ def create_app(
         Output("best-notation", "children"),
         Input("study", "data"),
         Input("version", "data"),
+        prevent_initial_call=True,  # the page arrives with it
     )
     def summarize(study: str | None, _version: Any) -> tuple[str, list[Any], str]:
         if not study:
@@ -404,6 +439,7 @@ def create_app(
         Input("study", "data"),
         Input("compare", "value"),
         Input("version", "data"),
+        prevent_initial_call=True,  # the page arrives with the Overview drawn
     )
     def draw(tab: str, study: str | None, compare: list[str] | None, version: Any) -> list[Any]:
         if not study:
@@ -420,7 +456,7 @@ def create_app(
             slots[index] = {} if shown else HIDDEN
             figures[index] = found.figure if shown else {}
             if found is not None and not shown:
-                listed.append(html.Li([html.B(found.title), f": {found.note}"]))
+                listed.append(_note(found))
         notes[tab] = listed
         note_styles[tab] = {} if listed else HIDDEN
         return [*tab_styles, *slots, *figures, *notes.values(), *note_styles.values()]

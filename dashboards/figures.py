@@ -35,6 +35,7 @@ def _template() -> go.layout.Template:
 
 
 SVG_POINTS = 5_000
+RETRIED_MARKS = 100  # retried trials marked on a binned timeline
 
 
 def _layout(
@@ -66,6 +67,12 @@ def empty_reason(fig: go.Figure) -> str | None:
     """Why ``fig`` draws nothing (an :func:`empty_figure`), or None for a figure with data."""
     meta = fig.layout.meta
     return meta.get("empty") if isinstance(meta, dict) else None
+
+
+def _translucent(color: str, alpha: float = 0.75) -> str:
+    """``#rrggbb`` as ``rgba(...)`` (cheaper to draw than a per-point marker opacity)."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
 def _scatter(points: int, **trace: object) -> go.Scatter | go.Scattergl:
@@ -169,7 +176,7 @@ def trials_figure(
                     x=group[metric],
                     y=group["value"],
                     mode="markers",
-                    marker={"color": STATE_COLORS[state], "size": 6, "opacity": 0.75},
+                    marker={"color": _translucent(STATE_COLORS[state]), "size": 6},
                     name=state,
                     legendgroup=state,
                     showlegend=col == 1,
@@ -588,6 +595,9 @@ def timeline_figure(
     else:
         _timeline_bars(fig, frame)
     retried = frame[frame["retries"] > 0]
+    if binned and len(retried) > RETRIED_MARKS:
+        caption += f"; ✕: the newest {RETRIED_MARKS} of {format_count(len(retried))} retried trials"
+        retried = retried.nlargest(RETRIED_MARKS, "number")
     if not retried.empty:
         fig.add_trace(
             _scatter(

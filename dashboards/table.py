@@ -152,7 +152,8 @@ def trial_rows(
         if column is not None:
             order.append(column.desc() if spec.get("sort") == "desc" else column.asc())
     order.append(TrialRow.number.asc())
-    total = reader.execute(select(func.count()).select_from(source).where(*where))[0][0]
+    counted = source if filter_model else TrialRow.__table__  # the outer joins add no rows
+    total = reader.execute(select(func.count()).select_from(counted).where(*where))[0][0]
     start = max(0, int(start))
     query = (
         select(*[c.label(name) for name, c in columns.items()])

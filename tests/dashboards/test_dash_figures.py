@@ -220,9 +220,26 @@ def test_app_serves_the_page_table_and_panels(built: Built) -> None:
     app = create_app(built.url, refresh_s=1)
     client = app.server.test_client()
     assert client.get("/").status_code == 200
-    layout = json.dumps(client.get("/_dash-layout").get_json())
+    tree = client.get("/_dash-layout").get_json()
+    layout = json.dumps(tree)
     assert "dash_table" not in layout and "AgGrid" in layout
-    assert f'"ids": ["{built.other}"]' in layout  # the newest study is picked
+    assert f'"ids": ["{built.other}"]' in layout  # the newest study is picked, and drawn:
+    assert f'"Study {built.other}"' in layout and '"budget used"' in layout
+    found = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("props", {}).get("id", "").startswith("fig-"):
+                found[node["props"]["id"]] = node["props"].get("figure") or {}
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    overview = {f"fig-{k}" for k in ("cell", "best-so-far", "trials", "timeline")}
+    assert {k for k, fig in found.items() if fig.get("data")} == overview
     request = {"startRow": 25, "endRow": 50, "sortModel": [], "filterModel": {}}
     reply = _callback(
         client,
