@@ -174,8 +174,8 @@ def timed(fn: Any, repeat: int = 3) -> float:
 
 
 def server_side(url: str) -> dict[str, float]:
-    from dashboards.app import TABS
     from dashboards.db import Reader
+    from dashboards.page import TABS
     from dashboards.panels import StudySource, panel
     from dashboards.table import trial_rows
 

@@ -13,6 +13,7 @@ Kept light on purpose: importing ``dashboards`` imports neither plotly nor dash.
   precision.
 - :mod:`dashboards.style` and :mod:`dashboards.limits`: the shared look and drawing limits.
 - :mod:`dashboards.report`: one self-contained HTML file for one or every study.
-- :mod:`dashboards.app`: the live dashboard (Dash, AG Grid).
+- :mod:`dashboards.page`, :mod:`dashboards.sources`, :mod:`dashboards.app`: the live dashboard
+  (Dash, AG Grid): its page, its panels shared per store version, its callbacks.
 - :mod:`dashboards.browser`: a tiny headless-Chromium driver (tests and benchmarks).
 """
