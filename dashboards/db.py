@@ -76,6 +76,11 @@ class Reader:
         self.engine = store.engine
 
     @property
+    def safe_url(self) -> str:
+        """The store's URL with any password hidden (for pages and messages)."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 

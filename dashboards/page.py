@@ -177,7 +177,7 @@ def layout(reader: Reader, sources: Sources, refresh_s: float) -> html.Div:
             html.Div(
                 [
                     html.H1("nasplat dashboard"),
-                    html.Span(f"store: {reader.url}", className="muted"),
+                    html.Span(f"store: {reader.safe_url}", className="muted"),
                 ],
                 className="topbar",
             ),

@@ -145,7 +145,7 @@ def dashboard(
     try:
         studies = [study] if study else reader.study_names()
         if not studies:
-            raise NasplatError(f"no study in {reader.url}: nothing to report")
+            raise NasplatError(f"no study in {reader.safe_url}: nothing to report")
         for name in (*studies, *compare):
             reader.study(name)
         path = write_report(

@@ -190,6 +190,18 @@ def test_report_of_every_study_without_study(built: Built, tmp_path: Path) -> No
     for name in (built.study, built.other):
         assert f'<a href="#study-{name}">{name}</a>' in page
     assert page.count("<script") - page.count("Plotly.newPlot") <= 2  # plotly.js once
+    from nasplat.store import Store
+
+    Store("sqlite:///" + str(tmp_path / "empty.db")).close()
+    empty = subprocess.run(
+        [*NASPLAT, "dashboard", "--out", str(out), "--storage", f"sqlite:///{tmp_path}/empty.db"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        empty.returncode == 2 and "no study in" in empty.stderr and "Traceback" not in empty.stderr
+    )
     helped = subprocess.run(
         [*NASPLAT, "dashboard", "--help"], capture_output=True, text=True, timeout=300
     )
