@@ -41,6 +41,7 @@ class SearchConfig:
     time_limit: float | None = None
     keep_weights: str = "best"
     device: str = "auto"
+    reference_point: list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.budget < 0:
@@ -58,6 +59,26 @@ class SearchConfig:
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+        if self.reference_point is not None:
+            self.reference_point = self._reference()
+
+    def _reference(self) -> list[float]:
+        """``reference_point`` as numbers, one per objective (a comma list is accepted)."""
+        given = self.reference_point
+        parts = given.split(",") if isinstance(given, str) else given
+        objectives = self.objective_list()
+        try:
+            values = [float(str(v).strip()) for v in parts]  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            values = []
+        if len(objectives) < 2:
+            raise ConfigError("reference_point is for multi-objective studies (--objective a,b)")
+        if len(values) != len(objectives) or not all(map(math.isfinite, values)):
+            raise ConfigError(
+                f"reference_point must be {len(objectives)} finite numbers, one per objective "
+                f"({', '.join(m for m, _ in objectives)}), got {given!r}"
+            )
+        return values
 
     def objective_list(self) -> list[tuple[str, Direction]]:
         """``[(metric, direction), ...]`` from ``objective`` and ``direction``, which may be comma

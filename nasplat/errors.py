@@ -36,3 +36,7 @@ class DatasetError(NasplatError):
 
 class TrialPruned(Exception):
     """Raised inside an evaluation when its reporter decides to stop the trial early."""
+
+
+class InfeasibleError(ConfigError):
+    """The constraints admit no architecture: every proposal of a search was rejected."""
