@@ -28,6 +28,7 @@ from dashboards.figures import (
     cell_figure,
     derived_genotype_figure,
     empty_figure,
+    hypervolume_figure,
     learning_curves_figure,
     op_frequency_figure,
     parallel_categories_figure,
@@ -38,7 +39,7 @@ from dashboards.figures import (
 from dashboards.table import COLUMNS, NUMERIC_COLUMNS, FilterError, trial_page
 
 TABS = {
-    "overview": ("best-so-far", "trials", "timeline"),
+    "overview": ("best-so-far", "hypervolume", "trials", "timeline"),
     "architectures": ("cell", "ops", "decisions"),
     "curves": ("curves", "alphas", "derived"),
 }
@@ -75,6 +76,10 @@ def figure_for(reader: Reader, key: str, study: str, compare: list[str], top_k: 
     if key == "best-so-far":
         return best_so_far_figure(
             data.best_so_far(reader, [study, *[c for c in compare if c != study]]), info.objective
+        )
+    if key == "hypervolume":
+        return hypervolume_figure(
+            data.hypervolume_history(reader, study), data.reference_text(info)
         )
     if key == "trials":
         return trials_figure(data.trials_frame(reader, study), info.objective)

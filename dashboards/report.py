@@ -23,6 +23,7 @@ from dashboards.figures import (
     cell_figure,
     derived_genotype_figure,
     empty_figure,
+    hypervolume_figure,
     learning_curves_figure,
     op_frequency_figure,
     parallel_categories_figure,
@@ -40,6 +41,9 @@ def study_figures(
     figures["best-so-far"] = best_so_far_figure(
         data.best_so_far(reader, [study, *[c for c in compare if c != study]]), info.objective
     )
+    volumes = data.hypervolume_history(reader, study)
+    if not volumes.empty:  # a multi-objective study
+        figures["hypervolume"] = hypervolume_figure(volumes, data.reference_text(info))
     figures["trials"] = trials_figure(data.trials_frame(reader, study), info.objective)
     figures["curves"] = learning_curves_figure(
         data.learning_curves(reader, study), data.rungs(reader, study)

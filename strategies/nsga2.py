@@ -30,9 +30,10 @@ __all__ = ["NSGA2Strategy"]
 class NSGA2Strategy(OptunaStrategy):
     """NSGA-II over the space's decisions (every objective of the study).
 
-    Options: ``population_size`` (children per generation; 50, or ``max(4, min(50, budget //
-    5))`` with a study budget: five generations), ``mutation_prob`` (None: one decision per
-    child on average), ``crossover_prob`` (0.9), ``swapping_prob`` (0.5).
+    Options: ``population_size`` (children per generation; 50, Optuna's default, or with a
+    study budget ``max(4, min(50, budget // 10))``: ten generations, tuned on NAS-Bench-201,
+    docs/benchmarks.md), ``mutation_prob`` (None: one decision per child on average),
+    ``crossover_prob`` (0.9), ``swapping_prob`` (0.5).
     """
 
     name = "nsga2"
@@ -57,7 +58,7 @@ class NSGA2Strategy(OptunaStrategy):
             space, seed=seed, direction=direction, budget=budget, objectives=objectives
         )
         if population_size is None:
-            population_size = 50 if self.budget is None else max(4, min(50, self.budget // 5))
+            population_size = 50 if self.budget is None else max(4, min(50, self.budget // 10))
         if int(population_size) < 2:
             raise ConfigError(f"nsga2: population_size must be >= 2, got {population_size}")
         for option, value in (
