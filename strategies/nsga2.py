@@ -40,6 +40,7 @@ class NSGA2Strategy(OptunaStrategy):
     takes_budget = True
     multi_objective = True
     seen_tries = 20  # a child equal to an evaluated architecture is common and cheap to redraw
+    replayed_attrs = "NSGAIISampler:"  # each trial's generation, each generation's parents
 
     def __init__(
         self,

@@ -62,6 +62,9 @@ class OptunaStrategy(Strategy):
     seen_tries: ClassVar[int] = 2
     """Seen proposals before a uniform sample is used instead (a closed FAIL does not move a
     model-based sampler, which tends to propose the same again)."""
+    replayed_attrs: ClassVar[str | None] = None
+    """The prefix of the system attributes (of trials and of the study) the sampler's state
+    lives in, checkpointed and restored with the history (None: none, only caches)."""
 
     def __init__(
         self,
@@ -168,13 +171,14 @@ class OptunaStrategy(Strategy):
             "pending": self._pending.to_list(),
             **{key: random_state(rng) for key, rng in self.rng_states().items()},
         }
-        storage, study_id = self.study._storage, self.study._study_id
-        attrs = [t.system_attrs for t in self.study.get_trials(deepcopy=False)]
-        if any(attrs):
-            state["system_attrs"] = attrs
-        study_attrs = storage.get_study_system_attrs(study_id)
-        if study_attrs:
-            state["study_system_attrs"] = study_attrs
+        prefix = self.replayed_attrs
+        if prefix is not None:
+            trials = self.study.get_trials(deepcopy=False)
+            state["system_attrs"] = [_starting(t.system_attrs, prefix) for t in trials]
+            storage, study_id = self.study._storage, self.study._study_id
+            state["study_system_attrs"] = _starting(
+                storage.get_study_system_attrs(study_id), prefix
+            )
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -191,3 +195,7 @@ class OptunaStrategy(Strategy):
         self._pending = PendingAsks.from_list(state["pending"])
         for key, rng in self.rng_states().items():
             set_random_state(rng, state[key])
+
+
+def _starting(attrs: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {key: value for key, value in attrs.items() if key.startswith(prefix)}

@@ -255,6 +255,7 @@ class TrialLoop:
         self.next_number = index[-1][0] + 1 if index else 0
         resumed = ctx.resumed or {}
         mark = resumed.get("next_number")
+        self.infeasible = dict(resumed.get("infeasible", {}))
         # an interrupted trial's architecture was never evaluated: the proposer may ask it again
         index = [(n, arch, state) for n, arch, state in index if state != INTERRUPTED]
         if mark is None:  # a fresh study, or a checkpoint from before replays
@@ -480,18 +481,21 @@ class TrialLoop:
         return self.unsaved >= max(1, (self.ctx.already + self.finished) // CHECKPOINT_SPREAD)
 
     def _checkpoint(self) -> dict[str, Any]:
-        """The proposer's state, the asks still in flight (evaluated again on resume), and
-        where the trials it has not heard of start: ``next_number`` and the trials of an
-        earlier replay still waiting (``replay``)."""
+        """The proposer's state, the asks still in flight (evaluated again on resume), where
+        the trials it has not heard of start: ``next_number`` and the trials of an earlier replay
+        still waiting (``replay``), and the infeasible architectures it was told of."""
         asked = [g for _, g in self.in_flight.values()]
         asked += [g for _, genotypes in self.elsewhere.values() for g in genotypes]
         pending = [g.to_dict() for g in [*asked, *self.ctx.pending]]
-        return {
+        checkpoint = {
             "strategy": self.ctx.proposer.state_dict(),
             "pending": pending,
             "next_number": self.next_number,
             "replay": sorted(t.number for t in self.replay.values()),
         }
+        if self.infeasible:  # what the proposer was told breaks the constraints (seen)
+            checkpoint["infeasible"] = dict(self.infeasible)
+        return checkpoint
 
     def _best_text(self) -> str:
         if self.best is None:

@@ -115,10 +115,15 @@ def test_hypervolume_is_recorded_per_trial_and_never_decreases(strategy: str) ->
     assert volumes[-1] == pytest.approx(hypervolume(points, orient(reference, OBJECTIVES)))
 
 
-def test_a_resumed_study_continues_as_an_uninterrupted_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["nsga2", "evolution"])
+def test_a_resumed_study_continues_as_an_uninterrupted_one(tmp_path: Path, strategy: str) -> None:
     def search(url: str, budget: int, resume: bool = False) -> Store:
         store = Store(url)
-        fields = {"strategy": "nsga2", "strategy_options": {"population_size": 6}}
+        fields = {
+            "strategy": strategy,
+            "strategy_options": {"population_size": 6},
+            "evaluator_options": {"constraints": ["params<=1.5e5"]},  # what was infeasible stays so
+        }
         run = prepare(config(budget=budget, seed=3, **fields), store, resume=resume)
         run_black_box(run, progress=False)
         return store
