@@ -34,6 +34,7 @@ from nasplat.strategy import Strategy
 
 log = logging.getLogger("nasplat")
 
+
 @dataclass(frozen=True)
 class OpenLater:
     """A store to open only once a new study's config has passed every check, so that a bad
