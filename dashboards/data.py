@@ -24,6 +24,7 @@ from dashboards.db import Reader, StudyInfo
 from dashboards.thin import drawn_reasons
 from nasplat.direction import Direction
 from nasplat.genotype import Genotype
+from nasplat.pareto import HYPERVOLUME
 from nasplat.space import op_decision_slot
 from nasplat.store.models import (
     ArchitectureRow,
@@ -132,6 +133,36 @@ def best_so_far(
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+# --- hypervolume ------------------------------------------------------------------------------
+def hypervolume_history(reader: Reader, study: str) -> pd.DataFrame:
+    """A multi-objective study's hypervolume after each trial (the trials' ``hypervolume``
+    metric, written by the search loop), by trial number. Columns: number, hypervolume; only
+    the rows where it changes, plus the last. Empty for a study without it."""
+    info = reader.study(study)
+    t, tv = TrialRow, aliased(TrialValueRow)
+    query = (
+        select(t.number, tv.value)
+        .join(tv, and_(tv.trial_id == t.id, tv.key == HYPERVOLUME))
+        .where(t.study_id == info.id)
+        .order_by(t.number)
+    )
+    df = _frame(reader.execute(query), ["number", HYPERVOLUME])
+    if df.empty:
+        return df
+    changed = df[HYPERVOLUME] != df[HYPERVOLUME].shift()
+    changed.iloc[-1] = True
+    return df[changed].reset_index(drop=True)
+
+
+def reference_text(info: StudyInfo) -> str:
+    """``val_acc=0, params=1.6e+06``: a study's hypervolume reference point ("" if unfixed)."""
+    reference = info.config.get("reference_point")
+    if not reference:
+        return ""
+    names = [name.strip() for name in str(info.config.get("objective", "")).split(",")]
+    return ", ".join(f"{n}={float(v):g}" for n, v in zip(names, reference, strict=False))
 
 
 # --- all trials ---------------------------------------------------------------------------------

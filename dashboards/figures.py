@@ -134,6 +134,30 @@ def best_so_far_figure(frame: pd.DataFrame, objective: str = "objective") -> go.
     return _layout(fig, title)
 
 
+# --- hypervolume ----------------------------------------------------------------------------------
+def hypervolume_figure(frame: pd.DataFrame, reference: str = "") -> go.Figure:
+    """The study's hypervolume after each trial, a step line (never decreasing)."""
+    title = "Hypervolume of the Pareto front" + (
+        f" (reference point {reference})" if reference else ""
+    )
+    if frame.empty:
+        return empty_figure("no hypervolume: not a multi-objective study, or no trial yet", title)
+    fig = go.Figure(
+        go.Scattergl(
+            x=frame["number"],
+            y=frame["hypervolume"],
+            mode="lines+markers",
+            line={"shape": "hv", "color": PALETTE[0]},
+            marker={"size": 5},
+            name="hypervolume",
+            hovertemplate="trial %{x}<br>hypervolume=%{y:.5g}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="trial number")
+    fig.update_yaxes(title_text="hypervolume")
+    return _layout(fig, title)
+
+
 # --- all trials -----------------------------------------------------------------------------------
 def trials_figure(
     frame: pd.DataFrame, objective: str = "objective", metrics: Sequence[str] = COST_METRICS

@@ -21,7 +21,7 @@ from dashboards.summary import Summary, study_summary
 from dashboards.table import COLUMNS, NUMERIC_COLUMNS
 
 TABS = {
-    "overview": ("cell", "best-so-far", "trials", "timeline"),
+    "overview": ("cell", "best-so-far", "hypervolume", "trials", "timeline"),
     "architectures": ("ops", "decisions"),
     "curves": ("curves", "alphas", "derived"),
 }

@@ -25,6 +25,7 @@ from dashboards.figures import (
     derived_genotype_figure,
     empty_figure,
     empty_reason,
+    hypervolume_figure,
     learning_curves_figure,
     op_frequency_figure,
     parallel_categories_figure,
@@ -37,6 +38,7 @@ from nasplat.genotype import Genotype
 
 TITLES = {
     "best-so-far": "Best so far",
+    "hypervolume": "Hypervolume",
     "trials": "All trials",
     "timeline": "Timeline",
     "cell": "Best architecture",
@@ -118,6 +120,12 @@ def _best_so_far(src: StudySource) -> go.Figure:
     return best_so_far_figure(frame, src.info.objective)
 
 
+def _hypervolume(src: StudySource) -> go.Figure | None:
+    """Multi-objective studies only (their trials carry a ``hypervolume`` metric)."""
+    frame = data.hypervolume_history(src.reader, src.study)
+    return None if frame.empty else hypervolume_figure(frame, data.reference_text(src.info))
+
+
 def _trials(src: StudySource) -> go.Figure:
     frame = data.trials_frame(src.reader, src.study, max_points=src.max_points, points=src.points)
     return trials_figure(frame, src.info.objective)
@@ -152,6 +160,7 @@ def _derived(src: StudySource) -> go.Figure | None:
 
 DRAW: dict[str, Callable[[StudySource], go.Figure | None]] = {
     "best-so-far": _best_so_far,
+    "hypervolume": _hypervolume,
     "trials": _trials,
     "timeline": _timeline,
     "cell": _cell,

@@ -17,13 +17,21 @@ from array import array
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from evaluators.constraints import Constraint, check_constraints, parse_constraints
+from evaluators.constraints import (
+    Constraint,
+    ConstraintViolation,
+    metrics_of,
+    parse_constraints,
+    violation,
+)
+from evaluators.network_costs import NetworkCosts
 from nasplat.budget import Budget, EvalResult
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError, InvalidGenotypeError, NasplatError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
 from nasplat.registry import EVALUATORS
+from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 
 if TYPE_CHECKING:  # numpy is imported with the table (not when the evaluator registers)
@@ -49,6 +57,12 @@ def table_name(path: str) -> str:
     full = os.path.abspath(path)
     names = {os.path.join(DATA_DIR, file): name for name, file in EMBEDDED_TABLES.items()}
     return names.get(full, os.path.basename(full))
+
+
+BUILT = ("params", "flops")
+"""Costs measured by building the network when the table has no such column."""
+CIFAR10_NETWORK = {"in_channels": 3, "input_size": 32, "num_classes": 10}
+"""The network shape built costs are measured at by default: NAS-Bench-201's CIFAR-10 one."""
 
 
 class ArchitectureNotInTable(NasplatError):
@@ -251,16 +265,22 @@ def notations(space: SearchSpace, genotype: Genotype) -> list[str]:
 class TabularEvaluator(Evaluator):
     """Answers from a benchmark table: no training, microseconds per query.
 
-    Options: ``table`` (a path, or an embedded table's name such as ``nb201``; required), ``metric`` (column, default ``val_acc`` if the table
-    has it), ``constraints`` (on any numeric column, checked before the result is returned).
+    Options: ``table`` (a path, or an embedded table's name such as ``nb201``; required),
+    ``metric`` (column, default ``val_acc`` if the table has it), ``constraints`` (on any
+    numeric column or built cost; checked by :meth:`precheck` before a trial exists),
+    ``network`` (the shape built costs are measured at, NetShape fields; default CIFAR-10's).
     Metrics: the metric under its column name and again as ``val_acc`` (so the default
-    ``--objective`` ranks by it; not for a cost or loss metric), every cost column (name containing params, flops, latency or
-    size), and ``lookup_us``. The architecture is looked up by its notation as given, else by
-    its canonical form's notation. The budget records the table's name (:func:`table_name`) and
-    the metric.
+    ``--objective`` ranks by it; not for a cost or loss metric), every cost column (name
+    containing params, flops, latency or size), ``lookup_us``, and the built costs ``params``
+    and ``flops`` when the table has no such column: measured by building the space's network
+    (cached per architecture), only when an objective (``objectives``, passed by the study
+    set-up) or a constraint uses them. The architecture is looked up by its notation as given,
+    else by its canonical form's notation. The budget records the table's name
+    (:func:`table_name`) and the metric.
     """
 
     name = "tabular"
+    takes_objectives = True
 
     def __init__(
         self,
@@ -269,11 +289,15 @@ class TabularEvaluator(Evaluator):
         table: str | None = None,
         metric: str | None = None,
         constraints: Any = None,
+        objectives: Any = None,
+        network: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         common = pop_common_options(options)
         options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
-        reject_unknown_options(self.name, options, "table, metric, constraints")
+        reject_unknown_options(
+            self.name, options, "table, metric, constraints, objectives, network"
+        )
         if not table:
             raise ConfigError(
                 "the tabular evaluator needs --table (a CSV or Parquet file, or an embedded "
@@ -288,10 +312,21 @@ class TabularEvaluator(Evaluator):
         loaded.column(metric)
         self.table_path = str(table)
         self.metric = metric
-        self.constraints: tuple[Constraint, ...] = parse_constraints(constraints, loaded.columns)
+        self.built = [cost for cost in BUILT if cost not in loaded.columns]
+        self.constraints: tuple[Constraint, ...] = parse_constraints(
+            constraints, [*loaded.columns, *self.built]
+        )
+        wanted = set(_names(objectives)) | metrics_of(self.constraints)
+        self.measured = [cost for cost in self.built if cost in wanted]
+        """The built costs every lookup reports (an objective or a constraint uses them)."""
         super().__init__(space, **common, table=self.table_path, metric=metric)
         if self.constraints:
             self.options["constraints"] = [str(c) for c in self.constraints]
+        if not isinstance(network, dict | None):
+            raise ConfigError(
+                f"tabular: network must be a mapping of NetShape fields, got {network!r}"
+            )
+        self.costs = NetworkCosts(space, NetShape.from_dict(network or CIFAR10_NETWORK))
         self._check_covers_space()
 
     def _check_covers_space(self, tries: int = 8) -> None:
@@ -323,7 +358,8 @@ class TabularEvaluator(Evaluator):
 
     def metric_names(self) -> list[str]:
         alias = ["val_acc"] if self.alias_val_acc else []
-        return list(dict.fromkeys([self.metric, *alias, *self.cost_columns(), "lookup_us"]))
+        names = [self.metric, *alias, *self.cost_columns(), *self.built, "lookup_us"]
+        return list(dict.fromkeys(names))
 
     def resolve_budget(self, budget: Budget | None) -> Budget:
         budget = budget or Budget()
@@ -344,6 +380,20 @@ class TabularEvaluator(Evaluator):
             f"architecture {candidates[0]!r} is not in benchmark table {table.name}"
         )
 
+    def _constrained(self, genotype: Genotype, row: int) -> dict[str, float]:
+        """Every table column of ``row`` and the built costs a constraint reads."""
+        table = self.table
+        every = {c: float(table.column(c)[row]) for c in table.columns}
+        needed = [cost for cost in self.built if cost in metrics_of(self.constraints)]
+        return {**every, **self.costs.measure(genotype, needed)}
+
+    def precheck(self, genotype: Genotype, budget: Budget) -> str | None:
+        """The first constraint the architecture's row (and built costs) break, if any."""
+        if not self.constraints:
+            return None
+        row = self.table.row(self.arch_string(genotype))
+        return violation(self.constraints, self._constrained(genotype, row))
+
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
         start = time.perf_counter()
         table = self.table
@@ -352,9 +402,20 @@ class TabularEvaluator(Evaluator):
         columns = list(dict.fromkeys([self.metric, *self.cost_columns()]))
         metrics = {c: float(table.column(c)[row]) for c in columns}
         if self.constraints:
-            every = {c: float(table.column(c)[row]) for c in table.columns}
-            check_constraints(self.constraints, every)
+            reason = violation(self.constraints, self._constrained(genotype, row))
+            if reason is not None:
+                raise ConstraintViolation(reason)
         if self.alias_val_acc:
             metrics["val_acc"] = metrics[self.metric]
         metrics["lookup_us"] = (time.perf_counter() - start) * 1e6
+        metrics.update(self.costs.measure(genotype, self.measured))
         return EvalResult(metrics, epochs_run=0)
+
+
+def _names(objectives: Any) -> list[str]:
+    """Metric names from ``objectives``: None, a comma list or a list of names."""
+    if objectives is None:
+        return []
+    if isinstance(objectives, str):
+        return [name.strip() for name in objectives.split(",")]
+    return [str(name) for name in objectives]

@@ -141,6 +141,12 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option(
     "--direction", default=None, help="maximize or minimize, one per objective (comma list)."
 )
+@click.option(
+    "--reference-point",
+    default=None,
+    help="Hypervolume reference point, one value per objective (comma list). "
+    "[the first completed trial, each objective made twice as bad]",
+)
 @click.option("--time-limit", type=float, default=None, help="Stop asking after this many seconds.")
 @click.option("--study", default=None, help="Study name (default: SPACE-STRATEGY[-N]).")
 @click.option("--resume", is_flag=True, help="Continue an existing study.")
@@ -205,6 +211,7 @@ def search_settings(kw: dict[str, Any]) -> dict[str, Any]:
         "seed",
         "objective",
         "direction",
+        "reference_point",
         "time_limit",
         "study",
         "keep_weights",
