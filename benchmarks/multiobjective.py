@@ -33,7 +33,7 @@ from nasplat.run.study import prepare
 from nasplat.store import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT.parent / "shared" / "data" / "nb201" / "nb201_12epoch.csv"
+TABLE = "nb201"  # the embedded NAS-Bench-201 table (a CSV/Parquet path also works)
 SECTION = "## Multi-objective search"
 METRIC = "cifar10_valid_acc"
 OBJECTIVES = [("val_acc", "maximize"), ("params", "minimize")]
@@ -126,7 +126,7 @@ def section(rows: list[dict], info: dict[str, Any]) -> str:
         f"strategy, budget {info['budget']} trials, {info['seconds']:.0f} s in all on "
         f"{platform.machine()}, Python {platform.python_version()}; shared machine).",
         "",
-        "`nasplat search --space nb201 --evaluator tabular --table nb201_12epoch.csv --metric "
+        "`nasplat search --space nb201 --evaluator tabular --table nb201 --metric "
         f"{METRIC} --objective val_acc,params --reference-point 0,{REFERENCE_PARAMS:.0f} "
         "--budget 100 --strategy S --seed N`, run through the same set-up and loop "
         "(`prepare`, the black-box driver) on an in-memory store. Accuracy: the 12-epoch "
