@@ -142,7 +142,11 @@ def cli(verbose: int, quiet: bool) -> None:
     "--direction", default=None, help="maximize or minimize, one per objective (comma list)."
 )
 @click.option("--time-limit", type=float, default=None, help="Stop asking after this many seconds.")
-@click.option("--study", default=None, help="Study name (default: SPACE-STRATEGY[-N]).")
+@click.option(
+    "--study",
+    default=None,
+    help="Study name (default: SPACE-STRATEGY[-EVALUATOR][-N], the evaluator unless train).",
+)
 @click.option("--resume", is_flag=True, help="Continue an existing study.")
 @click.option(
     "--config", "config_file", default=None, help="YAML, JSON or TOML file of search settings."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nasplat.budget import Budget
@@ -104,9 +104,17 @@ def evaluator_options(config: SearchConfig) -> dict[str, Any]:
     return options
 
 
+DEFAULT_EVALUATOR = SearchConfig.evaluator
+"""The evaluator a study name leaves unsaid."""
+
+
 def base_name(config: SearchConfig) -> str:
-    """``SPACE-STRATEGY``; a ``package.module:Class`` space contributes ``Class``."""
-    return f"{config.space.rsplit(':', 1)[-1]}-{config.strategy.rsplit(':', 1)[-1]}"
+    """``SPACE-STRATEGY``, plus ``-EVALUATOR`` unless it is ``train`` (``nb201-random-tabular``);
+    a ``package.module:Class`` name contributes ``Class``."""
+    parts = [config.space, config.strategy]
+    if config.evaluator != DEFAULT_EVALUATOR:
+        parts.append(config.evaluator)
+    return "-".join(part.rsplit(":", 1)[-1] for part in parts)
 
 
 def allocate_name(store: TrialStore, base: str, *, resume: bool = False) -> str:
@@ -117,6 +125,19 @@ def allocate_name(store: TrialStore, base: str, *, resume: bool = False) -> str:
         used = [name for name in names if name in taken]
         return used[-1] if used else base
     return next(name for name in names if name not in taken)
+
+
+def resume_name(store: TrialStore, config: SearchConfig) -> str:
+    """The newest study of ``config`` (:func:`base_name`); in a store from before study names
+    carried the evaluator, the newest ``SPACE-STRATEGY[-N]`` when it ran that evaluator."""
+    name = allocate_name(store, base_name(config), resume=True)
+    if store.has_study(name) or config.evaluator == DEFAULT_EVALUATOR:
+        return name
+    old = replace(config, evaluator=DEFAULT_EVALUATOR)
+    legacy = allocate_name(store, base_name(old), resume=True)
+    if store.has_study(legacy) and store.get_study(legacy).evaluator == config.evaluator:
+        return legacy
+    return name
 
 
 RESUME_OVERRIDES = ("time_limit", "executor", "executor_options")
@@ -195,7 +216,7 @@ def stored_config(study: StudyRecord) -> SearchConfig:
 
 
 def _create_study(store: TrialStore, config: SearchConfig, evaluator: Evaluator) -> StudyRecord:
-    """The config's study, created; without a name, the next free ``SPACE-STRATEGY[-N]``
+    """The config's study, created; without a name, the next free :func:`base_name` ``[-N]``
     (retried when another process takes that name first)."""
     shape = evaluator.data_shape()
     stored = {"shape": None if shape is None else shape.to_dict()}
@@ -239,7 +260,7 @@ def prepare(
     if later is not None and resume:
         store = later.open()
     if resume:
-        name = config.study or allocate_name(store, base_name(config), resume=True)
+        name = config.study or resume_name(store, config)
         if not store.has_study(name):
             raise StorageError(f"no study {name!r} to resume in {store.safe_url}")
         study = store.get_study(name)
