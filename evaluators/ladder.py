@@ -118,6 +118,9 @@ class LadderEvaluator(Evaluator):
     def metric_names(self) -> list[str]:
         return self.last.metric_names()
 
+    def default_objective(self) -> tuple[str, Direction]:
+        return self.last.default_objective()
+
     # --- the ladder ----------------------------------------------------------------------------
     def ladder(self, objective: str, direction: Direction, base: Budget) -> FidelityLadder:
         """The rungs with their budgets and the objective each one ranks by."""
@@ -131,8 +134,7 @@ class LadderEvaluator(Evaluator):
             if objective in names or not names:
                 metric, way = objective, direction
             else:
-                metric = names[0]
-                way = Direction.default_for(metric)
+                metric, way = instance.default_objective()
             budget = instance.resolve_budget(base if i == len(self.specs) - 1 else Budget())
             options = {**self.common, **{k: v for k, v in spec.items() if k != "evaluator"}}
             out.append(Rung(i, spec["evaluator"], options, instance, budget, metric, way))

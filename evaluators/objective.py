@@ -93,6 +93,9 @@ class ObjectiveEvaluator(Evaluator):
     def pruner(self) -> Pruner | None:
         return self._pruner
 
+    def default_objective(self) -> tuple[str, Direction]:
+        return self.metric, self.direction
+
     def data_shape(self) -> NetShape:
         return self.load_splits(Budget()).shape
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from evaluators.train import TrainEvaluator
 from nasplat.budget import Budget, EvalResult
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
@@ -36,9 +37,9 @@ class ProxyEvaluator(Evaluator):
 
     Options: ``proxy`` (``synflow``; see ``nasplat list`` / :mod:`evaluators.zero_cost`),
     ``batch_size`` (64), ``constraints`` (params, flops, latency_ms). The network is built at
-    the budget's width and resolution. Metrics: the score under the proxy's name and again as
-    ``val_acc`` (so the default ``--objective`` ranks by it: it is a score, not an accuracy),
-    ``params``, ``flops`` and ``seconds`` (time to compute the proxy). The budget records
+    the budget's width and resolution. Metrics: the score under the proxy's name (a study
+    without ``--objective`` maximises it: every proxy is higher-is-better), ``params``,
+    ``flops`` and ``seconds`` (time to compute the proxy). The budget records
     ``epochs=0`` and the proxy in ``extra``.
     """
 
@@ -67,7 +68,10 @@ class ProxyEvaluator(Evaluator):
         )
 
     def metric_names(self) -> list[str]:
-        return list(dict.fromkeys([self.proxy, "val_acc", "params", "flops", "seconds"]))
+        return list(dict.fromkeys([self.proxy, "params", "flops", "seconds"]))
+
+    def default_objective(self) -> tuple[str, Direction]:
+        return self.proxy, Direction.MAXIMIZE
 
     def data_shape(self) -> NetShape:
         return self.networks.data_shape()
@@ -93,5 +97,5 @@ class ProxyEvaluator(Evaluator):
         device = resolve_device(self.device)
         x, y = proxy_batch(splits, self.batch_size, self.seed)
         value, seconds = score(self.proxy, model.to(device), x.to(device), y.to(device))
-        metrics = {**cost, self.proxy: value, "val_acc": value, "seconds": seconds}
+        metrics = {**cost, self.proxy: value, "seconds": seconds}
         return EvalResult(metrics, epochs_run=0)

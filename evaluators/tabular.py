@@ -3,8 +3,9 @@
 A table is a CSV (optionally gzipped) or Parquet file with an ``arch`` column holding each
 architecture in its space's notation (NAS-Bench-201 strings for ``nb201``) and numeric columns
 of results, or the name of a table shipped in ``evaluators/data`` (``nb201``: NAS-Bench-201 at 12
-epochs; see its README.md). The values returned are the table's numbers exactly (NAS-Bench-201
-holds percentages).
+epochs; see its README.md). The values returned under the table's column names are the table's
+numbers exactly (NAS-Bench-201 holds percentages); ``val_acc`` is always a fraction, as a
+trained network's.
 """
 
 from __future__ import annotations
@@ -172,6 +173,19 @@ class BenchmarkTable:
         values = self.column(column)
         return [float(values[self.row(arch)]) for arch in archs]
 
+    def accuracy_divisor(self, column: str) -> float | None:
+        """What ``column`` is divided by to be an accuracy fraction: 100 for an accuracy in
+        percent, 1 for one in fractions, None for a column that is no accuracy. An accuracy
+        column's name contains ``acc`` and is maximised; it is in percent when a value
+        exceeds 1."""
+        import numpy as np
+
+        if "acc" not in column or Direction.default_for(column) is not Direction.MAXIMIZE:
+            return None
+        values = self.column(column)
+        top = float(np.nanmax(values)) if not np.isnan(values).all() else 0.0
+        return 1.0 if top <= 1.0 else 100.0 if top <= 100.0 else None
+
     def best(self, column: str, maximize: bool = True) -> tuple[str, float]:
         """``(arch, value)`` of the best row in ``column`` (first on ties; NaN rows skipped)."""
         import numpy as np
@@ -255,11 +269,13 @@ def notations(space: SearchSpace, genotype: Genotype) -> list[str]:
 class TabularEvaluator(Evaluator):
     """Answers from a benchmark table: no training, microseconds per query.
 
-    Options: ``table`` (a path, or an embedded table's name such as ``nb201``; required), ``metric`` (column, default ``val_acc`` if the table
-    has it), ``constraints`` (on any numeric column, checked before the result is returned).
-    Metrics: the metric under its column name and again as ``val_acc`` (so the default
-    ``--objective`` ranks by it; not for a cost or loss metric), every cost column (name containing params, flops, latency or
-    size), and ``lookup_us``. The architecture is looked up by its notation as given, else by
+    Options: ``table`` (a path, or an embedded table's name such as ``nb201``; required),
+    ``metric`` (column, default ``val_acc`` if the table has it), ``constraints`` (on any
+    numeric column, checked before the result is returned). Metrics: the metric under its
+    column name, as in the table (what a study without ``--objective`` ranks by); for an
+    accuracy column (:meth:`BenchmarkTable.accuracy_divisor`) also ``val_acc`` as a fraction
+    (the column / 100 for a table in percent), comparable with trained studies; every cost
+    column (name containing params, flops, latency or size), and ``lookup_us``. The architecture is looked up by its notation as given, else by
     its canonical form's notation. The budget records the table's name (:func:`table_name`) and
     the metric.
     """
@@ -292,6 +308,7 @@ class TabularEvaluator(Evaluator):
         loaded.column(metric)
         self.table_path = str(table)
         self.metric = metric
+        self.divisor = loaded.accuracy_divisor(metric)
         self.constraints: tuple[Constraint, ...] = parse_constraints(constraints, loaded.columns)
         super().__init__(space, **common, table=self.table_path, metric=metric)
         if self.constraints:
@@ -320,14 +337,12 @@ class TabularEvaluator(Evaluator):
     def cost_columns(self) -> list[str]:
         return [c for c in self.table.columns if any(word in c for word in COST_WORDS)]
 
-    @property
-    def alias_val_acc(self) -> bool:
-        """Whether the metric is also reported as ``val_acc`` (not for cost or loss columns)."""
-        return Direction.default_for(self.metric) is Direction.MAXIMIZE
-
     def metric_names(self) -> list[str]:
-        alias = ["val_acc"] if self.alias_val_acc else []
+        alias = ["val_acc"] if self.divisor is not None else []
         return list(dict.fromkeys([self.metric, *alias, *self.cost_columns(), "lookup_us"]))
+
+    def default_objective(self) -> tuple[str, Direction]:
+        return self.metric, Direction.default_for(self.metric)
 
     def resolve_budget(self, budget: Budget | None) -> Budget:
         budget = budget or Budget()
@@ -358,7 +373,7 @@ class TabularEvaluator(Evaluator):
         if self.constraints:
             every = {c: float(table.column(c)[row]) for c in table.columns}
             check_constraints(self.constraints, every)
-        if self.alias_val_acc:
-            metrics["val_acc"] = metrics[self.metric]
+        if self.divisor is not None:
+            metrics["val_acc"] = metrics[self.metric] / self.divisor
         metrics["lookup_us"] = (time.perf_counter() - start) * 1e6
         return EvalResult(metrics, epochs_run=0)

@@ -36,7 +36,7 @@ class SearchConfig:
     width_mult: float = 1.0
     resolution: int | None = None
     seed: int = 0
-    objective: str = "val_acc"
+    objective: str | None = None  # None: the evaluator's own (Evaluator.default_objective)
     direction: str | None = None
     time_limit: float | None = None
     keep_weights: str = "best"
@@ -47,7 +47,8 @@ class SearchConfig:
             raise ConfigError(f"budget must be >= 0, got {self.budget}")
         if self.epochs is not None and self.epochs < 0:
             raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
-        self.objective_list()  # validates objective and direction (comma lists allowed)
+        if self.objective is not None:  # else checked once the evaluator has chosen it
+            self.objective_list()  # validates objective and direction (comma lists allowed)
         if self.keep_weights not in ("best", "all", "none"):
             raise ConfigError(f"keep_weights must be best, all or none, got {self.keep_weights!r}")
         if self.time_limit is not None and not (
@@ -62,7 +63,10 @@ class SearchConfig:
     def objective_list(self) -> list[tuple[str, Direction]]:
         """``[(metric, direction), ...]`` from ``objective`` and ``direction``, which may be comma
         lists (``"val_acc,flops"``, ``"maximize,minimize"``); a direction not given takes the
-        metric's default (:meth:`Direction.default_for`). The first objective is the primary."""
+        metric's default (:meth:`Direction.default_for`). The first objective is the primary.
+        ``objective`` must be set (a study sets it from its evaluator when none was given)."""
+        if self.objective is None:
+            raise ConfigError("no objective: give one, or let the study's evaluator choose it")
         metrics = [m.strip() for m in str(self.objective).split(",")]
         if not all(metrics) or len(set(metrics)) != len(metrics):
             raise ConfigError(f"objective must be distinct metric names, got {self.objective!r}")

@@ -148,6 +148,11 @@ class Evaluator(ABC):
         is created; an empty list means "not declared": any objective is accepted)."""
         return []
 
+    def default_objective(self) -> tuple[str, Direction]:
+        """The metric (and its direction) a study ranks by when it names none (default:
+        ``val_acc``, maximised). A score that is not an accuracy keeps its own name."""
+        return "val_acc", Direction.MAXIMIZE
+
     def load_splits(self, budget: Budget) -> Any:
         """The data at a budget (its data fraction and resolution): what trials and one-shot
         searches train on. Default: the dataset, subset and resized as the budget says."""

@@ -18,7 +18,7 @@ from nasplat.budget import Budget
 from nasplat.config import SearchConfig
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError, StorageError, StudyExistsError
-from nasplat.evaluator import Evaluator
+from nasplat.evaluator import Evaluator, Rung
 from nasplat.executor import ExecutionContext, Executor
 from nasplat.registry import (
     DATASETS,
@@ -59,17 +59,21 @@ class StudyRun:
     budget: Budget  # every trial's budget, as the evaluator resolves and stores it
     resume: bool
 
-    def execution_context(self, evaluator: str | None = None, **options: Any) -> ExecutionContext:
-        """What an executor needs to rebuild the evaluator in any process (``evaluator`` and
-        ``options`` replace the study's, for a ladder rung)."""
+    def execution_context(self, rung: Rung | None = None) -> ExecutionContext:
+        """What an executor needs to rebuild the evaluator in any process (a ladder ``rung``'s
+        evaluator, options and objective replace the study's)."""
+        if rung is None:
+            evaluator, options = self.config.evaluator, evaluator_options(self.config)
+        else:
+            evaluator, options = rung.evaluator, rung.options
         return ExecutionContext(
             storage_url=self.store.url,
             study_id=self.study.id,
             space=self.config.space,
             space_options=self.config.space_options,
-            evaluator=evaluator or self.config.evaluator,
-            evaluator_options=options or evaluator_options(self.config),
-            objective=self.study.objective,
+            evaluator=evaluator,
+            evaluator_options=options,
+            objective=rung.objective if rung else self.study.objective,
             plugins=plugin_entries(self.config, evaluator, options),
         )
 
@@ -187,9 +191,15 @@ def build_plugins(
     """The space, strategy and evaluator of a config (ConfigError for any bad name or option).
 
     A strategy that ``takes_budget`` gets ``budget=`` ``strategy_budget`` (default: the config's
-    trial budget) to scale its defaults; explicit strategy options still win."""
+    trial budget) to scale its defaults; explicit strategy options still win. A config without
+    an objective takes the evaluator's (:meth:`Evaluator.default_objective`), and its direction
+    unless one was given."""
     load_builtins()
     space = SPACES.create(config.space, **config.space_options)
+    evaluator = EVALUATORS.create(config.evaluator, space, **evaluator_options(config))
+    if config.objective is None:
+        config.objective, direction = evaluator.default_objective()
+        config.direction = config.direction or direction.value
     factory = STRATEGIES.get(config.strategy)
     budget = config.budget if strategy_budget is None else strategy_budget
     takes_budget = isinstance(factory, type) and issubclass(factory, Strategy)
@@ -204,7 +214,6 @@ def build_plugins(
         **extra,
         **config.strategy_options,
     )
-    evaluator = EVALUATORS.create(config.evaluator, space, **evaluator_options(config))
     return space, strategy, evaluator
 
 
@@ -267,8 +276,8 @@ def prepare(
         config = _resumed_config(study, config, override)
         # the strategy's budget-scaled defaults are those of the first run, so resume is exact
         strategy_budget = stored_config(study).budget
-    objectives = config.objective_list()
     space, strategy, evaluator = build_plugins(config, strategy_budget)
+    objectives = config.objective_list()
     check_device(config.device)
     executor = EXECUTORS.create(config.executor, **config.executor_options)
     executor.check_store(store.url)
