@@ -179,6 +179,13 @@ class SearchSpace(ABC):
         return self.decisions()
 
     # --- presentation -------------------------------------------------------------------------
+    def summary(self, genotype: Genotype) -> str:
+        """A short readable form for listings such as ``nasplat trials`` (default: the notation
+        of a space that has one, else ``decision=value`` pairs)."""
+        if self.notation_format is not None:
+            return self.to_notation(genotype)
+        return " ".join(f"{name}={value}" for name, value in genotype.items())
+
     def drawing(self, genotype: Genotype) -> Drawing:
         """Nodes and labelled edges to draw the genotype (default: none, a decisions table)."""
         from nasplat.drawing import Drawing

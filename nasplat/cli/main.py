@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from nasplat.cli.output import emit
 from nasplat.config import SearchConfig, parse_option_pairs, read_config_file
 from nasplat.errors import NasplatError
 
@@ -251,10 +252,16 @@ def search_settings(kw: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def print_best(best: Any, study: Any, store: Any) -> None:
-    from nasplat.registry import SPACES
+def study_space(study: Any) -> Any:
+    """The search space of a study record, built with its stored options."""
+    from nasplat.registry import SPACES, load_builtins
 
-    space = SPACES.get(study.space)(**study.config.get("space_options", {}))
+    load_builtins()
+    return SPACES.get(study.space)(**study.config.get("space_options", {}))
+
+
+def print_best(best: Any, study: Any, store: Any) -> None:
+    space = study_space(study)
     click.echo(
         f"best trial {best.number} of study {study.name}: {study.objective}={best.value:.4f}"
     )
@@ -267,44 +274,6 @@ def print_best(best: Any, study: Any, store: Any) -> None:
 
 
 # --- listings -------------------------------------------------------------------------------
-def emit(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> None:
-    """Print rows as a rich table, JSON lines array, or CSV on stdout."""
-    columns = columns or (list(rows[0]) if rows else [])
-    if fmt == "json":
-        click.echo(
-            json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, default=str)
-        )
-    elif fmt == "csv":
-        import csv
-
-        writer = csv.DictWriter(
-            sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
-        )
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: _cell(row.get(c)) for c in columns})
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(show_lines=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
-        Console(width=200).print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
 @cli.command()
 @storage_option
 @format_option
@@ -323,9 +292,13 @@ def studies(storage: str | None, fmt: str) -> None:
 @storage_option
 @format_option
 def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None:
-    """List a study's trials."""
+    """List a study's trials. The table shows each architecture's hash and a short readable
+    form (the space's notation, shortened to fit the terminal); JSON and CSV the genotype JSON,
+    metrics and budget."""
     store = open_store(storage, create=False)
     record = store.get_study(study)
+    table = fmt == "table"
+    summary = architecture_summary(record) if table else None
     rows = []
     for t in store.trials(study, states=[state] if state else None):
         rows.append(
@@ -338,25 +311,25 @@ def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None
                 "tag": t.tag,
                 "worker": t.worker,
                 "error": t.error,
-                "genotype": t.genotype.to_json() if fmt != "table" else t.genotype.sha[:10],
-                "metrics": t.metrics if fmt != "table" else None,
-                "budget": t.budget if fmt != "table" else None,
+                "genotype": t.genotype.sha[:10] if table else t.genotype.to_json(),
+                "architecture": summary(t.genotype) if summary else None,
+                "metrics": None if table else t.metrics,
+                "budget": None if table else t.budget,
             }
         )
-    columns = [
-        "number",
-        "state",
-        record.objective,
-        "params",
-        "seconds",
-        "tag",
-        "worker",
-        "error",
-        "genotype",
-    ]
-    if fmt != "table":
-        columns += ["metrics", "budget"]
-    emit(rows, fmt, columns)
+    columns = ["number", "state", record.objective, "params", "seconds", "tag", "worker", "error"]
+    columns += ["genotype", "architecture"] if table else ["genotype", "metrics", "budget"]
+    emit(rows, fmt, columns, squeeze=("architecture",))
+
+
+def architecture_summary(record: Any) -> Any:
+    """The study space's ``summary`` of a genotype, or None when the space cannot be built in
+    this process (a plugin that is not installed here): the table then shows hashes only."""
+    try:
+        return study_space(record).summary
+    except NasplatError as exc:
+        log.warning("architectures shown by hash only: %s", exc)
+        return None
 
 
 @cli.command()
@@ -371,10 +344,7 @@ def best(study: str, storage: str | None, fmt: str) -> None:
     record = store.get_study(study)
     trial = store.best_trial(study)
     if fmt == "json":
-        from nasplat.registry import SPACES, load_builtins
-
-        load_builtins()
-        space = SPACES.get(record.space)(**record.config.get("space_options", {}))
+        space = study_space(record)
         click.echo(
             json.dumps(
                 {
@@ -393,9 +363,6 @@ def best(study: str, storage: str | None, fmt: str) -> None:
             )
         )
     else:
-        from nasplat.registry import load_builtins
-
-        load_builtins()
         print_best(trial, record, store)
 
 
