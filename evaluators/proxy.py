@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluators.train import TrainEvaluator
+from evaluators.train import CONSTRAINTS, TrainEvaluator
 from nasplat.budget import Budget, EvalResult
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS, PROXIES
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
@@ -44,6 +45,11 @@ class ProxyEvaluator(Evaluator):
     """
 
     name = "proxy"
+    OPTIONS = (
+        Option("proxy", "str", DEFAULT_PROXY, "zero-cost proxy (evaluators/zero_cost.py)"),
+        Option("batch_size", "int", 64, "samples of the one scored mini-batch"),
+        CONSTRAINTS,
+    )
 
     def __init__(
         self,
@@ -56,7 +62,7 @@ class ProxyEvaluator(Evaluator):
     ) -> None:
         common = pop_common_options(options)
         options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
-        reject_unknown_options(self.name, options, "proxy, batch_size, constraints")
+        reject_unknown_options(self, options)
         PROXIES.get(proxy)
         if int(batch_size) < 2:
             raise ConfigError(f"batch_size must be >= 2, got {batch_size}")

@@ -22,6 +22,7 @@ from nasplat.direction import Direction
 from nasplat.errors import ConfigError, InvalidGenotypeError, NasplatError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
@@ -281,6 +282,11 @@ class TabularEvaluator(Evaluator):
     """
 
     name = "tabular"
+    OPTIONS = (
+        Option("table", "str", None, "required: a CSV/Parquet path, or an embedded table (nb201)"),
+        Option("metric", "str", None, "column to read (default: val_acc, if the table has it)"),
+        Option("constraints", "list[str]", None, 'on any numeric column, e.g. "params<=1e6"'),
+    )
 
     def __init__(
         self,
@@ -293,7 +299,7 @@ class TabularEvaluator(Evaluator):
     ) -> None:
         common = pop_common_options(options)
         options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
-        reject_unknown_options(self.name, options, "table, metric, constraints")
+        reject_unknown_options(self, options)
         if not table:
             raise ConfigError(
                 "the tabular evaluator needs --table (a CSV or Parquet file, or an embedded "

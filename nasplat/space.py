@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasplat.errors import InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype, Value
+from nasplat.options import Option
 
 if TYPE_CHECKING:
     from nasplat.drawing import Drawing
@@ -44,6 +45,9 @@ class SearchSpace(ABC):
     """
 
     name: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[Option, ...] | None] = None
+    """The keyword options (:mod:`nasplat.options`): what ``nasplat list options`` shows and
+    the registry accepts; None: not declared, the constructor's signature is used."""
     notation_format: ClassVar[str | None] = None
     """Name of the field's notation this space writes (``nasplat export --format``), or None."""
 

@@ -18,6 +18,7 @@ from typing import Any
 from nasplat.drawing import Component, Drawing, Edge, Node
 from nasplat.errors import ConfigError
 from nasplat.genotype import Decision, Genotype
+from nasplat.options import Option
 from nasplat.registry import OPS, SPACES
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
@@ -66,6 +67,16 @@ class ChainSpace(SearchSpace):
     """A chain of ``layers`` layers: operator, width and residual skip per layer."""
 
     name = "chain"
+    OPTIONS = (
+        Option("layers", "int", 4, "number of layers"),
+        Option("ops", "list[str]", DEFAULT_OPS, "operators each layer chooses from (list ops)"),
+        Option("widths", "list[int]", (16, 32, 64), "output channels each layer chooses from"),
+        Option("skip", "bool", True, "each layer also chooses a residual connection around it"),
+        Option("acts", "list[str]", ("relu",), "activations (a decision when more than one)"),
+        Option("norms", "list[str]", ("batch",), "normalisations (a decision when more than one)"),
+        Option("reduce_at", "list[int]", None, "layers of stride 2 (default: middle and last)"),
+        Option("stem_channels", "int", 16, "channels of the 3x3 stem convolution"),
+    )
 
     def __init__(
         self,

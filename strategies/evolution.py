@@ -23,6 +23,7 @@ from typing import Any
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
@@ -33,6 +34,13 @@ class RegularizedEvolution(Strategy):
     """Aging evolution with tournament selection and single-decision mutation."""
 
     name = "evolution"
+    OPTIONS = (
+        Option("population_size", "int", None, "population (default 20; at most budget / 4)"),
+        Option(
+            "tournament_size", "int", None, "tournament sample (default 10; at most the population)"
+        ),
+        Option("aging", "bool", True, "remove the oldest member (aging) rather than the worst"),
+    )
     takes_budget = True
 
     def __init__(

@@ -22,6 +22,7 @@ from typing import Any
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError, NasplatError
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
@@ -138,6 +139,10 @@ class NNIStrategy(Strategy):
 
     name = "nni"
     default_tuner = "tpe"
+    OPTIONS = (
+        Option("tuner", "str", None, f"NNI tuner: {', '.join(NNI_TUNERS)} (fixed by nni-NAME)"),
+        Option("tuner_args", "dict", None, "extra keyword arguments of the tuner's constructor"),
+    )
 
     def __init__(
         self,

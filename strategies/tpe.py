@@ -21,6 +21,7 @@ from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
 from strategies._encoding import PendingAsks, decode, encode, quiet_logger
+from strategies.declared import TPE
 
 __all__ = ["TPEStrategy"]
 SEEN_TRIES = 2
@@ -56,6 +57,7 @@ class TPEStrategy(Strategy):
     """
 
     name = "tpe"
+    OPTIONS = TPE
     takes_budget = True
 
     def __init__(

@@ -21,9 +21,11 @@ def emit(
     columns: list[str] | None = None,
     *,
     squeeze: tuple[str, ...] = (),
+    caption: str = "",
 ) -> None:
     """Print rows as a table (``squeeze``: long columns shortened with "…" to fit the
-    terminal; columns empty in every row left out), a JSON array, or CSV with every column."""
+    terminal; columns empty in every row left out; ``caption`` below it), a JSON array, or CSV
+    with every column."""
     columns = columns or (list(rows[0]) if rows else [])
     if fmt == "json":
         click.echo(
@@ -39,7 +41,8 @@ def emit(
         for row in rows:
             writer.writerow({c: _cell(row.get(c)) for c in columns})
     else:
-        print_table([[_cell(row.get(c)) for c in columns] for row in rows], columns, squeeze)
+        cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+        print_table(cells, columns, squeeze, caption)
 
 
 def terminal_width() -> int:
@@ -47,7 +50,9 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((PIPE_WIDTH, 24)).columns
 
 
-def print_table(cells: list[list[str]], columns: list[str], squeeze: tuple[str, ...]) -> None:
+def print_table(
+    cells: list[list[str]], columns: list[str], squeeze: tuple[str, ...], caption: str = ""
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -58,7 +63,7 @@ def print_table(cells: list[list[str]], columns: list[str], squeeze: tuple[str, 
     frame = 3 * len(keep) + 1  # borders and padding
     spare = width - frame - sum(natural[i] for i in keep if i not in squeezed)
     share = max(MIN_SQUEEZED, spare // len(squeezed)) if squeezed else 0
-    table = Table()
+    table = Table(caption=caption or None, caption_justify="left")
     for i in keep:
         if i in squeezed:
             table.add_column(columns[i], no_wrap=True, overflow="ellipsis", max_width=share)
@@ -66,7 +71,7 @@ def print_table(cells: list[list[str]], columns: list[str], squeeze: tuple[str, 
             table.add_column(columns[i], overflow="fold")
     for row in cells:
         table.add_row(*(row[i] for i in keep))
-    Console(width=width).print(table)
+    Console(width=width, markup=False).print(table)
 
 
 def _cell(value: Any) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import click
-
 from nasplat.cli import cli, emit, format_option, open_store, storage_option
+from nasplat.cli.main import study_option
 
 
 @cli.command("pareto")
-@click.option("--study", required=True)
+@study_option
 @storage_option
 @format_option
 def pareto(study: str, storage: str | None, fmt: str) -> None:
