@@ -45,10 +45,14 @@ device_option = click.option(
 )
 
 
-def setup_logging(verbosity: int) -> None:
+LOG_FILE_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+
+
+def setup_logging(verbosity: int, log_file: str | None = None) -> None:
     """Log records on stderr (data goes to stdout): Rich's handler on a terminal, plain
     ``LEVEL    message`` lines otherwise (pipes and files get whole lines, and a search's
-    per-trial lines cost microseconds, not milliseconds)."""
+    per-trial lines cost microseconds, not milliseconds). ``log_file``: every record, DEBUG
+    included and whatever ``verbosity`` says, also appended there with its timestamp."""
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     if sys.stderr.isatty():
         from rich.console import Console
@@ -65,10 +69,25 @@ def setup_logging(verbosity: int) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+    handler.setLevel(level)
+    handlers = [handler, *([open_log_file(log_file)] if log_file else [])]
     root = logging.getLogger("nasplat")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    for old in root.handlers:
+        old.close()
+    root.handlers[:] = handlers
+    root.setLevel(min(h.level for h in handlers))
     root.propagate = False
+
+
+def open_log_file(path: str) -> logging.Handler:
+    """A handler appending every record to ``path`` with its time (one line when it cannot)."""
+    try:
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    except OSError as exc:
+        raise NasplatError(f"cannot write log file {path}: {exc.strerror or exc}") from None
+    handler.setFormatter(logging.Formatter(LOG_FILE_FORMAT))
+    handler.setLevel(logging.DEBUG)
+    return handler
 
 
 def open_store(url: str | None, *, create: bool = True) -> Any:
@@ -86,10 +105,16 @@ def open_store(url: str | None, *, create: bool = True) -> Any:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@shown(
+    "--log-file",
+    metavar="PATH",
+    show_default="none",
+    help="Also append every log record (DEBUG too) with its timestamp to PATH.",
+)
 @click.version_option(package_name="nasplat")
-def cli(verbose: int, quiet: bool) -> None:
+def cli(verbose: int, quiet: bool, log_file: str | None) -> None:
     """nasplat: neural architecture search with a SQL trial store."""
-    setup_logging(-1 if quiet else verbose)
+    setup_logging(-1 if quiet else verbose, log_file)
 
 
 # --- search ---------------------------------------------------------------------------------
