@@ -47,7 +47,7 @@ def option_rows(name: str, *, table: bool) -> tuple[list[dict[str, Any]], str]:
     if table:
         rows = [{**row, "default": _typed(row["default"])} for row in rows]
     flag = OPTION_FLAGS.get(reg.kind, f"--{reg.kind}-opt")
-    caption = f"{reg.kind} {name}: {flag} KEY=VALUE (JSON values)"
+    caption = f"{reg.kind} {name}: {flag} KEY=VALUE (a JSON value, or text)"
     if reg.context:
         caption += "; set by the search: " + ", ".join(
             "--" + key.replace("_", "-") for key in reg.context
