@@ -67,6 +67,18 @@ def from_defaults(defaults: Mapping[str, Any], helps: Mapping[str, str]) -> tupl
     )
 
 
+def declared_options(factory: Any) -> tuple[Option, ...] | None:
+    """A plugin's ``OPTIONS`` where they describe its constructor: those of the nearest class
+    that declares them, unless the plugin runs another ``__init__`` (a subclass that adds
+    parameters without declaring them); None otherwise (not declared)."""
+    if not isinstance(factory, type):
+        return getattr(factory, "OPTIONS", None)  # a stand-in for a class (PresetSpace)
+    for klass in factory.__mro__:
+        if "OPTIONS" in vars(klass):
+            return klass.OPTIONS if factory.__init__ is klass.__init__ else None
+    return None
+
+
 def signature_options(factory: Any, skip: Iterable[str] = ()) -> tuple[Option, ...]:
     """The keyword options a constructor's signature shows (for a plugin that declares none):
     every parameter with a default, less ``skip``."""

@@ -21,7 +21,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from nasplat.errors import ConfigError, NasplatError, UnknownNameError
-from nasplat.options import DATA_SETTINGS, Option, check_options, signature_options
+from nasplat.options import (
+    DATA_SETTINGS,
+    Option,
+    check_options,
+    declared_options,
+    signature_options,
+)
 
 T = TypeVar("T")
 
@@ -144,7 +150,7 @@ class Registry(Generic[T]):
         An option the entry does not declare, or a bad value, is one ConfigError line that
         names the entry and the options it knows."""
         factory: Any = self.get(name)
-        declared = self._options.get(name, _declared(factory))
+        declared = self._options.get(name, declared_options(factory))
         if declared is not None:
             check_options(self.kind, name, declared, options, self.context)
         try:
@@ -162,7 +168,7 @@ class Registry(Generic[T]):
         if name in self._options:
             return self._options[name]
         factory = self.resolve(name)
-        declared = _declared(factory)
+        declared = declared_options(factory)
         return declared if declared is not None else signature_options(factory, self.context)
 
     def meta(self, name: str) -> dict[str, Any]:
@@ -219,11 +225,6 @@ def _origin(obj: Any) -> tuple[str, str] | None:
     """Where an object was defined: ``(module, qualified name)``, None when unknown."""
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     return (module, qualname) if module and qualname else None
-
-
-def _declared(factory: Any) -> tuple[Option, ...] | None:
-    """A plugin class's ``OPTIONS`` (the base classes declare None); None for other objects."""
-    return getattr(factory, "OPTIONS", None)
 
 
 class PresetSpace:

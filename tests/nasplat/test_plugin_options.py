@@ -134,3 +134,16 @@ def test_list_options_of_unknown_or_missing_names_is_exit_2(tmp_path: Path) -> N
     assert code == 2 and "list options NAME" in err
     code, _, err = run_main("list", "spaces", "chain", cwd=tmp_path)
     assert code == 2 and "only `list options` takes a NAME" in err
+
+
+def test_a_subclass_with_new_parameters_is_validated_by_its_signature() -> None:
+    from search_spaces.chain import ChainSpace
+
+    class Deeper(ChainSpace):  # adds a parameter, declares nothing: its signature stands
+        def __init__(self, *, depth: int = 2, **options: Any) -> None:
+            super().__init__(layers=depth, **options)
+
+    registry: Registry[Any] = Registry("space")
+    registry.add("deeper", Deeper)
+    assert registry.create("deeper", depth=3, skip=False).options["layers"] == 3
+    assert [o.name for o in registry.options("deeper")] == ["depth"]
