@@ -1,16 +1,20 @@
-"""Dashboard speed at 1k, 10k and 100k trials.
+"""Dashboard speed at 1k, 10k and 100k trials, against the code before the thinning as baseline.
 
 Builds a synthetic chain-space study per size with bulk inserts (SQLAlchemy core on the store's
-tables: architectures, trials, 4 metrics and 3 intermediate values per trial, a few retries and
-failures), then measures
+tables: architectures, trials on 8 workers, 4 metrics and 3 intermediate values per trial, some
+PRUNED and FAILED trials), then measures
 
-- server side: each figure's data + drawing step, a trial-table page, the version poll;
-- the static report: build time and file size;
-- in headless Chromium (when /usr/bin/chromium exists): page load (navigation until the overview
-  figures and the first table page are in the DOM) and refresh (trials written to the store until
-  the table and the scatter show them; the page polls every 0.5 s, so up to 0.5 s is waiting).
+- server side (this code): the Overview panels on a first read and after 5 new trials (the
+  incremental read), a trial-table page, the version poll;
+- the static report (this code): build time and file size;
+- in headless Chromium (when /usr/bin/chromium exists), for this code and, with ``--baseline
+  REV``, for the code of git revision REV (extracted with ``git archive`` and served from
+  there): page load (navigation until the Overview figures and the first table rows are in the
+  DOM) and refresh (5 trials written to the store until the table count and the trials scatter
+  show them; the page polls every 0.5 s, so up to 0.5 s of it is waiting). Best of ``--repeat``
+  runs; each run writes 5 more trials.
 
-Usage: python benchmarks/dashboard.py [--sizes 1000,10000,100000] [--out DIR]
+Usage: python benchmarks/dashboard.py [--sizes 1000,10000,100000] [--baseline REV] [--out DIR]
 """
 
 from __future__ import annotations
@@ -37,7 +41,23 @@ from nasplat.store import Store
 from nasplat.store.models import ArchitectureRow, IntermediateValueRow, TrialRow, TrialValueRow
 from search_spaces.chain import DEFAULT_OPS as OPS
 
+ROOT = Path(__file__).resolve().parent.parent
 NASPLAT = [sys.executable, "-m", "nasplat"]
+TABLE_READY = (
+    "Array.from(document.querySelectorAll("
+    "'#trials .ag-cell[col-id=number], #trials td[data-dash-column=number]'))"
+    ".some(e => e.textContent.trim() !== '')"
+)
+PAGE_READY = (
+    "document.querySelector('#fig-trials .gtitle') && document.querySelector('#fig-timeline .gtitle')"
+    " && document.querySelector('#fig-best-so-far .gtitle') && " + TABLE_READY
+)
+TRIALS_SHOWN = (
+    "(() => { const g = document.querySelector('#fig-trials .js-plotly-plot') || {};"
+    " const n = (g._fullData || []).reduce((n, t) => n + (t.x ? t.x.length : 0), 0);"
+    " const sub = document.querySelector('#fig-trials .gtitle-subtitle');"
+    " return n + '|' + (sub ? sub.textContent : ''); })()"
+)
 
 
 def build_store(path: Path, trials: int, seed: int = 0) -> str:
@@ -127,6 +147,22 @@ def build_store(path: Path, trials: int, seed: int = 0) -> str:
     return url
 
 
+def add_trials(url: str, count: int = 5) -> None:
+    """``count`` finished trials, as a running search writes them."""
+    store = Store(url)
+    study = store.get_study("bench")
+    for k in range(count):
+        genotype = Genotype("chain", {"layer0.op": "conv_3x3", "layer0.n": random.random() + k})
+        trial = store.create_trial(study.id, genotype, Budget(epochs=3))
+        store.finish_trial(
+            trial.id,
+            state="COMPLETE",
+            value=0.5,
+            metrics={"params": 1e4, "flops": 1e6, "latency_ms": 1.0},
+        )
+    store.close()
+
+
 def timed(fn: Any, repeat: int = 3) -> float:
     """Best of ``repeat`` wall-clock seconds."""
     best = float("inf")
@@ -138,27 +174,40 @@ def timed(fn: Any, repeat: int = 3) -> float:
 
 
 def server_side(url: str) -> dict[str, float]:
-    from dashboards.app import TABS, figure_for
     from dashboards.db import Reader
-    from dashboards.table import trial_page
+    from dashboards.page import TABS
+    from dashboards.panels import StudySource, panel
+    from dashboards.table import trial_rows
 
     reader = Reader(url)
-    out = {}
-    for tab, keys in TABS.items():
-        for key in keys:
-            out[f"figure {key}"] = timed(lambda key=key: figure_for(reader, key, "bench", [], 20))
-        out[f"tab {tab} (all its figures)"] = sum(out[f"figure {k}"] for k in keys)
-    out["table page (sorted by value, filtered)"] = timed(
-        lambda: trial_page(
+    out: dict[str, float] = {}
+    first = StudySource(reader, "bench")
+    began = time.perf_counter()
+    for key in TABS["overview"]:
+        panel(first, key)
+    out["Overview panels, first read (s)"] = time.perf_counter() - began
+    add_trials(url)
+    again = StudySource(reader, "bench", previous=first)
+    began = time.perf_counter()
+    for key in TABS["overview"]:
+        panel(again, key)
+    out["Overview panels after 5 new trials (s)"] = time.perf_counter() - began
+    for tab in ("architectures", "curves"):
+        began = time.perf_counter()
+        for key in TABS[tab]:
+            panel(again, key)
+        out[f"{tab.capitalize()} panels (s)"] = time.perf_counter() - began
+    out["table page, sorted by value and filtered (s)"] = timed(
+        lambda: trial_rows(
             reader,
             "bench",
-            3,
-            25,
-            [{"column_id": "value", "direction": "desc"}],
-            "{state} contains COMPLETE",
+            75,
+            100,
+            [{"colId": "value", "sort": "desc"}],
+            {"state": {"filterType": "text", "type": "contains", "filter": "COMPLETE"}},
         )
     )
-    out["version poll"] = timed(reader.version, 5)
+    out["version poll (s)"] = timed(reader.version, 5)
     reader.close()
     return out
 
@@ -174,104 +223,100 @@ def report(url: str, folder: Path) -> dict[str, float]:
     if done.returncode:
         raise RuntimeError(done.stderr)
     return {
-        "report build (CLI, s)": time.perf_counter() - began,
-        "report size (MB)": out_file.stat().st_size / 1e6,
+        "static report build, CLI process (s)": time.perf_counter() - began,
+        "static report size (MB)": out_file.stat().st_size / 1e6,
     }
 
 
-def in_browser(url: str, trials: int) -> dict[str, float]:
+def extract(revision: str, folder: Path) -> Path:
+    """The code of git ``revision``, unpacked into ``folder``."""
+    target = folder / f"code-{revision}"
+    if not target.exists():
+        target.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def in_browser(url: str, code: Path, repeat: int) -> dict[str, float]:
+    """Page load and refresh in Chromium against the dashboard served from ``code``."""
     from dashboards.browser import CHROMIUM, Browser
 
     if not os.path.exists(CHROMIUM):
         return {}
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            *NASPLAT,
-            "dashboard",
-            "--serve",
-            "--port",
-            str(port),
-            "--storage",
-            url,
-            "--refresh",
-            "0.5",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    page = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(page, timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        ready = (
-            "document.querySelector('#fig-trials .gtitle') && document.querySelector('#fig-timeline .gtitle')"
-            " && document.querySelector('#fig-best-so-far .gtitle')"
-            " && document.querySelectorAll('#trials td[data-dash-column=number]').length > 0"
+    loads, refreshes, errors = [], [], 0
+    for _ in range(repeat):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = subprocess.Popen(
+            [*NASPLAT, "dashboard", "--serve", "--port", str(port)]
+            + ["--storage", url, "--refresh", "0.5"],
+            cwd=code,
+            env={**os.environ, "PYTHONPATH": str(code)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        count = "((document.querySelector('#fig-trials .js-plotly-plot') || {})._fullData || []).reduce((n, t) => n + t.x.length, 0)"
-        with Browser() as browser:
-            began = time.perf_counter()
-            browser.navigate(page, timeout=300)
-            browser.wait_for(ready, timeout=300)
-            load = time.perf_counter() - began
-            browser.wait_for(f"{count} > 0", timeout=300)
-            points = browser.evaluate(count)
-            store = Store(url)
-            study = store.get_study("bench")
-            began = time.perf_counter()
-            for k in range(5):
-                t = store.create_trial(
-                    study.id,
-                    Genotype("chain", {"layer0.op": "conv_3x3", "layer0.n": k}),
-                    Budget(epochs=3),
+        page = f"http://127.0.0.1:{port}/"
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(page, timeout=2).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            with Browser() as browser:
+                began = time.perf_counter()
+                browser.navigate(page, timeout=300)
+                browser.wait_for(PAGE_READY, timeout=300)
+                loads.append(time.perf_counter() - began)
+                browser.wait_for("document.querySelector('#table-status').textContent", 300)
+                shown = browser.evaluate(TRIALS_SHOWN)
+                status = browser.evaluate("document.querySelector('#table-status').textContent")
+                total = int(status.split()[0]) + 5
+                began = time.perf_counter()
+                add_trials(url)
+                browser.wait_for(
+                    f"document.querySelector('#table-status').textContent === '{total} trial(s) match'"
+                    f" && {TRIALS_SHOWN} !== {json.dumps(shown)}",
+                    timeout=300,
                 )
-                store.finish_trial(
-                    t.id,
-                    state="COMPLETE",
-                    value=0.5,
-                    metrics={"params": 1e4, "flops": 1e6, "latency_ms": 1.0},
-                )
-            store.close()
-            browser.wait_for(
-                f"document.querySelector('#table-status').textContent === '{trials + 5} trial(s) match' && {count} > {points}",
-                timeout=300,
-            )
-            refresh = time.perf_counter() - began
-            errors = browser.js_errors()
-        return {
-            "page load (browser, s)": load,
-            "refresh after new trials (browser, s)": refresh,
-            "JS errors": len(errors),
-        }
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+                refreshes.append(time.perf_counter() - began)
+                errors += len(browser.js_errors())
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    return {"page load (s)": min(loads), "refresh (s)": min(refreshes), "JS errors": errors}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--baseline", default=None, help="git revision to compare with")
+    parser.add_argument("--repeat", type=int, default=2, help="browser runs per size and code")
     parser.add_argument(
         "--out", default=None, help="Folder for the stores and reports (default: a temp folder)."
     )
     args = parser.parse_args()
     folder = Path(args.out or tempfile.mkdtemp(prefix="nasplat-dash-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
+    codes = {"": ROOT}
+    if args.baseline:
+        codes = {f"before ({args.baseline}), ": extract(args.baseline, folder), "": ROOT}
     results: dict[int, dict[str, float]] = {}
     for size in (int(s) for s in args.sizes.split(",")):
+        path = folder / f"bench-{size}.db"
+        path.unlink(missing_ok=True)
         began = time.perf_counter()
-        url = build_store(folder / f"bench-{size}.db", size)
+        url = build_store(path, size)
         row = {"build store (bulk insert, s)": time.perf_counter() - began}
+        for label, code in codes.items():
+            for key, value in in_browser(url, code, args.repeat).items():
+                row[f"{label}{key}"] = value
         row.update(server_side(url))
         row.update(report(url, folder / f"r{size}"))
-        row.update(in_browser(url, size))
         results[size] = row
         print(json.dumps({size: row}, indent=1), file=sys.stderr, flush=True)
     keys = list(next(iter(results.values())))

@@ -178,6 +178,29 @@ class Browser:
                 raise BrowserError(f"timed out after {timeout}s waiting for: {expression}")
             time.sleep(interval)
 
+    def set_viewport(self, width: int, height: int = 1000) -> None:
+        """Lay the page out at ``width`` x ``height`` CSS pixels (as a window of that size)."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+
+    def horizontal_overflow(self) -> int:
+        """How many pixels the page is wider than its window (0: no horizontal scroll bar)."""
+        return self.evaluate(
+            "Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth)"
+        )
+
+    def empty_figures(self) -> list[str]:
+        """Ids of the visible plotly graphs that draw no data."""
+        return self.evaluate(
+            "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+            ".filter(g => g.offsetParent !== null && !(g._fullData || []).some(t => t.visible !== false"
+            " && ((t.x && t.x.length) || (t.z && t.z.length) || (t.dimensions && t.dimensions.length)"
+            " || (t.cells && t.cells.values && t.cells.values.length))))"
+            ".map(g => g.id || (g.parentElement && g.parentElement.id) || '?')"
+        )
+
     def set_offline(self, offline: bool = True) -> None:
         """Cut (or restore) the page's network, as DevTools' "Offline" does."""
         self.send(

@@ -16,13 +16,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, literal, select, text, union
+from sqlalchemy import and_, case, func, literal, or_, select, text, union
 from sqlalchemy.orm import aliased
 
 from dashboards.cells import space_of
 from dashboards.db import Reader, StudyInfo
+from dashboards.thin import drawn_reasons
 from nasplat.direction import Direction
 from nasplat.genotype import Genotype
+from nasplat.pareto import HYPERVOLUME
 from nasplat.space import op_decision_slot
 from nasplat.store.models import (
     ArchitectureRow,
@@ -35,7 +37,19 @@ from nasplat.store.models import (
 COST_METRICS = ("params", "flops", "latency_ms")
 STATE_ORDER = ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "INTERRUPTED")
 ALPHA_PREFIX = "alpha."
-HOVER_GENOTYPE_LIMIT = 5_000
+HOVER_GENOTYPE_LIMIT = 500
+POINT_COLUMNS = (
+    "id",
+    "number",
+    "state",
+    "value",
+    "tag",
+    "worker",
+    "retries",
+    "start_s",
+    "end_s",
+    "arch_id",
+)
 
 
 def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
@@ -43,57 +57,112 @@ def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _seconds(values: pd.Series) -> pd.Series:
-    """Timestamps (naive ones read as UTC) as float seconds since the epoch."""
+    """Seconds since the epoch as floats: already numbers (the database converted them, see
+    :func:`_epoch`) or timestamps (naive ones read as UTC)."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().sum() == values.notna().sum():
+        return numbers.astype(float)
     stamps = pd.to_datetime(values, utc=True, format="mixed")
     return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
 
 
+def _epoch(reader: Reader, column: Any) -> Any:
+    """A timestamp column as epoch seconds computed in SQL where the database can (the
+    column itself otherwise; :func:`_seconds` converts either)."""
+    converted = reader.epoch(column)
+    return column if converted is None else converted
+
+
 # --- best so far ------------------------------------------------------------------------------
-def best_so_far(reader: Reader, studies: Sequence[str]) -> pd.DataFrame:
+def _running_best(values: np.ndarray, maximize: bool) -> np.ndarray:
+    return np.maximum.accumulate(values) if maximize else np.minimum.accumulate(values)
+
+
+def _completed(reader: Reader, info: StudyInfo) -> pd.DataFrame:
+    """COMPLETE trials with a value: number, value, finished and start (the study's first
+    start), epoch seconds."""
+    t = TrialRow
+    start = select(func.min(t.started_at)).where(t.study_id == info.id).scalar_subquery()
+    query = (
+        select(t.number, t.value, _epoch(reader, t.finished_at), _epoch(reader, start))
+        .where(t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None))
+        .order_by(t.number)
+    )
+    return pd.DataFrame(reader.raw(query), columns=["number", "value", "finished", "start"])
+
+
+def best_so_far(
+    reader: Reader, studies: Sequence[str], points: Mapping[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
     """Best objective so far per study, by trial number and by wall-clock time.
 
     Columns: study, number, elapsed_s (finish time since the study's first trial started),
-    value, best_by_number, best_by_time. Only rows where either running best changes, plus each
-    study's last trial, are kept (the lines are step functions), so 100k trials stay small.
+    value, best_by_number, best_by_time. Only rows where either running best changes (each in
+    its own order), plus each study's last trial, are kept (the lines are step functions), so
+    100k trials stay small. SQL reads the values (or they come from a study's
+    :func:`trial_points` in ``points``); the running best is numpy's.
     """
     frames = []
     for name in studies:
         info = reader.study(name)
-        agg = func.max if info.maximize else func.min
-        t = TrialRow
-        start = select(func.min(t.started_at)).where(t.study_id == info.id).scalar_subquery()
-        query = (
-            select(
-                t.number,
-                t.value,
-                t.finished_at,
-                start.label("start"),
-                agg(t.value).over(order_by=t.number, rows=(None, 0)).label("best_by_number"),
-                agg(t.value)
-                .over(order_by=(t.finished_at, t.number), rows=(None, 0))
-                .label("best_by_time"),
-            )
-            .where(t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None))
-            .order_by(t.number)
-        )
-        df = _frame(
-            reader.execute(query),
-            ["number", "value", "finished_at", "start", "best_by_number", "best_by_time"],
-        )
+        known = (points or {}).get(name)
+        if known is None:
+            df = _completed(reader, info)
+        else:
+            done = known[(known["state"] == "COMPLETE") & known["value"].notna()]
+            df = pd.DataFrame(
+                {"number": done["number"], "value": done["value"], "finished": done["end_s"]}
+            ).assign(start=known["start_s"].min())
         if df.empty:
             continue
-        df["elapsed_s"] = _seconds(df["finished_at"]) - _seconds(df["start"])
-        changed = (df["best_by_number"] != df["best_by_number"].shift()) | (
-            df["best_by_time"] != df["best_by_time"].shift()
-        )
+        df["value"] = df["value"].astype(float)
+        df["elapsed_s"] = _seconds(df["finished"]) - _seconds(df["start"])
+        df["best_by_number"] = _running_best(df["value"].to_numpy(), info.maximize)
+        by_time = df.sort_values(["elapsed_s", "number"], kind="stable")
+        best_by_time = _running_best(by_time["value"].to_numpy(), info.maximize)
+        df.loc[by_time.index, "best_by_time"] = best_by_time
+        changed = df["best_by_number"].ne(df["best_by_number"].shift())
+        time_changed = pd.Series(best_by_time != np.roll(best_by_time, 1), index=by_time.index)
+        time_changed.iloc[0] = True
+        changed |= time_changed.reindex(df.index)
         changed.iloc[-1] = True
         df = df[changed].copy()
         df.insert(0, "study", name)
-        frames.append(df.drop(columns=["finished_at", "start"]))
+        frames.append(df)
     columns = ["study", "number", "value", "best_by_number", "best_by_time", "elapsed_s"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+# --- hypervolume ------------------------------------------------------------------------------
+def hypervolume_history(reader: Reader, study: str) -> pd.DataFrame:
+    """A multi-objective study's hypervolume after each trial (the trials' ``hypervolume``
+    metric, written by the search loop), by trial number. Columns: number, hypervolume; only
+    the rows where it changes, plus the last. Empty for a study without it."""
+    info = reader.study(study)
+    t, tv = TrialRow, aliased(TrialValueRow)
+    query = (
+        select(t.number, tv.value)
+        .join(tv, and_(tv.trial_id == t.id, tv.key == HYPERVOLUME))
+        .where(t.study_id == info.id)
+        .order_by(t.number)
+    )
+    df = _frame(reader.execute(query), ["number", HYPERVOLUME])
+    if df.empty:
+        return df
+    changed = df[HYPERVOLUME] != df[HYPERVOLUME].shift()
+    changed.iloc[-1] = True
+    return df[changed].reset_index(drop=True)
+
+
+def reference_text(info: StudyInfo) -> str:
+    """``val_acc=0, params=1.6e+06``: a study's hypervolume reference point ("" if unfixed)."""
+    reference = info.config.get("reference_point")
+    if not reference:
+        return ""
+    names = [name.strip() for name in str(info.config.get("objective", "")).split(",")]
+    return ", ".join(f"{n}={float(v):g}" for n, v in zip(names, reference, strict=False))
 
 
 # --- all trials ---------------------------------------------------------------------------------
@@ -132,63 +201,116 @@ def pareto_mask(cost: np.ndarray, objective: np.ndarray, direction: Direction) -
     return mask
 
 
+def trial_points(
+    reader: Reader,
+    study: str,
+    metrics: Sequence[str] = COST_METRICS,
+    since: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per trial in number order, as numbers: id, number, state, value, tag, worker,
+    retries, start_s and end_s (epoch seconds, converted by the database; end_s NaN while
+    running), arch_id, one column per metric. The one full read behind the Overview figures.
+
+    ``since``: an earlier result for the same study: only the trials that can have changed are
+    read (new ones, and those RUNNING then: a finished or interrupted trial never changes) and
+    merged into it.
+    """
+    info = reader.study(study)
+    t = TrialRow
+    query = select(
+        t.id,
+        t.number,
+        t.state,
+        t.value,
+        t.tag,
+        t.worker,
+        t.retries,
+        _epoch(reader, t.started_at),
+        _epoch(reader, t.finished_at),
+        t.architecture_id,
+    ).where(t.study_id == info.id)
+    incremental = since is not None and len(since) > 0
+    if incremental:
+        assert since is not None
+        running = since.loc[since["state"] == "RUNNING", "id"].astype(int).tolist()
+        query = query.where(
+            or_(t.id > int(since["id"].max()), t.state == "RUNNING", t.id.in_(running))
+        )
+    query = _metric_columns(query, t, metrics).order_by(t.number)
+    df = pd.DataFrame(reader.raw(query), columns=[*POINT_COLUMNS, *metrics])
+    for column in ("value", *metrics):
+        df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
+    df["start_s"] = _seconds(df["start_s"])
+    df["end_s"] = _seconds(df["end_s"])
+    df["retries"] = df["retries"].fillna(0).astype(int)
+    if incremental:
+        assert since is not None
+        kept = since[~since["id"].isin(df["id"])]
+        df = pd.concat([kept, df] if len(df) else [kept], ignore_index=True)
+        df = df.sort_values("number", kind="stable", ignore_index=True)
+        count = select(func.count()).select_from(t).where(t.study_id == info.id)
+        if reader.execute(count)[0][0] != len(df):  # deleted, or committed out of id order
+            return trial_points(reader, study, metrics)
+    return df
+
+
 def trials_frame(
     reader: Reader,
     study: str,
     metrics: Sequence[str] = COST_METRICS,
     hover_limit: int = HOVER_GENOTYPE_LIMIT,
+    max_points: int | None = None,
+    points: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per trial: id, number, state, value, tag, worker, retries, arch_hash, one column per
-    metric, ``pareto_<metric>`` flags (objective vs. that cost, COMPLETE trials) and ``genotype``
-    hover text (for every trial up to ``hover_limit`` trials, else for Pareto and top trials)."""
+    """:func:`trial_points` (or the given ``points``) with ``pareto_<metric>`` flags (objective vs.
+    that cost, COMPLETE trials), ``drawn`` (why the scatter draws the row, see
+    :func:`~dashboards.thin.drawn_reasons`; ``max_points`` None draws every trial with a value),
+    and for drawn rows ``arch_hash`` and ``genotype`` hover text (for every drawn row up to
+    ``hover_limit`` rows and no thinning, else for Pareto and top-100 rows only)."""
     info = reader.study(study)
-    t, a = TrialRow, ArchitectureRow
-    query = (
-        select(
-            t.id, t.number, t.state, t.value, t.tag, t.worker, t.retries, a.hash, t.architecture_id
-        )
-        .join(a, a.id == t.architecture_id)
-        .where(t.study_id == info.id)
-    )
-    query = _metric_columns(query, t, metrics).order_by(t.number)
-    columns = ["id", "number", "state", "value", "tag", "worker", "retries", "arch_hash", "arch_id"]
-    df = _frame(reader.execute(query), [*columns, *metrics])
+    df = (trial_points(reader, study, metrics) if points is None else points).copy()
     complete = (df["state"] == "COMPLETE").to_numpy()
     for metric in metrics:
-        df[metric] = pd.to_numeric(df[metric], errors="coerce")
-        on_front = pareto_mask(
+        df[f"pareto_{metric}"] = pareto_mask(
             df[metric].where(complete), df["value"].where(complete), info.direction
         )
-        df[f"pareto_{metric}"] = on_front
-    df["value"] = pd.to_numeric(df["value"], errors="coerce")
-    wanted = df.index
-    if len(df) > hover_limit:
-        fronts = df[[f"pareto_{m}" for m in metrics]].any(axis=1) if metrics else False
+    fronts = [f"pareto_{m}" for m in metrics]
+    df["drawn"] = drawn_reasons(df, info.maximize, max_points, fronts)
+    drawn = df.index[df["drawn"] != ""]
+    hover = drawn
+    if len(drawn) > hover_limit or (df["drawn"] == "sample").any():
         ranked = df["value"].rank(ascending=not info.maximize, method="first")
-        wanted = df.index[fronts | (ranked <= 100)]
+        hover = df.index[(df["drawn"] != "") & (df[fronts].any(axis=1) | (ranked <= 100))]
+    df["arch_hash"] = ""
     df["genotype"] = ""
-    arch_ids = sorted(set(df.loc[wanted, "arch_id"].tolist()))
+    arch_ids = sorted(set(df.loc[drawn.union(hover), "arch_id"].tolist()))
     if arch_ids:
-        texts = dict(_architecture_json(reader, arch_ids))
-        df.loc[wanted, "genotype"] = df.loc[wanted, "arch_id"].map(
-            {k: compact_genotype(v) for k, v in texts.items()}
-        )
+        found = _architecture_json(reader, arch_ids)
+        wanted = set(df.loc[hover, "arch_id"].tolist())
+        texts = {k: compact_genotype(g) for k, _, g in found if k in wanted}
+        df.loc[drawn, "arch_hash"] = df.loc[drawn, "arch_id"].map({k: h for k, h, _ in found})
+        df.loc[hover, "genotype"] = df.loc[hover, "arch_id"].map(texts)
     return df
 
 
-def _architecture_json(reader: Reader, arch_ids: Sequence[int]) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    for i in range(0, len(arch_ids), 900):  # stay under SQLite's bound-parameter limit
-        chunk = list(arch_ids[i : i + 900])
+def _rows_by_id(reader: Reader, id_column: Any, columns: Sequence[Any], ids: Sequence[int]) -> list:
+    """``(id, *columns)`` rows for the given ids, read in chunks (SQLite's bound-parameter
+    limit)."""
+    ids = list(ids)
+    out: list = []
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
         out += [
-            (r[0], r[1])
-            for r in reader.execute(
-                select(ArchitectureRow.id, ArchitectureRow.genotype).where(
-                    ArchitectureRow.id.in_(chunk)
-                )
-            )
+            tuple(r)
+            for r in reader.execute(select(id_column, *columns).where(id_column.in_(chunk)))
         ]
     return out
+
+
+def _architecture_json(reader: Reader, arch_ids: Sequence[int]) -> list[tuple[int, str, str]]:
+    """(id, hash, genotype JSON) of the given architectures."""
+    a = ArchitectureRow
+    return _rows_by_id(reader, a.id, (a.hash, a.genotype), arch_ids)
 
 
 # --- learning curves and rungs --------------------------------------------------------------------
@@ -421,31 +543,24 @@ def derived_genotypes(weights: pd.DataFrame, exclude: Sequence[str] = ("none",))
 
 
 # --- timeline -------------------------------------------------------------------------------------
-def timeline(reader: Reader, study: str) -> pd.DataFrame:
-    """One row per trial: number, worker, state, retries, error, start_s and end_s in seconds
-    since the study's first trial started (running trials end at the newest timestamp)."""
-    info = reader.study(study)
-    t = TrialRow
-    query = (
-        select(t.number, t.worker, t.state, t.retries, t.error, t.started_at, t.finished_at)
-        .where(t.study_id == info.id)
-        .order_by(t.number)
-    )
-    df = _frame(
-        reader.execute(query),
-        ["number", "worker", "state", "retries", "error", "started_at", "finished_at"],
-    )
+def timeline(reader: Reader, study: str, points: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per trial: number, worker, state, retries, error (of retried trials), start_s and
+    end_s in seconds since the study's first trial started (running trials end at the newest
+    timestamp). Built from :func:`trial_points` (or the given ``points``)."""
+    df = trial_points(reader, study, metrics=()) if points is None else points
+    columns = ["number", "worker", "state", "retries", "error", "start_s", "end_s"]
     if df.empty:
-        return df.assign(start_s=[], end_s=[])
-    start = _seconds(df["started_at"])
-    end = _seconds(df["finished_at"])
-    origin = start.min()
-    now = np.nanmax([start.max(), end.max()])
-    df["start_s"] = start - origin
-    df["end_s"] = end.fillna(now) - origin
+        return pd.DataFrame(columns=columns)
+    df = df[["id", "number", "worker", "state", "retries", "start_s", "end_s"]].copy()
+    origin = df["start_s"].min()
+    now = np.nanmax([df["start_s"].max(), df["end_s"].max()])
+    df["end_s"] = df["end_s"].fillna(now) - origin
+    df["start_s"] = df["start_s"] - origin
     df["worker"] = df["worker"].fillna("local")
-    df["retries"] = df["retries"].fillna(0).astype(int)
-    return df.drop(columns=["started_at", "finished_at"])
+    retried = df.loc[df["retries"] > 0, "id"].tolist()
+    errors = dict(_rows_by_id(reader, TrialRow.id, (TrialRow.error,), retried))
+    df["error"] = df["id"].map(errors)
+    return df[columns].reset_index(drop=True)
 
 
 def concurrency(frame: pd.DataFrame) -> pd.DataFrame:
@@ -524,6 +639,17 @@ def trial_detail(reader: Reader, study: str, number: int) -> dict[str, Any] | No
             k: g[["step", "value"]].reset_index(drop=True) for k, g in series.groupby("key")
         },
     }
+
+
+def study_span(reader: Reader, study: str) -> tuple[float | None, float | None]:
+    """Epoch seconds of the study's first trial start and of its newest start or finish."""
+    info = reader.study(study)
+    t = TrialRow
+    ends = (func.min(t.started_at), func.max(t.started_at), func.max(t.finished_at))
+    row = reader.execute(select(*[_epoch(reader, c) for c in ends]).where(t.study_id == info.id))
+    first, *newest = _seconds(pd.Series(list(row[0]), dtype=object)).tolist()
+    newest = [v for v in newest if not np.isnan(v)]
+    return (None if np.isnan(first) else first), (max(newest) if newest else None)
 
 
 def studies_frame(reader: Reader) -> pd.DataFrame:

@@ -76,8 +76,22 @@ class Reader:
         self.engine = store.engine
 
     @property
+    def safe_url(self) -> str:
+        """The store's URL with any password hidden (for pages and messages)."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def epoch(self, column: Any) -> Any:
+        """A timestamp column as float seconds since the epoch, computed by the database (so
+        100k timestamps are not parsed in Python); ``None`` on databases without a way."""
+        if self.dialect == "sqlite":  # stored as naive UTC text
+            return (func.julianday(column) - 2440587.5) * 86400.0
+        if self.dialect == "postgresql":
+            return func.extract("epoch", column)
+        return None
 
     def close(self) -> None:
         if self._own_engine:
@@ -87,6 +101,16 @@ class Reader:
         """All rows of one statement."""
         with self.engine.connect() as conn:
             return list(conn.execute(statement, params or {}))
+
+    def raw(self, statement: Any) -> list[tuple[Any, ...]]:
+        """All rows of one statement as the driver returns them, without SQLAlchemy's
+        per-row processing: for big reads of plain numbers and text (no JSON or timestamps)."""
+        with self.engine.connect() as conn:
+            result = conn.execute(statement)
+            try:
+                return list(result.cursor.fetchall()) if result.cursor is not None else []
+            finally:
+                result.close()
 
     def study(self, name: str) -> StudyInfo:
         """A study by name; a StorageError listing the known names if there is none."""

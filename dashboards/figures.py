@@ -7,36 +7,45 @@ figure stays a handful of traces at 100,000 trials.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from dashboards.cells import CellGraph, Component, Edge
 from dashboards.data import COST_METRICS, STATE_ORDER
+from dashboards.fmt import format_count, format_duration
+from dashboards.limits import TIMELINE_BARS
+from dashboards.style import STATE_COLORS
+from dashboards.thin import binned_concurrency, drawn_caption, time_bins
 
-STATE_COLORS = {
-    "COMPLETE": "#2a9d8f",
-    "PRUNED": "#f4a261",
-    "FAILED": "#e63946",
-    "RUNNING": "#457b9d",
-    "INTERRUPTED": "#8d99ae",
-}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-TEMPLATE = "plotly_white"
+
+
+@functools.cache
+def _template() -> go.layout.Template:
+    """plotly_white's layout (its per-trace defaults left out: applying the whole template to
+    every figure costs more than drawing a thinned one)."""
+    return go.layout.Template(layout=pio.templates["plotly_white"].layout)
+
+
+SVG_POINTS = 5_000
+RETRIED_MARKS = 100  # retried trials marked on a binned timeline
 
 
 def _layout(
-    fig: go.Figure, title: str, height: int = 420, revision: str | None = None
+    fig: go.Figure, title: str, height: int = 420, revision: str | None = None, caption: str = ""
 ) -> go.Figure:
     fig.update_layout(
-        title={"text": title, "x": 0.01},
-        template=TEMPLATE,
+        title={"text": title, "x": 0.01, "subtitle": {"text": caption}},
+        template=_template(),
         height=height,
-        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        margin={"l": 60, "r": 20, "t": 80 if caption else 60, "b": 50},
         legend={"orientation": "h", "y": -0.18},
         uirevision=revision or title,  # keep zoom and legend choices across live refreshes
     )
@@ -44,12 +53,32 @@ def _layout(
 
 
 def empty_figure(message: str, title: str = "") -> go.Figure:
-    """A blank figure that says why there is nothing to draw."""
+    """A blank figure that says why there is nothing to draw (the reason is also kept in
+    ``layout.meta``, see :func:`empty_reason`, so pages can show a line instead)."""
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
+    fig.update_layout(meta={"empty": message})
     return _layout(fig, title, height=260)
+
+
+def empty_reason(fig: go.Figure) -> str | None:
+    """Why ``fig`` draws nothing (an :func:`empty_figure`), or None for a figure with data."""
+    meta = fig.layout.meta
+    return meta.get("empty") if isinstance(meta, dict) else None
+
+
+def _translucent(color: str, alpha: float = 0.75) -> str:
+    """``#rrggbb`` as ``rgba(...)`` (cheaper to draw than a per-point marker opacity)."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _scatter(points: int, **trace: object) -> go.Scatter | go.Scattergl:
+    """An SVG scatter, or a WebGL one past :data:`SVG_POINTS` points (WebGL starts slowly,
+    above all in software, but draws many points fast)."""
+    return (go.Scattergl if points > SVG_POINTS else go.Scatter)(**trace)
 
 
 def _gapped(frame: pd.DataFrame, key: str, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +113,8 @@ def best_so_far_figure(frame: pd.DataFrame, objective: str = "objective") -> go.
             (2, "elapsed_s", "best_by_time", by_time),
         ):
             fig.add_trace(
-                go.Scattergl(
+                _scatter(
+                    len(data),
                     x=data[x],
                     y=data[y],
                     mode="lines+markers",
@@ -104,16 +134,46 @@ def best_so_far_figure(frame: pd.DataFrame, objective: str = "objective") -> go.
     return _layout(fig, title)
 
 
+# --- hypervolume ----------------------------------------------------------------------------------
+def hypervolume_figure(frame: pd.DataFrame, reference: str = "") -> go.Figure:
+    """The study's hypervolume after each trial, a step line (never decreasing)."""
+    title = "Hypervolume of the Pareto front" + (
+        f" (reference point {reference})" if reference else ""
+    )
+    if frame.empty:
+        return empty_figure("no hypervolume: not a multi-objective study, or no trial yet", title)
+    fig = go.Figure(
+        go.Scattergl(
+            x=frame["number"],
+            y=frame["hypervolume"],
+            mode="lines+markers",
+            line={"shape": "hv", "color": PALETTE[0]},
+            marker={"size": 5},
+            name="hypervolume",
+            hovertemplate="trial %{x}<br>hypervolume=%{y:.5g}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="trial number")
+    fig.update_yaxes(title_text="hypervolume")
+    return _layout(fig, title)
+
+
 # --- all trials -----------------------------------------------------------------------------------
 def trials_figure(
     frame: pd.DataFrame, objective: str = "objective", metrics: Sequence[str] = COST_METRICS
 ) -> go.Figure:
-    """Objective against each cost metric present (params, FLOPs, latency), one WebGL trace per
-    state, the Pareto front drawn as a line; hover shows the trial, its hash and genotype."""
+    """Objective against each cost metric present (params, FLOPs, latency), one trace per state,
+    the Pareto front drawn as a line; hover shows the trial, its hash and genotype. Rows whose
+    ``drawn`` column is empty are left out (a thinned frame, see
+    :func:`dashboards.data.trials_frame`) and the subtitle says what is drawn."""
     title = f"All trials: {objective} against cost"
     scored = frame[frame["value"].notna()] if not frame.empty else frame
     if scored.empty:
         return empty_figure("no trial with an objective value yet", title)
+    caption = ""
+    if "drawn" in scored:
+        caption = drawn_caption(scored["drawn"])
+        scored = scored[scored["drawn"] != ""]
     present = [m for m in metrics if m in scored and scored[m].notna().any()]
     axes = present or ["number"]
     fig = make_subplots(rows=1, cols=len(axes), shared_yaxes=True, horizontal_spacing=0.04)
@@ -122,24 +182,29 @@ def trials_figure(
         + objective
         + "=%{y:.4g}<br>%{xaxis.title.text}=%{x:.4g}<br>%{customdata[2]}<extra></extra>"
     )
+
+    def custom(rows: pd.DataFrame) -> np.ndarray:
+        return np.stack(
+            [rows["number"], rows["arch_hash"].astype(str).str.slice(0, 10), rows["genotype"]],
+            axis=-1,
+        )
+
     for col, metric in enumerate(axes, start=1):
         for state in STATE_ORDER:
             group = scored[(scored["state"] == state) & scored[metric].notna()]
             if group.empty:
                 continue
             fig.add_trace(
-                go.Scattergl(
+                _scatter(
+                    len(group),
                     x=group[metric],
                     y=group["value"],
                     mode="markers",
-                    marker={"color": STATE_COLORS[state], "size": 6, "opacity": 0.75},
+                    marker={"color": _translucent(STATE_COLORS[state]), "size": 6},
                     name=state,
                     legendgroup=state,
                     showlegend=col == 1,
-                    customdata=np.stack(
-                        [group["number"], group["arch_hash"].str.slice(0, 10), group["genotype"]],
-                        axis=-1,
-                    ),
+                    customdata=custom(group),
                     hovertemplate=hover,
                 ),
                 row=1,
@@ -150,7 +215,8 @@ def trials_figure(
             front = scored[scored[flag]].sort_values(metric)
             if not front.empty:
                 fig.add_trace(
-                    go.Scattergl(
+                    _scatter(
+                        len(front),
                         x=front[metric],
                         y=front["value"],
                         mode="lines+markers",
@@ -159,14 +225,7 @@ def trials_figure(
                         name="Pareto front",
                         legendgroup="pareto",
                         showlegend=col == 1,
-                        customdata=np.stack(
-                            [
-                                front["number"],
-                                front["arch_hash"].str.slice(0, 10),
-                                front["genotype"],
-                            ],
-                            axis=-1,
-                        ),
+                        customdata=custom(front),
                         hovertemplate=hover,
                     ),
                     row=1,
@@ -175,36 +234,48 @@ def trials_figure(
         log = metric != "number" and (scored[metric] > 0).all()
         fig.update_xaxes(title_text=metric, type="log" if log else "linear", row=1, col=col)
     fig.update_yaxes(title_text=objective, row=1, col=1)
-    return _layout(fig, title, height=440)
+    return _layout(fig, title, height=440, caption=caption)
 
 
 # --- learning curves and rungs ----------------------------------------------------------------------
 def learning_curves_figure(
     curves: pd.DataFrame, ladder: pd.DataFrame | None = None, key: str = "value"
 ) -> go.Figure:
-    """Intermediate values per step (one gapped WebGL line per state), an ✕ where each pruned
-    trial stopped; on the right (when present) the fidelity ladder: value per rung, lines joining
-    the same architecture."""
-    title = "Learning curves" + (
-        " and fidelity ladder" if ladder is not None and len(ladder) else ""
-    )
+    """Intermediate values per step (one gapped line per state), an ✕ where each pruned trial
+    stopped; on the right (when present) the fidelity ladder: value per rung, lines joining the
+    same architecture. Curves of a single step (1-epoch trials) are no curves: left out."""
     has_ladder = ladder is not None and not ladder.empty
-    if curves.empty and not has_ladder:
-        return empty_figure("no intermediate values reported yet", title)
-    cols = 2 if has_ladder else 1
-    fig = make_subplots(
-        rows=1,
-        cols=cols,
-        subplot_titles=("intermediate " + key, "rungs (same architecture joined)")[:cols],
-        horizontal_spacing=0.08,
-    )
+    has_curves = not curves.empty and curves.groupby("trial_id")["step"].nunique().max() >= 2
+    title = {
+        (True, True): "Learning curves and fidelity ladder",
+        (False, True): "Fidelity ladder",
+    }.get((has_curves, has_ladder), "Learning curves")
+    if not (has_curves or has_ladder):
+        return empty_figure(
+            "every trial reported a single step (e.g. 1-epoch trials): no curve to draw"
+            if not curves.empty
+            else "no intermediate values reported yet",
+            title,
+        )
+    titles = [t for t, on in (("intermediate " + key, has_curves), ("rungs", has_ladder)) if on]
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.08)
+    if has_curves:
+        _draw_curves(fig, curves, key)
+    if has_ladder:
+        assert ladder is not None
+        _draw_ladder(fig, ladder, col=len(titles))
+    return _layout(fig, title)
+
+
+def _draw_curves(fig: go.Figure, curves: pd.DataFrame, key: str) -> None:
     for state in STATE_ORDER:
         group = curves[curves["state"] == state]
         if group.empty:
             continue
         xs, ys = _gapped(group, "trial_id", "step", "value")
         fig.add_trace(
-            go.Scattergl(
+            _scatter(
+                len(xs),
                 x=xs,
                 y=ys,
                 mode="lines",
@@ -217,10 +288,11 @@ def learning_curves_figure(
             row=1,
             col=1,
         )
-    stops = curves[curves["stopped"]] if not curves.empty else curves
+    stops = curves[curves["stopped"]]
     if not stops.empty:
         fig.add_trace(
-            go.Scattergl(
+            _scatter(
+                len(stops),
                 x=stops["step"],
                 y=stops["value"],
                 mode="markers",
@@ -234,41 +306,44 @@ def learning_curves_figure(
         )
     fig.update_xaxes(title_text="step", row=1, col=1)
     fig.update_yaxes(title_text=key, row=1, col=1)
-    if has_ladder:
-        ladder = ladder.sort_values(["arch_hash", "rung"])
-        xs, ys = _gapped(ladder, "arch_hash", "rung", "value")
+
+
+def _draw_ladder(fig: go.Figure, ladder: pd.DataFrame, col: int) -> None:
+    ladder = ladder.sort_values(["arch_hash", "rung"])
+    xs, ys = _gapped(ladder, "arch_hash", "rung", "value")
+    fig.add_trace(
+        _scatter(
+            len(xs),
+            x=xs,
+            y=ys,
+            mode="lines",
+            line={"color": "#999", "width": 1},
+            name="same architecture",
+            hoverinfo="skip",
+        ),
+        row=1,
+        col=col,
+    )
+    for k, (rung, group) in enumerate(ladder.groupby("rung")):
+        epochs = group["epochs"].dropna()
+        label = f"rung {rung}" + (f" ({int(epochs.iloc[0])} epochs)" if len(epochs) else "")
         fig.add_trace(
-            go.Scattergl(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line={"color": "#999", "width": 1},
-                name="same architecture",
-                hoverinfo="skip",
+            _scatter(
+                len(group),
+                x=group["rung"],
+                y=group["value"],
+                mode="markers",
+                marker={"size": 8, "color": PALETTE[k % len(PALETTE)]},
+                name=label,
+                customdata=np.stack(
+                    [group["number"], group["arch_hash"].str.slice(0, 10)], axis=-1
+                ),
+                hovertemplate="trial %{customdata[0]} (%{customdata[1]})<br>%{y:.4g}<extra></extra>",
             ),
             row=1,
-            col=2,
+            col=col,
         )
-        for k, (rung, group) in enumerate(ladder.groupby("rung")):
-            epochs = group["epochs"].dropna()
-            label = f"rung {rung}" + (f" ({int(epochs.iloc[0])} epochs)" if len(epochs) else "")
-            fig.add_trace(
-                go.Scattergl(
-                    x=group["rung"],
-                    y=group["value"],
-                    mode="markers",
-                    marker={"size": 8, "color": PALETTE[k % len(PALETTE)]},
-                    name=label,
-                    customdata=np.stack(
-                        [group["number"], group["arch_hash"].str.slice(0, 10)], axis=-1
-                    ),
-                    hovertemplate="trial %{customdata[0]} (%{customdata[1]})<br>%{y:.4g}<extra></extra>",
-                ),
-                row=1,
-                col=2,
-            )
-        fig.update_xaxes(title_text="rung", dtick=1, row=1, col=2)
-    return _layout(fig, title)
+    fig.update_xaxes(title_text="rung", dtick=1, row=1, col=col)
 
 
 # --- operator frequency -----------------------------------------------------------------------------
@@ -515,45 +590,42 @@ def cell_figure(graph: CellGraph, title: str = "Best architecture") -> go.Figure
 
 
 # --- timeline -----------------------------------------------------------------------------------------
-def timeline_figure(frame: pd.DataFrame, running: pd.DataFrame) -> go.Figure:
+def timeline_figure(
+    frame: pd.DataFrame, running: pd.DataFrame, max_bars: int | None = TIMELINE_BARS
+) -> go.Figure:
     """Each trial a bar on its worker's row (colour = state, ✕ = retried), and below the number
-    of trials in flight over time."""
+    of trials in flight over time. Past ``max_bars`` trials the bars become a heatmap of trials
+    finished per worker and time bin, and the in-flight line its peak per bin."""
     title = "Trial timeline per worker"
     if frame.empty:
         return empty_figure("no trial yet", title)
-    workers = sorted(frame["worker"].astype(str).unique())
-    row_of = {w: k for k, w in enumerate(workers)}
+    rows, names = pd.factorize(frame["worker"].astype(str), sort=True)
+    workers = [str(w) for w in names]
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06
     )
-    frame = frame.assign(y=frame["worker"].astype(str).map(row_of))
-    for state in STATE_ORDER:
-        group = frame[frame["state"] == state]
-        if group.empty:
-            continue
-        n = len(group)
-        xs = np.full(3 * n, np.nan)
-        ys = np.full(3 * n, np.nan)
-        xs[0::3], xs[1::3] = group["start_s"], group["end_s"]
-        ys[0::3] = ys[1::3] = group["y"]
-        numbers = np.repeat(group["number"].to_numpy(dtype=float), 3)
-        fig.add_trace(
-            go.Scattergl(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line={"color": STATE_COLORS[state], "width": 8},
-                name=state,
-                customdata=numbers,
-                hovertemplate="trial %{customdata}<br>t=%{x:.1f}s<extra>" + state + "</extra>",
-            ),
-            row=1,
-            col=1,
+    frame = frame.assign(y=rows)
+    binned = max_bars is not None and len(frame) > max_bars
+    caption = ""
+    if binned:
+        bins = time_bins(frame)
+        _timeline_heatmap(fig, bins, workers)
+        running = binned_concurrency(running)
+        width = float(bins["t1"].iloc[0] - bins["t0"].iloc[0]) if len(bins) else 0.0
+        caption = (
+            f"{format_count(len(frame))} trials, counted per worker in bins of "
+            f"{format_duration(width)} (colour: trials finished)"
         )
+    else:
+        _timeline_bars(fig, frame)
     retried = frame[frame["retries"] > 0]
+    if binned and len(retried) > RETRIED_MARKS:
+        caption += f"; ✕: the newest {RETRIED_MARKS} of {format_count(len(retried))} retried trials"
+        retried = retried.nlargest(RETRIED_MARKS, "number")
     if not retried.empty:
         fig.add_trace(
-            go.Scattergl(
+            _scatter(
+                len(retried),
                 x=retried["start_s"],
                 y=retried["y"],
                 mode="markers",
@@ -568,12 +640,13 @@ def timeline_figure(frame: pd.DataFrame, running: pd.DataFrame) -> go.Figure:
             col=1,
         )
     fig.add_trace(
-        go.Scattergl(
+        _scatter(
+            len(running),
             x=running["time_s"],
             y=running["running"],
             mode="lines",
             line={"shape": "hv", "color": "#555"},
-            name="in flight",
+            name="in flight (peak per bin)" if binned else "in flight",
         ),
         row=2,
         col=1,
@@ -583,7 +656,54 @@ def timeline_figure(frame: pd.DataFrame, running: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(title_text="in flight", rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title_text="seconds since the study started", row=2, col=1)
-    return _layout(fig, title, height=max(360, 260 + 26 * len(workers)))
+    return _layout(fig, title, height=max(360, 260 + 26 * len(workers)), caption=caption)
+
+
+def _timeline_bars(fig: go.Figure, frame: pd.DataFrame) -> None:
+    for state in STATE_ORDER:
+        group = frame[frame["state"] == state]
+        if group.empty:
+            continue
+        n = len(group)
+        xs = np.full(3 * n, np.nan)
+        ys = np.full(3 * n, np.nan)
+        xs[0::3], xs[1::3] = group["start_s"], group["end_s"]
+        ys[0::3] = ys[1::3] = group["y"]
+        numbers = np.repeat(group["number"].to_numpy(dtype=float), 3)
+        fig.add_trace(
+            _scatter(
+                3 * n,
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": STATE_COLORS[state], "width": 8},
+                name=state,
+                customdata=numbers,
+                hovertemplate="trial %{customdata}<br>t=%{x:.1f}s<extra>" + state + "</extra>",
+            ),
+            row=1,
+            col=1,
+        )
+
+
+def _timeline_heatmap(fig: go.Figure, bins: pd.DataFrame, workers: list[str]) -> None:
+    shape = (len(workers), len(bins) // len(workers))  # every (worker, bin), workers sorted
+    centers = ((bins["t0"] + bins["t1"]) / 2).to_numpy()[: shape[1]]
+    fig.add_trace(
+        go.Heatmap(
+            x=centers,
+            y=list(range(len(workers))),
+            z=bins["finished"].to_numpy(dtype=float).reshape(shape),
+            colorscale="Blues",
+            colorbar={"title": {"text": "finished"}, "len": 0.7, "y": 0.64},
+            customdata=bins[["failed", "running"]].to_numpy().reshape((*shape, 2)),
+            name="trials finished",
+            hovertemplate="%{x:.0f} s: %{z} finished, %{customdata[0]} failed, "
+            "%{customdata[1]} still running<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
 
 
 def trial_curves_figure(series: dict[str, pd.DataFrame], number: int) -> go.Figure:

@@ -1,131 +1,159 @@
-"""The static report: every figure of a study in one self-contained HTML file.
+"""The static report: one self-contained HTML file for one or several studies.
 
+Each study gets a summary header (study, space, strategy, budget used, best value at the
+metric's precision, time), its best architecture drawn beside its notation, then every panel
+that applies; panels with nothing to show are listed with the reason instead of drawn empty.
 plotly.js is inlined once (no CDN, no MathJax), so the file opens with no network.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboards import data
-from dashboards.cells import genotype_graph
 from dashboards.db import Reader
-from dashboards.figures import (
-    arch_weights_figure,
-    best_so_far_figure,
-    cell_figure,
-    derived_genotype_figure,
-    empty_figure,
-    learning_curves_figure,
-    op_frequency_figure,
-    parallel_categories_figure,
-    timeline_figure,
-    trials_figure,
-)
+from dashboards.fmt import format_count
+from dashboards.limits import MAX_POINTS
+from dashboards.panels import Panel, StudySource, study_panels
+from dashboards.style import CSS
+from dashboards.summary import Summary, study_summary
+
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def study_figures(
     reader: Reader, study: str, compare: Sequence[str] = (), top_k: int = 20
 ) -> dict[str, go.Figure]:
-    """Every figure of a study by id (the report's and the live dashboard's sections)."""
-    info = reader.study(study)
-    figures: dict[str, go.Figure] = {}
-    figures["best-so-far"] = best_so_far_figure(
-        data.best_so_far(reader, [study, *[c for c in compare if c != study]]), info.objective
-    )
-    figures["trials"] = trials_figure(data.trials_frame(reader, study), info.objective)
-    figures["curves"] = learning_curves_figure(
-        data.learning_curves(reader, study), data.rungs(reader, study)
-    )
-    figures["ops"] = op_frequency_figure(data.op_frequency(reader, study, top_k=top_k))
-    figures["decisions"] = parallel_categories_figure(
-        data.decisions_frame(reader, study), info.objective
-    )
-    weights = data.arch_weights(reader, study)
-    figures["alphas"] = arch_weights_figure(weights)
-    figures["derived"] = derived_genotype_figure(data.derived_genotypes(weights))
-    best = data.best_genotype(reader, study)
-    if best is None:
-        figures["cell"] = empty_figure("no completed trial yet", "Best architecture")
-    else:
-        number, value, genotype = best
-        figures["cell"] = cell_figure(
-            genotype_graph(genotype, info.config.get("space_options")),
-            f"Best architecture: trial {number}, {info.objective}={value:.4g}",
+    """Every figure of a study that has something to draw, by panel key."""
+    src = StudySource(reader, study, compare, top_k)
+    return {k: p.figure for k, p in study_panels(src).items() if p.figure is not None}
+
+
+class _Figures:
+    """Turns figures into HTML, inlining plotly.js with the first one only."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, fig: go.Figure, key: str) -> str:
+        self.count += 1
+        return fig.to_html(
+            full_html=False,
+            include_plotlyjs=self.count == 1,
+            include_mathjax=False,
+            div_id=f"plot-{self.count}-{key}",
+            config=PLOT_CONFIG,
+            default_width="100%",
         )
-    line = data.timeline(reader, study)
-    figures["timeline"] = timeline_figure(line, data.concurrency(line))
-    return figures
 
 
-def _summary(reader: Reader, study: str) -> dict[str, Any]:
-    frame = data.studies_frame(reader)
-    row = frame[frame["name"] == study].iloc[0].to_dict()
-    return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+def _summary_html(summary: Summary) -> str:
+    items = "".join(
+        f'<div><dt>{html.escape(label)}</dt><dd class="{"best" if label == "best" else ""}">'
+        f"{html.escape(text)}</dd></div>"
+        for label, text in summary.items()
+    )
+    return f'<dl class="summary">{items}</dl>'
 
 
-def render_report(reader: Reader, study: str, compare: Sequence[str] = (), top_k: int = 20) -> str:
-    """The report as one HTML string."""
-    figures = study_figures(reader, study, compare, top_k)
-    summary = _summary(reader, study)
-    best = data.best_genotype(reader, study)
-    parts = []
-    for k, (key, fig) in enumerate(figures.items()):
-        parts.append(
-            f'<section class="figure" id="fig-{key}">'
-            + fig.to_html(
-                full_html=False,
-                include_plotlyjs=k == 0,
-                include_mathjax=False,
-                div_id=f"plot-{key}",
-                config={"displaylogo": False, "responsive": True},
+def _best_html(cell: Panel | None, summary: Summary, figure_html: _Figures) -> str:
+    if cell is None or cell.figure is None:
+        return ""
+    return (
+        '<div class="card best-arch" id="best-architecture">'
+        f'<div class="drawing">{figure_html(cell.figure, "cell")}</div>'
+        '<div class="notation"><h2>Notation</h2>'
+        f'<pre class="notation-text" id="best-notation">{html.escape(summary.notation)}</pre>'
+        "</div></div>"
+    )
+
+
+def _study_html(
+    reader: Reader,
+    study: str,
+    compare: Sequence[str],
+    top_k: int,
+    max_points: int | None,
+    figure_html: _Figures,
+) -> str:
+    summary = study_summary(reader, study)
+    panels = study_panels(StudySource(reader, study, compare, top_k, max_points))
+    cell = panels.pop("cell", None)
+    parts = [
+        f'<section class="study" id="study-{html.escape(study)}">',
+        f'<div class="card"><h2>Study {html.escape(study)}</h2>{_summary_html(summary)}</div>',
+        _best_html(cell, summary, figure_html),
+    ]
+    for key, found in panels.items():
+        if found.figure is not None:
+            parts.append(
+                f'<div class="card figure" id="fig-{key}">{figure_html(found.figure, key)}</div>'
             )
-            + "</section>"
+    notes = [p for p in (cell, *panels.values()) if p is not None and p.figure is None]
+    if notes:
+        items = "".join(
+            f"<li><b>{html.escape(p.title)}</b>: {html.escape(p.note)}</li>" for p in notes
         )
-    rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape('' if v is None else str(v))}</td></tr>"
-        for k, v in summary.items()
-    )
-    genotype = (
-        f'<h2>Best genotype (trial {best[0]})</h2><pre id="best-genotype">'
-        + html.escape(json.dumps(best[2].to_dict(), indent=2))
-        + "</pre>"
-        if best
-        else ""
-    )
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        parts.append(
+            f'<div class="card" id="not-shown"><h2>Not shown</h2><ul class="notes">{items}</ul></div>'
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _contents(reader: Reader, studies: Sequence[str]) -> str:
+    rows = []
+    for name in studies:
+        summary = study_summary(reader, name)
+        rows.append(
+            f'<li><a href="#study-{html.escape(name)}">{html.escape(name)}</a>: '
+            f"{html.escape(summary.info.space)} / {html.escape(summary.info.strategy)}, "
+            f"{format_count(summary.trials)} trials, best {html.escape(summary.best_text)}</li>"
+        )
+    return f'<nav class="card"><h2>Studies</h2><ul class="notes">{"".join(rows)}</ul></nav>'
+
+
+def render_report(
+    reader: Reader,
+    studies: str | Sequence[str],
+    compare: Sequence[str] = (),
+    top_k: int = 20,
+    max_points: int | None = MAX_POINTS,
+) -> str:
+    """The report of one study (or of several, one section each) as one HTML string."""
+    names = [studies] if isinstance(studies, str) else list(studies)
+    figure_html = _Figures()
+    body = "".join(_study_html(reader, n, compare, top_k, max_points, figure_html) for n in names)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    title = names[0] if len(names) == 1 else f"{len(names)} studies"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>nasplat report: {html.escape(study)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1400px; color: #222; }}
-table.summary {{ border-collapse: collapse; }}
-table.summary th, table.summary td {{ border: 1px solid #ddd; padding: 2px 8px; text-align: left; }}
-pre {{ background: #f6f8fa; padding: 0.8rem; max-height: 24rem; overflow: auto; }}
-section.figure {{ margin: 1rem 0; }}
-</style></head>
-<body>
-<h1>Study {html.escape(study)}</h1>
-<p>Generated by nasplat at {stamp}.</p>
-<table class="summary">{rows}</table>
-{genotype}
-{"".join(parts)}
-</body></html>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>nasplat report: {html.escape(title)}</title>
+<style>{CSS}</style></head>
+<body><div class="page">
+<div class="topbar"><h1>nasplat report: {html.escape(title)}</h1>
+<span class="muted">generated {stamp}</span></div>
+{_contents(reader, names) if len(names) > 1 else ""}
+{body}
+</div></body></html>
 """
 
 
 def write_report(
-    reader: Reader, study: str, out: str | Path, compare: Sequence[str] = (), top_k: int = 20
+    reader: Reader,
+    studies: str | Sequence[str],
+    out: str | Path,
+    compare: Sequence[str] = (),
+    top_k: int = 20,
+    max_points: int | None = MAX_POINTS,
 ) -> Path:
-    """Write the report to ``out`` (folders created) and return its path."""
+    """Write the report of ``studies`` to ``out`` (folders created) and return its path."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(reader, study, compare, top_k), encoding="utf-8")
+    path.write_text(render_report(reader, studies, compare, top_k, max_points), encoding="utf-8")
     return path

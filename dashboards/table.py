@@ -1,21 +1,20 @@
-"""The live trial table's data: one page of a study's trials, sorted and filtered in SQL.
+"""The live trial table's data: rows of a study's trials, sorted and filtered in SQL.
 
-The Dash ``DataTable`` runs with custom paging, sorting and filtering, so the browser only ever
-holds one page, and the database does the sorting and filtering with bound parameters. Filter
-strings follow the DataTable's syntax: ``{column} op value`` terms joined by ``&&``, with op one
-of ``= != < <= > >= eq ne lt le gt ge contains datestartswith`` (``i``/``s`` prefixes for case
-(in)sensitivity are accepted); a value alone (``{state} COMPLETE``) means equality for numbers
-and ``contains`` for text.
+The table (AG Grid's infinite row model, paged) asks for rows ``start`` to ``end`` with its sort
+and filter models; the database sorts, filters (with bound parameters) and counts, so the
+browser only ever holds a page. Filter models are AG Grid's: per column a number filter
+(``equals notEqual lessThan lessThanOrEqual greaterThan greaterThanOrEqual inRange blank
+notBlank``) or a text filter (``contains notContains equals notEqual startsWith endsWith blank
+notBlank``, case-insensitive), or two of them joined by ``operator`` AND/OR.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, func, literal_column, select
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from dashboards.db import Reader
@@ -37,54 +36,10 @@ COLUMNS = (
     "arch",
     "error",
 )
-_TERM = re.compile(
-    r"^\s*\{(?P<col>[^}]+)\}\s*"
-    r"(?P<op>(?:[is])?(?:contains|datestartswith|eq|ne|lt|le|gt|ge)\b|[is]?(?:<=|>=|!=|=|<|>))?"
-    r"\s*(?P<value>.*?)\s*$"
-)
-_OPS = {"=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 
 
 class FilterError(NasplatError):
     """A filter the table cannot turn into SQL."""
-
-
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
-        return text[1:-1]
-    return text
-
-
-def parse_filter(query: str | None) -> list[tuple[str, str, str | float]]:
-    """``{col} op value && ...`` as (column, op, value) terms; op one of eq ne lt le gt ge
-    contains startswith. Unknown columns or operators raise FilterError."""
-    terms: list[tuple[str, str, str | float]] = []
-    for part in (query or "").split("&&"):
-        if not part.strip():
-            continue
-        match = _TERM.match(part)
-        if match is None:
-            raise FilterError(f"cannot read filter term {part.strip()!r}")
-        column, op, raw = match.group("col").strip(), match.group("op") or "", match.group("value")
-        if column not in COLUMNS:
-            raise FilterError(f"unknown column {column!r} in filter")
-        op = (
-            op[1:]
-            if op[:1] in "is" and op[1:] in (*_OPS, *_OPS.values(), "contains", "datestartswith")
-            else op
-        )
-        op = _OPS.get(op, op) or ("eq" if column in NUMERIC_COLUMNS else "contains")
-        if op == "datestartswith":
-            op = "startswith"
-        raw = _unquote(raw)
-        value: str | float = raw
-        if column in NUMERIC_COLUMNS:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise FilterError(f"column {column!r} needs a number, got {raw!r}") from None
-        terms.append((column, op, value))
-    return terms
 
 
 def _columns(reader: Reader) -> tuple[Any, dict[str, ColumnElement[Any]]]:
@@ -114,49 +69,99 @@ def _columns(reader: Reader) -> tuple[Any, dict[str, ColumnElement[Any]]]:
     return source, columns
 
 
-def _condition(column: ColumnElement[Any], op: str, value: str | float) -> ColumnElement[Any]:
-    if op == "contains":
-        return func.lower(column).contains(str(value).lower(), autoescape=True)
-    if op == "startswith":
-        return func.lower(column).startswith(str(value).lower(), autoescape=True)
-    return {
-        "eq": column == value,
-        "ne": column != value,
-        "lt": column < value,
-        "le": column <= value,
-        "gt": column > value,
-        "ge": column >= value,
-    }[op]
+NUMBER_FILTERS = {
+    "equals": lambda c, v: c == v,
+    "notEqual": lambda c, v: or_(c != v, c.is_(None)),
+    "lessThan": lambda c, v: c < v,
+    "lessThanOrEqual": lambda c, v: c <= v,
+    "greaterThan": lambda c, v: c > v,
+    "greaterThanOrEqual": lambda c, v: c >= v,
+}
+TEXT_FILTERS = {
+    "contains": lambda c, v: func.lower(c).contains(v, autoescape=True),
+    "notContains": lambda c, v: or_(~func.lower(c).contains(v, autoescape=True), c.is_(None)),
+    "equals": lambda c, v: func.lower(c) == v,
+    "notEqual": lambda c, v: or_(func.lower(c) != v, c.is_(None)),
+    "startsWith": lambda c, v: func.lower(c).startswith(v, autoescape=True),
+    "endsWith": lambda c, v: func.lower(c).endswith(v, autoescape=True),
+}
 
 
-def trial_page(
+def _number(value: Any, column: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise FilterError(f"column {column!r} needs a number, got {value!r}") from None
+    if number != number:
+        raise FilterError(f"column {column!r} needs a number, got {value!r}")
+    return number
+
+
+def _one_condition(name: str, column: ColumnElement[Any], spec: dict[str, Any]) -> Any:
+    kind = spec.get("type", "")
+    if kind == "blank":
+        return column.is_(None)
+    if kind == "notBlank":
+        return column.is_not(None)
+    if name in NUMERIC_COLUMNS:
+        if kind == "inRange":
+            low, high = _number(spec.get("filter"), name), _number(spec.get("filterTo"), name)
+            return column.between(min(low, high), max(low, high))
+        if kind not in NUMBER_FILTERS:
+            raise FilterError(f"unknown number filter {kind!r} on column {name!r}")
+        return NUMBER_FILTERS[kind](column, _number(spec.get("filter"), name))
+    if kind not in TEXT_FILTERS:
+        raise FilterError(f"unknown text filter {kind!r} on column {name!r}")
+    return TEXT_FILTERS[kind](column, str(spec.get("filter", "")).lower())
+
+
+def filter_conditions(
+    model: dict[str, Any] | None, columns: dict[str, ColumnElement[Any]]
+) -> list[Any]:
+    """SQL conditions (all to hold) for an AG Grid filter model over ``columns``; a
+    FilterError names an unknown column or filter, or a number filter given no number."""
+    out = []
+    for name, spec in (model or {}).items():
+        if name not in columns:
+            raise FilterError(f"unknown column {name!r} in filter")
+        if "conditions" in spec:
+            parts = [_one_condition(name, columns[name], c) for c in spec["conditions"]]
+            out.append((or_ if spec.get("operator") == "OR" else and_)(*parts))
+        else:
+            out.append(_one_condition(name, columns[name], spec))
+    return out
+
+
+def trial_rows(
     reader: Reader,
     study: str,
-    page: int = 0,
-    page_size: int = 25,
-    sort_by: Sequence[dict[str, str]] = (),
-    filter_query: str | None = None,
+    start: int = 0,
+    end: int = 25,
+    sort_model: Sequence[dict[str, str]] = (),
+    filter_model: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """One page of the study's trials (columns :data:`COLUMNS`) and the number of matching rows."""
+    """Rows ``start`` to ``end`` (excluded) of the study's trials (columns :data:`COLUMNS`) in
+    the order of ``sort_model`` (``[{"colId": ..., "sort": "asc"|"desc"}]``, then by number)
+    and filtered by ``filter_model``, and the number of matching rows."""
     info = reader.study(study)
     source, columns = _columns(reader)
-    where = [TrialRow.study_id == info.id]
-    for column, op, value in parse_filter(filter_query):
-        where.append(_condition(columns[column], op, value))
+    where = [TrialRow.study_id == info.id, *filter_conditions(filter_model, columns)]
     order = []
-    for spec in sort_by or ():
-        column = columns.get(spec.get("column_id", ""))
+    for spec in sort_model or ():
+        column = columns.get(spec.get("colId", ""))
         if column is not None:
-            order.append(column.desc() if spec.get("direction") == "desc" else column.asc())
+            order.append(column.desc() if spec.get("sort") == "desc" else column.asc())
     order.append(TrialRow.number.asc())
-    total = reader.execute(select(func.count()).select_from(source).where(*where))[0][0]
+    counted = source if filter_model else TrialRow.__table__  # the outer joins add no rows
+    total = reader.execute(select(func.count()).select_from(counted).where(*where))[0][0]
+    start = max(0, int(start))
     query = (
         select(*[c.label(name) for name, c in columns.items()])
         .select_from(source)
         .where(*where)
         .order_by(*order)
-        .limit(page_size)
-        .offset(max(0, page) * page_size)
+        .limit(max(0, int(end) - start))
+        .offset(start)
     )
     frame = pd.DataFrame([tuple(r) for r in reader.execute(query)], columns=list(columns))
     return frame, int(total)

@@ -1,8 +1,11 @@
 """Constraints such as ``params<=1e6`` that reject an architecture before it is trained.
 
 A constraint compares one metric that is known before training (``params``, ``flops``,
-``latency_ms`` of the built network, or a column of a benchmark table) with a bound. A rejected
-architecture's trial ends FAILED with an error naming the constraint and the measured value.
+``latency_ms`` of the built network, or a column of a benchmark table) with a bound. The trial
+loop asks the evaluator (``Evaluator.precheck``) before it creates a trial: an architecture that
+breaks a constraint gets no trial, costs no budget, and the strategy is told it is infeasible.
+``evaluate`` checks again (a trial evaluated outside the loop): there a violation fails the trial
+with an error naming the constraint and the measured value.
 """
 
 from __future__ import annotations
@@ -77,11 +80,23 @@ def parse_constraints(
     return constraints
 
 
-def check_constraints(constraints: Iterable[Constraint], metrics: Mapping[str, float]) -> None:
-    """Raise :class:`ConstraintViolation` for the first constraint that ``metrics`` break."""
+def violation(constraints: Iterable[Constraint], metrics: Mapping[str, float]) -> str | None:
+    """What the first constraint that ``metrics`` break says, e.g. ``constraint params<=1e+06
+    violated: params=2.3e+06``; None when every constraint holds."""
     for constraint in constraints:
         value = metrics[constraint.metric]
         if not constraint.holds(value):
-            raise ConstraintViolation(
-                f"constraint {constraint} violated: {constraint.metric}={value:g}"
-            )
+            return f"constraint {constraint} violated: {constraint.metric}={value:g}"
+    return None
+
+
+def check_constraints(constraints: Iterable[Constraint], metrics: Mapping[str, float]) -> None:
+    """Raise :class:`ConstraintViolation` for the first constraint that ``metrics`` break."""
+    reason = violation(constraints, metrics)
+    if reason is not None:
+        raise ConstraintViolation(reason)
+
+
+def metrics_of(constraints: Iterable[Constraint]) -> set[str]:
+    """The metrics some constraint reads."""
+    return {constraint.metric for constraint in constraints}

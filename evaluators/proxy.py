@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evaluators.constraints import ConstraintViolation
 from evaluators.train import CONSTRAINTS, TrainEvaluator
 from nasplat.budget import Budget, EvalResult
 from nasplat.direction import Direction
@@ -88,18 +89,23 @@ class ProxyEvaluator(Evaluator):
             extra={**budget.extra, "proxy": self.proxy, "batch_size": self.batch_size}
         )
 
+    def precheck(self, genotype: Genotype, budget: Budget) -> str | None:
+        return self.networks.precheck(genotype, self.resolve_budget(budget))
+
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
         from evaluators.zero_cost import score
         from nasplat.ml.profiling import profile
         from nasplat.ml.training import resolve_device, seed_everything
 
         budget = self.resolve_budget(budget)
+        reason = self.precheck(genotype, budget)
+        if reason is not None:
+            raise ConstraintViolation(reason)
         splits = self.networks.load_splits(budget)
         seed_everything(self.seed)
         model = self.networks.build_network(genotype, budget, splits)
         shape = self.networks.net_shape(budget, splits).example_input_shape()
         cost = profile(model, shape)
-        self.networks.check_constraints(model, shape, cost)
         device = resolve_device(self.device)
         x, y = proxy_batch(splits, self.batch_size, self.seed)
         value, seconds = score(self.proxy, model.to(device), x.to(device), y.to(device))

@@ -10,13 +10,22 @@ trained network's.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from evaluators.constraints import Constraint, check_constraints, parse_constraints
+from evaluators.constraints import (
+    Constraint,
+    ConstraintViolation,
+    metrics_of,
+    parse_constraints,
+    violation,
+)
+from evaluators.network_costs import NetworkCosts
 from nasplat.budget import Budget, EvalResult
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError, InvalidGenotypeError, NasplatError
@@ -24,10 +33,11 @@ from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_un
 from nasplat.genotype import Genotype
 from nasplat.options import Option
 from nasplat.registry import EVALUATORS
+from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 
 if TYPE_CHECKING:  # numpy is imported with the table (not when the evaluator registers)
-    import numpy as np
+    pass
 
 ARCH_COLUMN = "arch"
 COST_WORDS = ("params", "flops", "latency", "size")
@@ -51,6 +61,12 @@ def table_name(path: str) -> str:
     return names.get(full, os.path.basename(full))
 
 
+BUILT = ("params", "flops")
+"""Costs measured by building the network when the table has no such column."""
+CIFAR10_NETWORK = {"in_channels": 3, "input_size": 32, "num_classes": 10}
+"""The network shape built costs are measured at by default: NAS-Bench-201's CIFAR-10 one."""
+
+
 class ArchitectureNotInTable(NasplatError):
     """An architecture the benchmark table has no row for."""
 
@@ -66,7 +82,7 @@ class BenchmarkTable:
     _cache: dict[tuple[str, float], BenchmarkTable] = {}
     _lock = threading.Lock()
 
-    def __init__(self, path: str, archs: Sequence[str], columns: dict[str, np.ndarray]) -> None:
+    def __init__(self, path: str, archs: Sequence[str], columns: dict[str, array]) -> None:
         self.path = path
         self.name = table_name(path)
         self.archs = list(archs)
@@ -97,15 +113,12 @@ class BenchmarkTable:
 
     @classmethod
     def _read(cls, path: str) -> BenchmarkTable:
-        import numpy as np
-
         if path.endswith((".csv", ".csv.gz")):
             plain = _read_plain_csv(path)
             if plain is not None:
                 archs, numeric = plain
-                return cls(
-                    path, archs, {k: np.array(v, dtype=np.float64) for k, v in numeric.items()}
-                )
+                return cls(path, archs, {k: array("d", v) for k, v in numeric.items()})
+        import numpy as np
         import pandas as pd
 
         try:
@@ -126,7 +139,7 @@ class BenchmarkTable:
                 f"(columns: {', '.join(map(str, frame.columns))})"
             )
         numeric = {
-            str(name): frame[name].to_numpy(dtype=np.float64)
+            str(name): array("d", frame[name].to_numpy(dtype=np.float64).tobytes())
             for name in frame.columns
             if name != ARCH_COLUMN and pd.api.types.is_numeric_dtype(frame[name])
         }
@@ -144,8 +157,9 @@ class BenchmarkTable:
     def __contains__(self, arch: object) -> bool:
         return arch in self._row
 
-    def column(self, name: str) -> np.ndarray:
-        """One column as a read-only array (ConfigError naming the columns when unknown)."""
+    def column(self, name: str) -> memoryview:
+        """One column as a read-only sequence of floats, usable as a NumPy buffer
+        (ConfigError naming the columns when unknown)."""
         try:
             values = self._columns[name]
         except KeyError:
@@ -153,8 +167,7 @@ class BenchmarkTable:
                 f"benchmark table {self.name} has no numeric column {name!r}; "
                 f"columns: {', '.join(self.columns)}"
             ) from None
-        values.flags.writeable = False
-        return values
+        return memoryview(values).toreadonly()
 
     def row(self, arch: str) -> int:
         """The row index of ``arch`` (ArchitectureNotInTable, naming it, when absent)."""
@@ -179,19 +192,16 @@ class BenchmarkTable:
         percent, 1 for one in fractions, None for a column that is no accuracy. An accuracy
         column's name contains ``acc`` and is maximised; it is in percent when a value
         exceeds 1."""
-        import numpy as np
-
         if "acc" not in column or Direction.default_for(column) is not Direction.MAXIMIZE:
             return None
-        values = self.column(column)
-        top = float(np.nanmax(values)) if not np.isnan(values).all() else 0.0
+        top = max((v for v in self.column(column) if not math.isnan(v)), default=0.0)
         return 1.0 if top <= 1.0 else 100.0 if top <= 100.0 else None
 
     def best(self, column: str, maximize: bool = True) -> tuple[str, float]:
         """``(arch, value)`` of the best row in ``column`` (first on ties; NaN rows skipped)."""
         import numpy as np
 
-        values = self.column(column)
+        values = np.asarray(self.column(column))
         if np.isnan(values).all():
             raise ConfigError(f"column {column!r} of table {self.name} has no values")
         index = int(np.nanargmax(values) if maximize else np.nanargmin(values))
@@ -238,16 +248,13 @@ def _read_plain_csv(path: str) -> tuple[list[str], dict[str, list[float]]] | Non
     for i, name in enumerate(header):
         if i == at:
             continue
-        values: list[float] = []
-        for row in body:
-            text = row[i]
-            if text == "":
-                values.append(float("nan"))
-            elif text != text.strip() or "_" in text or not _is_number(text):
-                return None
-            else:
-                values.append(float(text))
-        numeric[name] = values
+        column = [row[i] for row in body]
+        if any(text != text.strip() or "_" in text for text in column):
+            return None
+        try:  # one parse per value: float() refuses what is not a plain number
+            numeric[name] = [float(text) if text else math.nan for text in column]
+        except ValueError:
+            return None
     return archs, numeric
 
 
@@ -272,20 +279,26 @@ class TabularEvaluator(Evaluator):
 
     Options: ``table`` (a path, or an embedded table's name such as ``nb201``; required),
     ``metric`` (column, default ``val_acc`` if the table has it), ``constraints`` (on any
-    numeric column, checked before the result is returned). Metrics: the metric under its
-    column name, as in the table (what a study without ``--objective`` ranks by); for an
-    accuracy column (:meth:`BenchmarkTable.accuracy_divisor`) also ``val_acc`` as a fraction
-    (the column / 100 for a table in percent), comparable with trained studies; every cost
-    column (name containing params, flops, latency or size), and ``lookup_us``. The architecture is looked up by its notation as given, else by
-    its canonical form's notation. The budget records the table's name (:func:`table_name`) and
-    the metric.
+    numeric column or built cost; checked by :meth:`precheck` before a trial exists),
+    ``network`` (the shape built costs are measured at, NetShape fields; default CIFAR-10's).
+    Metrics: the metric under its column name, as in the table (what a study without
+    ``--objective`` ranks by); for an accuracy column (:meth:`BenchmarkTable.accuracy_divisor`)
+    also ``val_acc`` as a fraction (the column / 100 for a table in percent), comparable with
+    trained studies; every cost column (name containing params, flops, latency or size),
+    ``lookup_us``, and the built costs ``params`` and ``flops`` when the table has no such
+    column: measured by building the space's network (cached per architecture), only when an
+    objective (``objectives``, passed by the study set-up) or a constraint uses them. The
+    architecture is looked up by its notation as given, else by its canonical form's notation.
+    The budget records the table's name (:func:`table_name`) and the metric.
     """
 
     name = "tabular"
+    takes_objectives = True
     OPTIONS = (
         Option("table", "str", None, "required: a CSV/Parquet path, or an embedded table (nb201)"),
         Option("metric", "str", None, "column to read (default: val_acc, if the table has it)"),
-        Option("constraints", "list[str]", None, 'on any numeric column, e.g. "params<=1e6"'),
+        Option("constraints", "list[str]", None, 'on a column or params/flops: "params<=1e6"'),
+        Option("network", "dict", None, "NetShape fields built costs are measured at (CIFAR-10's)"),
     )
 
     def __init__(
@@ -295,6 +308,8 @@ class TabularEvaluator(Evaluator):
         table: str | None = None,
         metric: str | None = None,
         constraints: Any = None,
+        objectives: Any = None,
+        network: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         common = pop_common_options(options)
@@ -315,10 +330,21 @@ class TabularEvaluator(Evaluator):
         self.table_path = str(table)
         self.metric = metric
         self.divisor = loaded.accuracy_divisor(metric)
-        self.constraints: tuple[Constraint, ...] = parse_constraints(constraints, loaded.columns)
+        self.built = [cost for cost in BUILT if cost not in loaded.columns]
+        self.constraints: tuple[Constraint, ...] = parse_constraints(
+            constraints, [*loaded.columns, *self.built]
+        )
+        wanted = set(_names(objectives)) | metrics_of(self.constraints)
+        self.measured = [cost for cost in self.built if cost in wanted]
+        """The built costs every lookup reports (an objective or a constraint uses them)."""
         super().__init__(space, **common, table=self.table_path, metric=metric)
         if self.constraints:
             self.options["constraints"] = [str(c) for c in self.constraints]
+        if not isinstance(network, dict | None):
+            raise ConfigError(
+                f"tabular: network must be a mapping of NetShape fields, got {network!r}"
+            )
+        self.costs = NetworkCosts(space, NetShape.from_dict(network or CIFAR10_NETWORK))
         self._check_covers_space()
 
     def _check_covers_space(self, tries: int = 8) -> None:
@@ -345,7 +371,8 @@ class TabularEvaluator(Evaluator):
 
     def metric_names(self) -> list[str]:
         alias = ["val_acc"] if self.divisor is not None else []
-        return list(dict.fromkeys([self.metric, *alias, *self.cost_columns(), "lookup_us"]))
+        names = [self.metric, *alias, *self.cost_columns(), *self.built, "lookup_us"]
+        return list(dict.fromkeys(names))
 
     def default_objective(self) -> tuple[str, Direction]:
         return self.metric, Direction.default_for(self.metric)
@@ -369,6 +396,20 @@ class TabularEvaluator(Evaluator):
             f"architecture {candidates[0]!r} is not in benchmark table {table.name}"
         )
 
+    def _constrained(self, genotype: Genotype, row: int) -> dict[str, float]:
+        """Every table column of ``row`` and the built costs a constraint reads."""
+        table = self.table
+        every = {c: float(table.column(c)[row]) for c in table.columns}
+        needed = [cost for cost in self.built if cost in metrics_of(self.constraints)]
+        return {**every, **self.costs.measure(genotype, needed)}
+
+    def precheck(self, genotype: Genotype, budget: Budget) -> str | None:
+        """The first constraint the architecture's row (and built costs) break, if any."""
+        if not self.constraints:
+            return None
+        row = self.table.row(self.arch_string(genotype))
+        return violation(self.constraints, self._constrained(genotype, row))
+
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
         start = time.perf_counter()
         table = self.table
@@ -377,9 +418,20 @@ class TabularEvaluator(Evaluator):
         columns = list(dict.fromkeys([self.metric, *self.cost_columns()]))
         metrics = {c: float(table.column(c)[row]) for c in columns}
         if self.constraints:
-            every = {c: float(table.column(c)[row]) for c in table.columns}
-            check_constraints(self.constraints, every)
+            reason = violation(self.constraints, self._constrained(genotype, row))
+            if reason is not None:
+                raise ConstraintViolation(reason)
         if self.divisor is not None:
             metrics["val_acc"] = metrics[self.metric] / self.divisor
         metrics["lookup_us"] = (time.perf_counter() - start) * 1e6
+        metrics.update(self.costs.measure(genotype, self.measured))
         return EvalResult(metrics, epochs_run=0)
+
+
+def _names(objectives: Any) -> list[str]:
+    """Metric names from ``objectives``: None, a comma list or a list of names."""
+    if objectives is None:
+        return []
+    if isinstance(objectives, str):
+        return [name.strip() for name in objectives.split(",")]
+    return [str(name) for name in objectives]

@@ -5,7 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from evaluators.constraints import Constraint, check_constraints, parse_constraints
+from evaluators.constraints import (
+    Constraint,
+    ConstraintViolation,
+    metrics_of,
+    parse_constraints,
+    violation,
+)
+from evaluators.network_costs import NetworkCosts, measure_latency
 from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
@@ -14,6 +21,8 @@ from nasplat.options import Option
 from nasplat.registry import EVALUATORS
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
+
+__all__ = ["PRE_TRAINING", "TrainEvaluator", "measure_latency"]
 
 PRE_TRAINING = ("params", "flops", "latency_ms")
 """Metrics a constraint of a training evaluator may use (measured on the built network)."""
@@ -46,7 +55,8 @@ class TrainEvaluator(Evaluator):
     on the training device) and ``seconds``. Each epoch's validation accuracy is reported as an
     intermediate value. Honours every :class:`Budget` field: epochs, data_fraction (stratified
     subset of the training split), width_mult, resolution. ``constraints`` (e.g.
-    ``["params<=1e6"]``, on params, flops or latency_ms) reject a network before training.
+    ``["params<=1e6"]``, on params, flops or latency_ms) reject a network before its trial is
+    created (:meth:`precheck`), and fail a trial evaluated outside the trial loop.
     """
 
     name = "train"
@@ -80,6 +90,7 @@ class TrainEvaluator(Evaluator):
         self.constraints: tuple[Constraint, ...] = parse_constraints(constraints, PRE_TRAINING)
         if self.constraints:
             self.options["constraints"] = [str(c) for c in self.constraints]
+        self._shape: NetShape | None = None  # the data's shape, read once by precheck
 
     def resolve_budget(self, budget: Budget | None) -> Budget:
         budget = budget or Budget()
@@ -124,19 +135,38 @@ class TrainEvaluator(Evaluator):
         extra = {self.cell_option(): budget.cells} if budget.cells is not None else {}
         return self.space.build(genotype, self.net_shape(budget, splits), **extra)
 
+    def precheck(self, genotype: Genotype, budget: Budget) -> str | None:
+        """The first constraint the network at ``budget`` breaks (params and FLOPs on the CPU,
+        latency on the training device; each measured once per architecture and process)."""
+        if not self.constraints:
+            return None
+        budget = self.resolve_budget(budget)
+        if self._shape is None:
+            self._shape = self.data_shape()
+        needed = metrics_of(self.constraints)
+        costs = NetworkCosts(
+            self.space,
+            self._shape.at_budget(budget),
+            device=self.device if "latency_ms" in needed else "cpu",
+            **({self.cell_option(): budget.cells} if budget.cells is not None else {}),
+        )
+        return violation(self.constraints, costs.measure(genotype, needed))
+
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
 
         from nasplat.ml.profiling import profile
         from nasplat.ml.training import TrainConfig, resolve_device, seed_everything, state_bytes
 
         budget = self.resolve_budget(budget)
+        reason = self.precheck(genotype, budget)
+        if reason is not None:
+            raise ConstraintViolation(reason)
         start = time.perf_counter()
         splits = self.load_splits(budget)
         seed_everything(self.seed)
         model = self.build_network(genotype, budget, splits)
         shape = self.net_shape(budget, splits).example_input_shape()
         cost = profile(model, shape)
-        self.check_constraints(model, shape, cost)
         config = TrainConfig(
             epochs=budget.epochs, seed=self.seed, device=self.device, **self.train_options
         )
@@ -156,44 +186,8 @@ class TrainEvaluator(Evaluator):
         weights = state_bytes(model) if self.keep_weights else None
         return EvalResult(metrics, state_dict=weights, epochs_run=result.epochs_run)
 
-    def check_constraints(self, model: Any, shape: tuple[int, ...], cost: dict[str, float]) -> None:
-        """Raise ConstraintViolation (trial FAILED) before training when a constraint fails."""
-        if not self.constraints:
-            return
-        known = dict(cost)
-        if any(c.metric == "latency_ms" for c in self.constraints):
-            from nasplat.ml.training import resolve_device
-
-            device = resolve_device(self.device)
-            known["latency_ms"] = measure_latency(model.to(device), shape, device)
-        check_constraints(self.constraints, known)
-
     def fit(self, model: Any, splits: Any, config: Any, reporter: Reporter) -> Any:
         """Train ``model`` (hook for subclasses); returns nasplat.ml.training's TrainResult."""
         from nasplat.ml.training import train_model
 
         return train_model(model, splits, config, reporter=reporter, restore_best=self.restore_best)
-
-
-def measure_latency(model: Any, shape: tuple[int, ...], device: Any, repeats: int = 10) -> float:
-    """Median batch-1 forward time in milliseconds, in eval mode."""
-    import statistics
-
-    import torch
-
-    was_training = model.training
-    model.eval()
-    x = torch.zeros(shape, device=device)
-    times = []
-    with torch.no_grad():
-        model(x)
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            model(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append((time.perf_counter() - t0) * 1000)
-    model.train(was_training)
-    return statistics.median(times)

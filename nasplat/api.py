@@ -59,11 +59,14 @@ def create_study(
     (constructed with ``space_options``). ``data``: a registered dataset name, ``DataSplits``,
     a ``torch.utils.data.Dataset``, ``(x, y)`` tensors or arrays, or explicit splits (see
     :func:`nasplat.ml.data.make_splits`). ``strategy``: a name (``random``, ``evolution``, ``rl``,
-    ``tpe``, ``darts``, ``enas``, ...). ``metric``/``direction``: what to optimise (comma lists
-    for several objectives; default: the evaluator's, ``val_acc`` for training). ``n_trials``: the default trial budget of :meth:`Study.optimize`.
+    ``tpe``, ``nsga2``, ``darts``, ``enas``, ...). ``metric``/``direction``: what to optimise
+    (default: the evaluator's, ``val_acc`` for training; comma lists for several objectives:
+    ``nsga2`` and ``evolution`` search for their Pareto front). ``n_trials``: the default trial
+    budget of :meth:`Study.optimize`.
     ``evaluator`` and its options apply when :meth:`Study.optimize` gets no objective function.
     ``budget`` takes the trial budget's other fields: ``data_fraction``, ``width_mult``,
-    ``resolution``, and ``time_limit``, ``keep_weights``. The study is written on the first
+    ``resolution``, and ``time_limit``, ``keep_weights``, ``reference_point`` (the
+    hypervolume's, several objectives). The study is written on the first
     :meth:`Study.optimize`, after every check has passed.
     """
     store = storage if isinstance(storage, TrialStore) else open_store(storage or DEFAULT_STORAGE)

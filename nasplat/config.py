@@ -41,6 +41,7 @@ class SearchConfig:
     time_limit: float | None = None
     keep_weights: str = "best"
     device: str = "auto"
+    reference_point: list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.budget < 0:
@@ -48,7 +49,9 @@ class SearchConfig:
         if self.epochs is not None and self.epochs < 0:
             raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
         if self.objective is not None:  # else checked once the evaluator has chosen it
-            self.objective_list()  # validates objective and direction (comma lists allowed)
+            self._check_objectives()
+        elif self.reference_point is not None:  # an evaluator's own objective is one metric
+            parse_reference_point(self.reference_point, [])
         if self.keep_weights not in ("best", "all", "none"):
             raise ConfigError(f"keep_weights must be best, all or none, got {self.keep_weights!r}")
         if self.time_limit is not None and not (
@@ -59,6 +62,21 @@ class SearchConfig:
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+
+    def _check_objectives(self) -> None:
+        """Validate objective and direction (comma lists allowed) and the reference point."""
+        objectives = self.objective_list()
+        if self.reference_point is not None:
+            self.reference_point = parse_reference_point(
+                self.reference_point, [m for m, _ in objectives]
+            )
+
+    def set_objective(self, metric: str, direction: Direction) -> None:
+        """The objective of a config that names none (its evaluator's), and its direction unless
+        one was given; then the checks that depend on it."""
+        self.objective = metric
+        self.direction = self.direction or direction.value
+        self._check_objectives()
 
     def objective_list(self) -> list[tuple[str, Direction]]:
         """``[(metric, direction), ...]`` from ``objective`` and ``direction``, which may be comma
@@ -108,6 +126,24 @@ class SearchConfig:
             return cls(**clean)
         except TypeError as exc:
             raise ConfigError(f"bad config: {exc}") from None
+
+
+def parse_reference_point(value: Any, objectives: list[str]) -> list[float]:
+    """A hypervolume reference point: finite numbers, one per objective (a list or a comma
+    list); ConfigError otherwise, or for a study with a single objective."""
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        values = [float(str(v).strip()) for v in parts]
+    except (TypeError, ValueError):
+        values = []
+    if len(objectives) < 2:
+        raise ConfigError("a reference point is for multi-objective studies (--objective a,b)")
+    if len(values) != len(objectives) or not all(map(math.isfinite, values)):
+        raise ConfigError(
+            f"reference point must be {len(objectives)} finite numbers, one per objective "
+            f"({', '.join(objectives)}), got {value!r}"
+        )
+    return values
 
 
 def read_config_file(path: str) -> dict[str, Any]:

@@ -40,3 +40,7 @@ class ExportError(NasplatError):
 
 class TrialPruned(Exception):
     """Raised inside an evaluation when its reporter decides to stop the trial early."""
+
+
+class InfeasibleError(ConfigError):
+    """The constraints admit no architecture: every proposal of a search was rejected."""

@@ -108,12 +108,18 @@ class Evaluator(ABC):
     - ``evaluate`` reports per-epoch progress with ``reporter.report(step, value)`` and lets
       :class:`TrialPruned` propagate; any other exception marks the trial FAILED.
     - Thread safety: one evaluation at a time per instance.
+    - ``precheck`` runs in the search process before a trial is created; ``evaluate`` may run
+      in another process (an executor rebuilds the evaluator there).
     """
 
     name: ClassVar[str] = ""
     OPTIONS: ClassVar[tuple[Option, ...] | None] = None
     """The keyword options (:mod:`nasplat.options`): what ``nasplat list options`` shows and
     the registry accepts; None: not declared, the constructor's signature is used."""
+    takes_objectives: ClassVar[bool] = False
+    """True when ``__init__`` takes ``objectives`` (the study's objective metric names), e.g. to
+    measure an optional metric only when a study optimises it; the study set-up passes them only
+    then."""
 
     def __init__(
         self,
@@ -142,6 +148,14 @@ class Evaluator(ABC):
 
     def pruner(self) -> Pruner | None:
         """The pruner consulted after each reported value (default: none)."""
+        return None
+
+    def precheck(self, genotype: Genotype, budget: Budget) -> str | None:
+        """Why ``genotype`` (canonical) must not be evaluated at ``budget``, e.g. the constraint
+        it breaks; None when it may (default: always). The trial loop calls it before creating
+        a trial: an answer means no trial and no budget spent, and the strategy is told the
+        genotype is INFEASIBLE. It must be cheap next to ``evaluate`` (costs of the built
+        network, a table's columns), never train, and say the same for the same architecture."""
         return None
 
     def metric_names(self) -> list[str]:

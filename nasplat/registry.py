@@ -269,10 +269,14 @@ def space_factory(obj: Any, name: str) -> Any:
 
 OPS: Registry[Callable[..., Any]] = Registry("op", callables=True)
 SPACES: Registry[Any] = Registry("space", adapt=space_factory)
-STRATEGIES: Registry[type] = Registry("strategy", context=("seed", "direction", "budget"))
-EVALUATORS: Registry[type] = Registry("evaluator", context=(*DATA_SETTINGS, "epochs"))
-"""Every evaluator gets the data settings, and the search's ``--epochs`` (ignored by those that
-train nothing)."""
+STRATEGIES: Registry[type] = Registry(
+    "strategy", context=("seed", "direction", "budget", "objectives")
+)
+"""A strategy gets the seed and the first objective's direction; ``budget`` when it
+``takes_budget``, every objective when it is ``multi_objective``."""
+EVALUATORS: Registry[type] = Registry("evaluator", context=(*DATA_SETTINGS, "epochs", "objectives"))
+"""Every evaluator gets the data settings and the search's ``--epochs`` (ignored by those that
+train nothing); one that ``takes_objectives`` the objectives' names."""
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset", callables=True)
 EXECUTORS: Registry[type] = Registry("executor")
 PROXIES: Registry[Callable[..., Any]] = Registry("proxy", callables=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,8 +19,11 @@ from nasplat.space import SearchSpace
 class Observation:
     """What a strategy is told about one evaluated genotype.
 
-    ``value`` is the objective (None when the trial failed); ``state`` is COMPLETE, PRUNED or
-    FAILED; ``cached`` is True when the architecture had already been evaluated in the study.
+    ``value`` is the (primary) objective (None when the trial failed); ``state`` is COMPLETE,
+    PRUNED, FAILED or INFEASIBLE (the genotype breaks the study's constraints: it was never
+    evaluated, no trial exists and no budget was spent; not a result, but a place to stop
+    proposing); ``metrics`` are the trial's metrics (every objective of a multi-objective
+    study); ``cached`` is True when the architecture had already been evaluated in the study.
     """
 
     genotype: Genotype
@@ -29,6 +33,9 @@ class Observation:
     metrics: dict[str, float] = field(default_factory=dict)
     cached: bool = False
 
+
+INFEASIBLE = "INFEASIBLE"
+"""The state of an :class:`Observation` whose genotype breaks the study's constraints."""
 
 UNIFORM_TRIES = 100
 """Uniform samples :meth:`Strategy.fresh` tries once the strategy's own draws keep hitting seen
@@ -49,7 +56,12 @@ class Strategy(ABC):
     - Not thread safe: the search loop calls it from one thread.
     - The loop calls ``avoid(seen)`` before the first ``ask``; ``ask`` then proposes
       architectures the study has not seen (:meth:`fresh`), so no proposal is wasted on one
-      already evaluated.
+      already evaluated. Architectures found infeasible count as seen.
+    - An INFEASIBLE observation is not a result: a strategy may learn to avoid the region, but
+      never ranks it with evaluated genotypes.
+    - A strategy with ``multi_objective = True`` gets ``objectives`` (every ``(metric,
+      direction)`` of the study, the first being ``direction``'s) and reads each observation's
+      values with :meth:`objective_values`; the others optimise the first objective.
     """
 
     name: ClassVar[str] = ""
@@ -60,6 +72,9 @@ class Strategy(ABC):
     takes_budget: ClassVar[bool] = False
     """True when ``__init__`` takes ``budget`` (the study's trial budget) to scale its defaults;
     the study set-up passes it only then, so older strategies need no change."""
+    multi_objective: ClassVar[bool] = False
+    """True when ``__init__`` takes ``objectives`` and the strategy searches for their Pareto
+    front; the study set-up passes them only then."""
 
     def __init__(
         self,
@@ -68,6 +83,7 @@ class Strategy(ABC):
         seed: int = 0,
         direction: str | Direction = Direction.MAXIMIZE,
         budget: int | None = None,
+        objectives: Sequence[tuple[str, str | Direction]] | None = None,
         **options: Any,
     ) -> None:
         if options:
@@ -75,6 +91,10 @@ class Strategy(ABC):
         self.space = space
         self.seed = seed
         self.direction = Direction.parse(direction)  # ConfigError unless maximize or minimize
+        self.objectives: tuple[tuple[str, Direction], ...] = tuple(
+            (str(metric), Direction.parse(way)) for metric, way in objectives or ()
+        )
+        """Every objective of a multi-objective study (empty: the value alone)."""
         self.rng = random.Random(seed)
         self.budget = int(budget) if budget else None  # trials the study will run (None: unknown)
         self._seen: Callable[[Genotype], bool] = _nothing_seen
@@ -110,6 +130,28 @@ class Strategy(ABC):
     def score(self, value: float) -> float:
         """The value oriented so that larger is better."""
         return self.direction.oriented(value)
+
+    @property
+    def is_multi_objective(self) -> bool:
+        """Whether this instance optimises more than one objective."""
+        return len(self.objectives) > 1
+
+    def objective_values(self, observation: Observation) -> tuple[float, ...] | None:
+        """The observation's objectives oriented so that larger is better: every objective's
+        metric in a multi-objective study, else ``(score(value),)``. None when it has no result:
+        FAILED or INFEASIBLE, or a value missing or NaN."""
+        if observation.state not in ("COMPLETE", "PRUNED"):
+            return None
+        if not self.is_multi_objective:
+            value = observation.value
+            return None if value is None or math.isnan(value) else (self.score(float(value)),)
+        values = []
+        for metric, way in self.objectives:
+            value = observation.metrics.get(metric)
+            if value is None or not math.isfinite(value):
+                return None
+            values.append(way.oriented(float(value)))
+        return tuple(values)
 
     @abstractmethod
     def ask(self) -> Genotype:

@@ -1,8 +1,8 @@
 """Search strategies; importing the package registers them all.
 
-The ones that import torch, Optuna or NumPy (rl, darts, enas, tpe, local-search) are declared
-(:meth:`nasplat.registry.Registry.declare`) and imported when first looked up; their options are
-declared in :mod:`strategies.declared`.
+The ones that import torch, Optuna or NumPy (rl, darts, enas, tpe, nsga2, local-search) are
+declared (:meth:`nasplat.registry.Registry.declare`) and imported when first looked up; their
+options are declared in :mod:`strategies.declared`.
 """
 
 from nasplat.registry import STRATEGIES
@@ -13,6 +13,7 @@ DECLARED: dict[str, tuple[str, ...]] = {
     "strategies.darts": ("darts",),
     "strategies.enas": ("enas",),
     "strategies.tpe": ("tpe",),
+    "strategies.nsga2": ("nsga2",),
     "strategies.local_search": ("local-search",),
 }
 """Which module registers which strategy (a test checks it against what the modules register)."""

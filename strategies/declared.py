@@ -40,6 +40,13 @@ TPE = (
     Option("constant_liar", "bool", True, "outstanding asks count as bad (parallel workers)"),
 )
 
+NSGA2 = (
+    Option("population_size", "int", None, "children per generation (50; budget / 10, >= 4)"),
+    Option("mutation_prob", "float", None, "per decision (default: one decision per child)"),
+    Option("crossover_prob", "float", 0.9, "probability of uniform crossover"),
+    Option("swapping_prob", "float", 0.5, "per decision, in a crossover"),
+)
+
 DARTS = merged(
     (
         Option("order", "int", 1, "1: first order; 2: the unrolled second-order step"),
@@ -76,5 +83,12 @@ ENAS = merged(
     SUPERNET,
 )
 
-OPTIONS = {"local-search": LOCAL_SEARCH, "rl": RL, "tpe": TPE, "darts": DARTS, "enas": ENAS}
+OPTIONS = {
+    "local-search": LOCAL_SEARCH,
+    "rl": RL,
+    "tpe": TPE,
+    "nsga2": NSGA2,
+    "darts": DARTS,
+    "enas": ENAS,
+}
 """Declared strategy name -> its options."""

@@ -13,17 +13,25 @@ Defaults scale with the study's trial ``budget`` (when the study passes it): the
 ``max(2, min(20, budget // 4))``, so at least three quarters of the trials are mutations (with
 the README's ``--budget 20``: 5 random, then 15 children); 20 without a budget or from 80 on.
 The tournament is ``min(10, population)``. Explicit options win.
+
+Multi-objective studies (``--objective val_acc,params``): the same aging population, ranked
+for the Pareto front as NSGA-II ranks (Deb et al. 2002): a member is better when it lies on a
+better non-dominated front of the population, then when its crowding distance within that front
+is larger (it stands in a less crowded part of the front). The tournament's winner is the best
+so ranked; without aging the worst so ranked leaves.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
 from nasplat.options import Option
+from nasplat.pareto import crowding_distances, fronts_of
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
@@ -31,7 +39,8 @@ from nasplat.strategy import Observation, Strategy
 
 @STRATEGIES.register("evolution", description="regularized (aging) evolution, Real et al. 2019")
 class RegularizedEvolution(Strategy):
-    """Aging evolution with tournament selection and single-decision mutation."""
+    """Aging evolution with tournament selection and single-decision mutation; Pareto ranking
+    of the population in a multi-objective study."""
 
     name = "evolution"
     OPTIONS = (
@@ -42,6 +51,7 @@ class RegularizedEvolution(Strategy):
         Option("aging", "bool", True, "remove the oldest member (aging) rather than the worst"),
     )
     takes_budget = True
+    multi_objective = True
 
     def __init__(
         self,
@@ -53,8 +63,11 @@ class RegularizedEvolution(Strategy):
         tournament_size: int | None = None,
         aging: bool = True,
         budget: int | None = None,
+        objectives: Sequence[tuple[str, str | Direction]] | None = None,
     ) -> None:
-        super().__init__(space, seed=seed, direction=direction, budget=budget)
+        super().__init__(
+            space, seed=seed, direction=direction, budget=budget, objectives=objectives
+        )
         if population_size is None:  # 20 (Real et al.'s NB201 setting), a quarter of the budget
             population_size = 20 if self.budget is None else max(2, min(20, self.budget // 4))
         if tournament_size is None:  # 10 (tuned on NB201), at most the population
@@ -68,7 +81,8 @@ class RegularizedEvolution(Strategy):
         self.population_size = int(population_size)
         self.tournament_size = int(tournament_size)
         self.aging = bool(aging)
-        self.population: deque[tuple[Genotype, float]] = deque()
+        # (genotype, value), or (genotype, oriented objective values) in a multi-objective study
+        self.population: deque[tuple[Genotype, Any]] = deque()
         self.asked = 0
 
     def ask(self) -> Genotype:
@@ -78,29 +92,59 @@ class RegularizedEvolution(Strategy):
             # the initial population, or every early trial failed: keep exploring
             return self.fresh(lambda: self.space.sample(self.rng))
         k = min(self.tournament_size, len(self.population))
-        contenders = self.rng.sample(list(self.population), k)
-        parent = max(contenders, key=lambda member: self.score(member[1]))[0]
+        members = list(self.population)
+        merit = self._merit(members)
+        contenders = self.rng.sample(range(len(members)), k)
+        parent = members[max(contenders, key=merit.__getitem__)][0]
         return self.fresh(lambda: self.space.mutate(parent, self.rng))
 
+    def _merit(self, members: list[tuple[Genotype, Any]]) -> list[Any]:
+        """A sort key per member, larger is better: the oriented value, or in a multi-objective
+        study (minus the non-dominated front's index, crowding distance within that front)."""
+        if not self.is_multi_objective:
+            return [self.score(value) for _, value in members]
+        merit: list[Any] = [None] * len(members)
+        for rank, front in enumerate(fronts_of([values for _, values in members])):
+            crowding = crowding_distances([members[i][1] for i in front])
+            for i, distance in zip(front, crowding, strict=True):
+                merit[i] = (-rank, distance)
+        return merit
+
     def tell(self, observation: Observation) -> None:
-        if observation.value is None or observation.state == "FAILED":
-            return
-        self.population.append((observation.genotype, float(observation.value)))
+        if self.is_multi_objective:
+            values = self.objective_values(observation)
+            if values is None:
+                return
+            self.population.append((observation.genotype, values))
+        else:
+            if observation.value is None or observation.state == "FAILED":
+                return
+            self.population.append((observation.genotype, float(observation.value)))
         if len(self.population) > self.population_size:
             if self.aging:
                 self.population.popleft()
             else:
-                worst = min(self.population, key=lambda member: self.score(member[1]))
-                self.population.remove(worst)
+                members = list(self.population)
+                merit = self._merit(members)
+                worst = min(range(len(members)), key=merit.__getitem__)
+                del self.population[worst]
 
     def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
             "asked": self.asked,
-            "population": [[g.to_dict(), v] for g, v in self.population],
+            "population": [[g.to_dict(), _plain(v)] for g, v in self.population],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.asked = int(state["asked"])
-        self.population = deque((Genotype.from_dict(g), float(v)) for g, v in state["population"])
+        self.population = deque(
+            (Genotype.from_dict(g), tuple(map(float, v)) if isinstance(v, list) else float(v))
+            for g, v in state["population"]
+        )
+
+
+def _plain(value: Any) -> Any:
+    """A population value as JSON data (a list for a multi-objective one)."""
+    return list(value) if isinstance(value, tuple) else value

@@ -18,6 +18,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 # small chain networks keep end-to-end searches to about a second per trial
+DARTS_V2 = (  # the published DARTS (second order) cell, as the DARTS code prints it
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
+    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
+    "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
+)
+
 TINY_CHAIN = [
     "--space-opt",
     "layers=2",

@@ -6,6 +6,7 @@ import math
 
 import click
 
+from dashboards.limits import MAX_POINTS
 from nasplat.cli import cli, storage_option
 from nasplat.cli.main import STOP_SIGNALS, stopped_line
 from nasplat.errors import NasplatError
@@ -47,7 +48,11 @@ def _stop_at_once() -> None:
 
 
 @cli.command()
-@click.option("--study", default=None, help="Study to report on (with --out).")
+@click.option(
+    "--study",
+    default=None,
+    help="Study to report on (with --out; default: every study of the store, one section each).",
+)
 @click.option("--out", default=None, help="Write a self-contained HTML report to this file.")
 @click.option(
     "--compare", multiple=True, help="Other studies on the best-so-far figure (repeatable)."
@@ -58,6 +63,14 @@ def _stop_at_once() -> None:
     default=20,
     show_default=True,
     help="Top architectures for the operator heatmap.",
+)
+@click.option(
+    "--max-points",
+    type=click.IntRange(min=0),
+    default=MAX_POINTS,
+    show_default=True,
+    help="Trials a scatter draws before it is thinned to the Pareto front, the top trials and "
+    "an even sample (0: every trial, and the timeline a bar per trial however many).",
 )
 @click.option("--serve", is_flag=True, help="Run the live dashboard server.")
 @click.option(
@@ -88,6 +101,7 @@ def dashboard(
     out: str | None,
     compare: tuple[str, ...],
     top_k: int,
+    max_points: int,
     serve: bool,
     host: str,
     port: int,
@@ -95,10 +109,11 @@ def dashboard(
     no_auth: bool,
     storage: str | None,
 ) -> None:
-    """Write a study's HTML report (--study S --out FILE) or serve the live dashboard (--serve)."""
+    """Write an HTML report (--out FILE: every study, or --study S) or serve the live
+    dashboard (--serve)."""
     if serve == bool(out):
         raise click.UsageError(
-            "give either --study S --out FILE (a report) or --serve (the live dashboard)"
+            "give either --out FILE [--study S] (a report) or --serve (the live dashboard)"
         )
     if top_k < 1 or not math.isfinite(refresh) or refresh <= 0:
         raise click.UsageError("--top-k must be >= 1 and --refresh a number > 0")
@@ -108,7 +123,9 @@ def dashboard(
         from dashboards.auth import is_loopback, new_token
 
         token = None if is_loopback(host) or no_auth else new_token()
-        app = create_app(storage, refresh_s=refresh, top_k=top_k, token=token)
+        app = create_app(
+            storage, refresh_s=refresh, top_k=top_k, token=token, max_points=max_points or None
+        )
         shown = f"[{host}]" if ":" in host else host
         address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
         if no_auth and not is_loopback(host):
@@ -121,17 +138,19 @@ def dashboard(
         _stop_at_once()
         app.run(host=host, port=port, debug=False)
         return
-    if not study:
-        raise click.UsageError("--out needs --study")
     from dashboards.db import Reader
     from dashboards.report import write_report
 
     reader = Reader(storage)
     try:
-        reader.study(study)
-        for name in compare:
+        studies = [study] if study else reader.study_names()
+        if not studies:
+            raise NasplatError(f"no study in {reader.safe_url}: nothing to report")
+        for name in (*studies, *compare):
             reader.study(name)
-        path = write_report(reader, study, out, compare=compare, top_k=top_k)
+        path = write_report(
+            reader, studies, out, compare=compare, top_k=top_k, max_points=max_points or None
+        )
     finally:
         reader.close()
     click.echo(str(path))

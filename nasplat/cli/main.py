@@ -146,6 +146,9 @@ def search(**kw: Any) -> None:
         config, later, resume=kw["resume"], override=override, progress=not kw["no_progress"]
     )
     log.info("study %s: %d trial(s) run in this session", result.study.name, result.trials_run)
+    if result.best is None and result.derived is not None:
+        print_derived(result.derived, result.study)
+        return
     if result.best is None:
         raise NasplatError(f"study {result.study.name!r} has no completed trial")
     print_best(result.best, result.study, opened[0])
@@ -157,6 +160,14 @@ def study_space(study: Any) -> Any:
 
     load_builtins()
     return SPACES.get(study.space)(**study.config.get("space_options", {}))
+
+
+def print_derived(genotype: Any, study: Any) -> None:
+    """A one-shot search's genotype that was not retrained (``--retrain-epochs 0``)."""
+    space = study_space(study)
+    click.echo(f"derived genotype of study {study.name} (not retrained):")
+    click.echo(f"genotype: {genotype.to_json()}")
+    click.echo(f"notation: {space.to_notation(genotype)}")
 
 
 def print_best(best: Any, study: Any, store: Any) -> None:

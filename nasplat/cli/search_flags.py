@@ -136,6 +136,10 @@ SEARCH_FLAGS = (
         "--direction", "maximize or minimize, one per objective (comma list).",
         "per metric: loss, params, flops, latency, seconds, error minimised",
     ),
+    config_flag(
+        "--reference-point", "Hypervolume reference point, one value per objective (comma list).",
+        "the first completed trial, each objective made twice as bad",
+    ),
     config_flag("--time-limit", "Stop asking after this many seconds.", "none", type=float),
     config_flag("--study", "Study name.", "SPACE-STRATEGY[-EVALUATOR][-N], no evaluator if train"),
     click.option(
@@ -172,8 +176,8 @@ def search_flags(command: Callable) -> Callable:
 
 CONFIG_KEYS = (
     "space", "strategy", "evaluator", "executor", "dataset", "data_dir", "budget", "epochs",
-    "seed", "objective", "direction", "time_limit", "study", "keep_weights", "device",
-    "data_fraction", "width_mult", "resolution",
+    "seed", "objective", "direction", "reference_point", "time_limit", "study", "keep_weights",
+    "device", "data_fraction", "width_mult", "resolution",
 )  # fmt: skip
 OPTION_FLAGS = {
     "space_opt": "space_options",

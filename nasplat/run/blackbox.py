@@ -53,6 +53,7 @@ def run_black_box(run: StudyRun, progress: bool = True) -> SearchResult:
             pending=pending,
             resumed=checkpoint,
             limit=run.config.budget,
+            precheck=run.evaluator.precheck,
         )
         total = run.config.budget
         with progress_bar(progress, total=total, completed=already, label=run.study.name) as bar:

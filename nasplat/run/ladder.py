@@ -115,6 +115,7 @@ def _run_rung(
             store_value=last,
             extra_metrics={"rung": float(rung.index)},
             count_cached=True,
+            precheck=rung.instance.precheck if given is None else None,
         )
         return TrialLoop(context).run(_RungBar(bar, rung.index))
     finally:

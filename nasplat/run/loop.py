@@ -9,6 +9,13 @@ one atomic store step (:meth:`TrialStore.claim_trial`), so processes that share 
 evaluate one architecture twice and, with ``limit``, never together exceed the budget. The proposer is told which architectures the study has
 (``avoid``), so a strategy proposes new ones without asking the store.
 
+Constraints are checked before a trial is created (``precheck``, the evaluator's): an
+architecture that breaks one gets no trial and costs no budget; the proposer is told it is
+INFEASIBLE and it counts as seen. ``MAX_CONSECUTIVE_INFEASIBLE`` rejections in a row stop the
+pass: with an :class:`InfeasibleError` when the study has no architecture yet (the constraints
+admit none the strategy can find), else with a warning. A multi-objective study's trials get
+the hypervolume of the front so far (:mod:`nasplat.run.front`).
+
 Every step costs the same whatever the study's size: the best value so far is kept here, the
 architectures seen are a set in memory, and the strategy checkpoint (written with a trial's
 result) is taken every trial early on and then every ``n // CHECKPOINT_SPREAD`` trials. A resume
@@ -28,9 +35,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nasplat.budget import Budget
-from nasplat.errors import InvalidGenotypeError, StorageError
+from nasplat.errors import InfeasibleError, InvalidGenotypeError, StorageError
 from nasplat.executor import Executor, TrialOutcome, TrialTask
 from nasplat.genotype import Genotype
+from nasplat.pareto import HYPERVOLUME
+from nasplat.run.front import HypervolumeRecorder
 from nasplat.run.heartbeat import heartbeat
 from nasplat.space import SearchSpace
 from nasplat.store import (
@@ -44,13 +53,15 @@ from nasplat.store import (
     TrialStore,
 )
 from nasplat.store.owners import current_owner
-from nasplat.strategy import Observation
+from nasplat.strategy import INFEASIBLE, Observation
 
 log = logging.getLogger("nasplat")
 INTERRUPTED_PREFIX = "interrupted"  # the error text of an interrupted trial (FAILED in old stores)
 MAX_CONSECUTIVE_DUPLICATES = 1000
 CANONICAL_CACHE = 100_000
 """Canonical forms remembered by a loop (the memo is cleared when it reaches this size)."""
+MAX_CONSECUTIVE_INFEASIBLE = 1000
+"""Proposals in a row that break the constraints before the loop stops asking."""
 POLL_SECONDS = 0.5
 """How often the trials another process is evaluating for this one are looked up."""
 CHECKPOINT_SPREAD = 20
@@ -108,6 +119,8 @@ class LoopContext:
     checkpoint the proposer was restored from (its trials after it are replayed).
     ``limit``: the most trials with ``tag`` the *study* may hold, RUNNING ones included, whoever
     runs them (processes sharing the study): each trial is claimed under it.
+    ``precheck(canonical, budget)``: why an architecture must not get a trial (a constraint it
+    breaks), or None (``Evaluator.precheck``).
     """
 
     store: TrialStore
@@ -129,6 +142,7 @@ class LoopContext:
     count_cached: bool = False
     resumed: Mapping[str, Any] | None = None
     limit: int | None = None
+    precheck: Callable[[Genotype, Budget], str | None] | None = None
 
 
 class TrialLoop:
@@ -158,11 +172,17 @@ class TrialLoop:
         self.full = False  # the study reached its limit
         self.owner = current_owner()
         self.canonical_forms: dict[Genotype, Genotype] = {}
+        self.infeasible: dict[str, str] = {}  # canonical hash -> the constraint it breaks
+        self.infeasible_in_a_row = 0
+        self.rejected = 0  # proposals found infeasible (no trial)
+        self.front: HypervolumeRecorder | None = None  # multi-objective studies
 
     def run(self, bar: Bar | None = None) -> TrialLoop:
         bar = bar or _NoBar()
         self.best = _stored_best(self.ctx) if self.ctx.store_value else None
         self._load_known()
+        if self.ctx.store_value and len(self.ctx.study.objectives) > 1:
+            self.front = HypervolumeRecorder(self.ctx.store, self.ctx.study)
         self.ctx.proposer.avoid(self._seen)
         if self.ctx.time_limit:
             self.deadline = time.monotonic() + self.ctx.time_limit
@@ -175,6 +195,8 @@ class TrialLoop:
             raise
         if self.ctx.checkpoints and self.unsaved:
             self.ctx.store.save_checkpoint(self.ctx.study.id, self._checkpoint())
+        if self.rejected:
+            log.info("%d infeasible proposal(s) rejected without a trial", self.rejected)
         return self
 
     def _steps(self, bar: Bar) -> None:
@@ -236,6 +258,7 @@ class TrialLoop:
         self.next_number = index[-1][0] + 1 if index else 0
         resumed = ctx.resumed or {}
         mark = resumed.get("next_number")
+        self.infeasible = dict(resumed.get("infeasible", {}))
         # an interrupted trial's architecture was never evaluated: the proposer may ask it again
         index = [(n, arch, state) for n, arch, state in index if state != INTERRUPTED]
         if mark is None:  # a fresh study, or a checkpoint from before replays
@@ -262,9 +285,10 @@ class TrialLoop:
 
     def _seen(self, genotype: Genotype) -> bool:
         try:
-            return self._canonical(genotype).sha in self.known
+            sha = self._canonical(genotype).sha
         except InvalidGenotypeError:
             return False  # the loop reports it
+        return sha in self.known or sha in self.infeasible
 
     # --- asking ---------------------------------------------------------------------------------
     def _used(self) -> int:
@@ -316,6 +340,8 @@ class TrialLoop:
             )
             self._record(canonical, replayed.value, replayed.state)
             return
+        if self._infeasible(genotype, canonical):
+            return
         claim = ctx.store.claim_trial(
             ctx.study.id, canonical, ctx.budget, tag=ctx.tag, limit=ctx.limit, owner=self.owner
         )
@@ -340,6 +366,44 @@ class TrialLoop:
         self.in_flight[trial.id] = (task, genotype)
         self.waiting_duplicates[canonical.sha] = []
         ctx.executor.submit(task)
+
+    def _infeasible(self, genotype: Genotype, canonical: Genotype) -> bool:
+        """Whether the architecture breaks a constraint (``precheck``; architectures the study
+        has are not checked again): then the proposer is told INFEASIBLE and no trial exists."""
+        ctx = self.ctx
+        if ctx.precheck is None or canonical.sha in self.known:
+            self.infeasible_in_a_row = 0
+            return False
+        reason = self.infeasible.get(canonical.sha)
+        if reason is None:
+            try:
+                reason = ctx.precheck(canonical, ctx.budget)
+            except Exception as exc:  # noqa: BLE001 - the trial will fail and say why
+                log.debug("precheck of %s failed (%s); evaluating it", canonical.sha[:10], exc)
+                reason = None
+            if reason is None:
+                self.infeasible_in_a_row = 0
+                return False
+            self.infeasible[canonical.sha] = reason
+        log.debug("architecture %s is infeasible, no trial: %s", canonical.sha[:10], reason)
+        ctx.proposer.tell(Observation(genotype, None, INFEASIBLE))
+        self.rejected += 1
+        self.infeasible_in_a_row += 1
+        if self.infeasible_in_a_row >= MAX_CONSECUTIVE_INFEASIBLE:
+            self._stop_infeasible(reason)
+        return True
+
+    def _stop_infeasible(self, reason: str) -> None:
+        message = (
+            f"{MAX_CONSECUTIVE_INFEASIBLE} proposals in a row broke the constraints "
+            f"(last: {reason})"
+        )
+        if not self.known and not self.in_flight and not self.elsewhere:
+            raise InfeasibleError(
+                f"no architecture found that satisfies the constraints: {message}"
+            )
+        log.warning("%s; stopping", message)
+        self.exhausted = True
 
     def _tell_cached(self, genotype: Genotype, canonical: Genotype, cached: TrialRecord) -> None:
         log.info(
@@ -382,6 +446,8 @@ class TrialLoop:
         metrics = {**outcome.metrics, **ctx.extra_metrics}
         if ctx.score_metric and state == "COMPLETE" and value is not None:
             metrics[ctx.score_metric] = value
+        if self.front is not None:
+            metrics[HYPERVOLUME] = self.front.record(state, metrics)
         self.unsaved += 1
         checkpoint = self._checkpoint() if ctx.checkpoints and self._checkpoint_due() else None
         ctx.store.finish_trial(
@@ -427,23 +493,29 @@ class TrialLoop:
         return self.unsaved >= max(1, (self.ctx.already + self.finished) // CHECKPOINT_SPREAD)
 
     def _checkpoint(self) -> dict[str, Any]:
-        """The proposer's state, the asks still in flight (evaluated again on resume), and
-        where the trials it has not heard of start: ``next_number`` and the trials of an
-        earlier replay still waiting (``replay``)."""
+        """The proposer's state, the asks still in flight (evaluated again on resume), where
+        the trials it has not heard of start: ``next_number`` and the trials of an earlier replay
+        still waiting (``replay``), and the infeasible architectures it was told of."""
         asked = [g for _, g in self.in_flight.values()]
         asked += [g for _, genotypes in self.elsewhere.values() for g in genotypes]
         pending = [g.to_dict() for g in [*asked, *self.ctx.pending]]
-        return {
+        checkpoint = {
             "strategy": self.ctx.proposer.state_dict(),
             "pending": pending,
             "next_number": self.next_number,
             "replay": sorted(t.number for t in self.replay.values()),
         }
+        if self.infeasible:  # what the proposer was told breaks the constraints (seen)
+            checkpoint["infeasible"] = dict(self.infeasible)
+        return checkpoint
 
     def _best_text(self) -> str:
         if self.best is None:
             return ""
-        return f"best {self.ctx.study.objective}={self.best:.4f}"
+        text = f"best {self.ctx.study.objective}={self.best:.4f}"
+        if self.front is not None:
+            text += f" hypervolume={self.front.hypervolume:.4g}"
+        return text
 
 
 def _stored_best(ctx: LoopContext) -> float | None:

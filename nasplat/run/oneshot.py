@@ -137,8 +137,9 @@ def supernet_trial(run: StudyRun) -> tuple[TrialRecord, int]:
     return run.store.create_trial(run.study.id, placeholder, budget, tag=SUPERNET_TAG), 1
 
 
-def retrain(run: StudyRun, genotype: Genotype) -> tuple[TrialRecord, int]:
-    """Train ``genotype`` from scratch as an ordinary trial; ``(trial, trials created)``."""
+def retrain(run: StudyRun, genotype: Genotype, progress: bool = True) -> tuple[TrialRecord, int]:
+    """Train ``genotype`` from scratch as an ordinary trial, with a progress bar over its
+    epochs; ``(trial, trials created)``."""
     store, study = run.store, run.study
     canonical = run.space.canonicalize(genotype)
     epochs = run.strategy.retrain_epochs  # type: ignore[attr-defined]
@@ -150,9 +151,17 @@ def retrain(run: StudyRun, genotype: Genotype) -> tuple[TrialRecord, int]:
     log.info(
         "%s: retraining the derived genotype from scratch (trial %d)", study.name, trial.number
     )
-    evaluate_and_record(
-        store, study, trial, budget, run.evaluator, keep_weights=run.config.keep_weights
-    )
+    label = f"{study.name} retrain"
+    with progress_bar(progress, total=budget.epochs or 1, label=label) as bar:
+        evaluate_and_record(
+            store,
+            study,
+            trial,
+            budget,
+            run.evaluator,
+            keep_weights=run.config.keep_weights,
+            on_report=lambda _step, value: bar.advance(f"val_acc={value:.4f}"),
+        )
     return store.get_trial(trial.id), 1
 
 
@@ -188,7 +197,8 @@ def run_one_shot(run: StudyRun, progress: bool = True) -> SearchResult:
         checkpoint = store.load_checkpoint(study.id) or {}
         done = checkpoint.get("one_shot", {}).get("epoch", 0)
         started = time.perf_counter()
-        with progress_bar(progress, total=strategy.epochs, completed=done, label=study.name) as bar:
+        label = f"{study.name} supernet"
+        with progress_bar(progress, total=strategy.epochs, completed=done, label=label) as bar:
             context.advance = bar.advance
             try:
                 genotype = run.executor.search_one_shot(strategy, context)
@@ -208,5 +218,8 @@ def run_one_shot(run: StudyRun, progress: bool = True) -> SearchResult:
         store.set_trial_architecture(trial.id, genotype)
         store.finish_trial(trial.id, state="COMPLETE", value=None, metrics=metrics)
         log.info("%s: derived %s", study.name, run.space.to_notation(genotype))
-    best, retrained = retrain(run, genotype)
+    if strategy.retrain_epochs == 0:  # the derived genotype is the result, untrained
+        log.info("%s: --retrain-epochs 0: not retrained", study.name)
+        return SearchResult(study, created, None, derived=genotype)
+    best, retrained = retrain(run, genotype, progress)
     return SearchResult(study, created + retrained, best if best.state == "COMPLETE" else None)

@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nasplat.errors import StorageError
+from nasplat.genotype import Genotype
 from nasplat.store import StudyRecord, TrialRecord, TrialStore
 
 
 @dataclass(frozen=True)
 class SearchResult:
+    """``derived``: a one-shot search's genotype when it was not retrained (no best trial)."""
+
     study: StudyRecord
     trials_run: int
     best: TrialRecord | None
+    derived: Genotype | None = None
 
 
 def best_trial(store: TrialStore, study: StudyRecord) -> TrialRecord | None:

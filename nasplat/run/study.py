@@ -95,7 +95,8 @@ def plugin_entries(
 
 
 def evaluator_options(config: SearchConfig) -> dict[str, Any]:
-    """The evaluator's keyword options: the data settings plus ``evaluator_options``."""
+    """The evaluator's keyword options: the data settings plus ``evaluator_options``, and the
+    objectives' metric names for an evaluator that ``takes_objectives``."""
     options = {
         "dataset": config.dataset,
         "data_dir": config.data_dir,
@@ -105,6 +106,12 @@ def evaluator_options(config: SearchConfig) -> dict[str, Any]:
     }
     if config.epochs is not None:
         options.setdefault("epochs", config.epochs)
+    factory = EVALUATORS.get(config.evaluator)
+    takes = (
+        isinstance(factory, type) and issubclass(factory, Evaluator) and factory.takes_objectives
+    )
+    if takes and config.objective is not None:  # None: the evaluator's own, which it knows
+        options.setdefault("objectives", [metric for metric, _ in config.objective_list()])
     return options
 
 
@@ -191,26 +198,35 @@ def build_plugins(
     """The space, strategy and evaluator of a config (ConfigError for any bad name or option).
 
     A strategy that ``takes_budget`` gets ``budget=`` ``strategy_budget`` (default: the config's
-    trial budget) to scale its defaults; explicit strategy options still win. A config without
-    an objective takes the evaluator's (:meth:`Evaluator.default_objective`), and its direction
-    unless one was given."""
+    trial budget) to scale its defaults; explicit strategy options still win. A
+    ``multi_objective`` strategy gets every objective; the others optimise the first. A config
+    without an objective takes the evaluator's (:meth:`Evaluator.default_objective`), and its
+    direction unless one was given."""
     load_builtins()
     space = SPACES.create(config.space, **config.space_options)
     evaluator = EVALUATORS.create(config.evaluator, space, **evaluator_options(config))
     if config.objective is None:
-        config.objective, direction = evaluator.default_objective()
-        config.direction = config.direction or direction.value
+        config.set_objective(*evaluator.default_objective())
     factory = STRATEGIES.get(config.strategy)
     budget = config.budget if strategy_budget is None else strategy_budget
-    takes_budget = isinstance(factory, type) and issubclass(factory, Strategy)
-    extra = {}
-    if takes_budget and factory.takes_budget and budget and "budget" not in config.strategy_options:
+    objectives = config.objective_list()
+    is_strategy = isinstance(factory, type) and issubclass(factory, Strategy)
+    extra: dict[str, Any] = {}
+    if is_strategy and factory.takes_budget and budget and "budget" not in config.strategy_options:
         extra["budget"] = budget
+    if is_strategy and factory.multi_objective:
+        extra["objectives"] = [(metric, str(way)) for metric, way in objectives]
+    elif len(objectives) > 1:
+        log.info(
+            "strategy %s optimises %s alone (the Pareto front: nsga2 or evolution)",
+            config.strategy,
+            objectives[0][0],
+        )
     strategy = STRATEGIES.create(
         config.strategy,
         space,
         seed=config.seed,
-        direction=config.objective_list()[0][1],
+        direction=objectives[0][1],
         **extra,
         **config.strategy_options,
     )

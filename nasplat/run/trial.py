@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from nasplat.budget import Budget
@@ -50,12 +51,19 @@ def run_trial(
 
 
 def store_reporter(
-    store: Any, study_id: int, trial_id: int, pruner: Pruner | None = None
+    store: Any,
+    study_id: int,
+    trial_id: int,
+    pruner: Pruner | None = None,
+    on_report: Callable[[int, float], None] | None = None,
 ) -> Reporter:
-    """A reporter that writes intermediate values to the store and consults the pruner."""
+    """A reporter that writes intermediate values to the store and consults the pruner
+    (``on_report``: also told each value, e.g. a progress bar)."""
 
     def sink(step: int, value: float) -> None:
         store.report_intermediate(trial_id, step, value)
+        if on_report is not None:
+            on_report(step, value)
 
     should_prune = None
     if pruner is not None:
@@ -74,10 +82,11 @@ def evaluate_and_record(
     evaluator: Evaluator,
     *,
     keep_weights: str = "best",
+    on_report: Callable[[int, float], None] | None = None,
 ) -> TrialOutcome:
     """Evaluate an already created trial in this process and store its outcome (used outside
     the trial loop: ``nasplat train``, a one-shot search's retraining)."""
-    reporter = store_reporter(store, study.id, trial.id, evaluator.pruner())
+    reporter = store_reporter(store, study.id, trial.id, evaluator.pruner(), on_report)
     task = TrialTask(trial.id, trial.number, trial.genotype, budget)
     outcome = run_trial(task, evaluator, reporter, study.objective)
     store.finish_trial(

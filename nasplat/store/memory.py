@@ -91,6 +91,13 @@ class MemoryStore:
         self._checkpoints[record.id] = []
         return record
 
+    def setdefault_study_config(self, study_id: int, key: str, value: Any) -> Any:
+        record = self._study(study_id)
+        if record.config.get(key) is None:
+            record = replace(record, config={**record.config, key: value})
+            self._studies[study_id] = record
+        return record.config[key]
+
     def _study(self, study: str | int) -> StudyRecord:
         if isinstance(study, int):
             if study not in self._studies:

@@ -60,6 +60,10 @@ class TrialStore(Protocol):
     def study_names(self) -> list[str]: ...
     def list_studies(self) -> list[dict[str, Any]]: ...
     def delete_study(self, name: str) -> None: ...
+    def setdefault_study_config(self, study_id: int, key: str, value: Any) -> Any:
+        """Store ``value`` under ``key`` in the study's config unless it holds one already, in
+        one transaction; return what it holds then (so processes sharing a study agree on the
+        first value written, e.g. a hypervolume reference point)."""
 
     # trials
     def create_trial(

@@ -550,6 +550,22 @@ class Store:
 
         self._retry(remove)
 
+    def setdefault_study_config(self, study_id: int, key: str, value: Any) -> Any:
+        def settle(session: Session) -> Any:
+            query = select(StudyRow).where(StudyRow.id == study_id)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = session.scalar(query)
+            if row is None:
+                raise StorageError(f"no study with id {study_id}")
+            config = dict(row.config or {})
+            if config.get(key) is None:
+                config[key] = value
+                row.config = config  # a new dict: the JSON column is rewritten
+            return config[key]
+
+        return self._retry(settle)
+
     # --- trials -----------------------------------------------------------------------------
     def create_trial(
         self,

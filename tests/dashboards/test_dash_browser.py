@@ -1,7 +1,12 @@
-"""The live dashboard and the static report in real headless Chromium (Debian's /usr/bin/chromium)."""
+"""The live dashboard and the static report in real headless Chromium (Debian's /usr/bin/chromium).
+
+Pages are laid out at 1400 px (screenshots in the test's ``tmp_path``) and checked at 1280 and
+1920 px too: no horizontal scroll bar, no visible figure without data, no JavaScript error.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -23,6 +28,8 @@ pytestmark = [
     ),
 ]
 NASPLAT = [sys.executable, "-c", "from nasplat.cli import main; main()"]
+WIDTHS = (1280, 1400, 1920)
+NUMBER_CELLS = "#trials .ag-cell[col-id=number]"
 
 
 def free_port() -> int:
@@ -53,20 +60,32 @@ def points(browser: Browser, graph: str, trace: str) -> int:
     )
 
 
+def texts(browser: Browser, selector: str) -> list[str]:
+    return browser.evaluate(
+        f"Array.from(document.querySelectorAll({selector!r})).map(e => e.textContent.trim())"
+    )
+
+
+def check_layout(browser: Browser, shot: Path) -> None:
+    """No horizontal scroll at any width, no empty figure; a screenshot at 1400 px."""
+    for width in WIDTHS:
+        browser.set_viewport(width)
+        time.sleep(0.3)  # plotly relayouts on resize
+        assert browser.horizontal_overflow() == 0, f"horizontal scroll at {width} px"
+    browser.set_viewport(1400)
+    time.sleep(0.3)
+    assert browser.empty_figures() == []
+    browser.screenshot(shot)
+    assert shot.stat().st_size > 10_000
+
+
 def test_live_dashboard_and_offline_report(built: Built, tmp_path: Path) -> None:
+    store = built.store
+    store.interrupt_running(store.get_study(built.study).id)  # an INTERRUPTED trial
     port = free_port()
     server = subprocess.Popen(
-        [
-            *NASPLAT,
-            "dashboard",
-            "--serve",
-            "--port",
-            str(port),
-            "--storage",
-            built.url,
-            "--refresh",
-            "1",
-        ],
+        [*NASPLAT, "dashboard", "--serve", "--port", str(port), "--storage", built.url]
+        + ["--refresh", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -75,42 +94,66 @@ def test_live_dashboard_and_offline_report(built: Built, tmp_path: Path) -> None
     try:
         wait_http(url, server)
         with Browser() as browser:
+            browser.set_viewport(1400)
             browser.navigate(url)
+            # the newest study is shown first: pick the other one in the studies grid
+            browser.wait_for("!!document.querySelector('#studies .ag-row')")
+            assert texts(browser, "#studies .ag-row [col-id=name]") == [built.study, built.other]
+            browser.evaluate("document.querySelector('#studies .ag-row [col-id=name]').click()")
             browser.wait_for(
-                "document.querySelectorAll('#fig-trials .main-svg').length > 0"
-                " && document.querySelectorAll('#trials tbody td').length > 0"
-                " && document.querySelector('#fig-timeline .gtitle')"
+                f"document.querySelector('#summary-title').textContent === 'Study {built.study}'"
             )
-            titles = browser.evaluate(
-                "Array.from(document.querySelectorAll('#panel-overview .gtitle')).map(e => e.textContent)"
+            total = len(store.trials(built.study))
+            browser.wait_for(
+                f"document.querySelector('#table-status').textContent === '{total} trial(s) match'"
+                " && !!document.querySelector('#fig-timeline .gtitle')",
+                timeout=30,
             )
-            assert titles == [
+            best = store.best_trial(built.study)
+            overview = [
+                f"Best architecture: trial {best.number}, val_acc {best.value:.4f} (chain)",
                 "Best val_acc so far",
                 "All trials: val_acc against cost",
                 "Trial timeline per worker",
             ]
-            assert (
-                browser.evaluate("document.querySelectorAll('#studies tbody tr').length") == 3
-            )  # header + 2
-            assert (
-                browser.evaluate("document.querySelectorAll('#fig-trials canvas').length") > 0
-            )  # WebGL
-            total = len(built.store.trials(built.study))
-            assert (
-                browser.evaluate("document.querySelector('#table-status').textContent")
-                == f"{total} trial(s) match"
+            titles = "Array.from(document.querySelectorAll('#panel-overview .gtitle')).map(e => e.textContent)"
+            expected = json.dumps(json.dumps(overview, separators=(",", ":")))
+            browser.wait_for(f"JSON.stringify({titles}) === {expected}")
+            labels, values = texts(browser, "#summary dt"), texts(browser, "#summary dd")
+            summary = dict(zip(labels, values, strict=True))
+            assert summary["best"] == f"{best.value:.4f} (trial {best.number})"
+            assert "1 interrupted" in summary["trials"]
+            assert "layer0.op=" in browser.evaluate(
+                "document.querySelector('#best-notation').textContent"
             )
-            first = browser.evaluate(
-                "document.querySelectorAll('#trials td[data-dash-column=number]').length"
+            browser.wait_for(f"document.querySelectorAll('{NUMBER_CELLS}').length === 25")
+            assert browser.evaluate("document.querySelectorAll('#trials .ag-row').length") == 25
+
+            # the table pages in SQL: sort by state descending puts the INTERRUPTED trial first
+            browser.evaluate(
+                "document.querySelector('#trials .ag-header-cell[col-id=state] .ag-header-cell-label').click()"
             )
-            assert first == 25  # one page, not all trials
-            deadline = time.monotonic() + 30
-            while (complete_points := points(browser, "fig-trials", "COMPLETE")) == 0:
-                assert time.monotonic() < deadline, "the trials figure never drew its points"
-                time.sleep(0.2)
+            browser.evaluate(
+                "document.querySelector('#trials .ag-header-cell[col-id=state] .ag-header-cell-label').click()"
+            )
+            browser.wait_for(
+                "(document.querySelector('#trials .ag-row[row-index=\"0\"] [col-id=state]') || {})"
+                ".textContent === 'RUNNING' || (document.querySelector("
+                "'#trials .ag-row[row-index=\"0\"] [col-id=state]') || {}).textContent === 'PRUNED'",
+                timeout=30,
+            )
+            style = browser.evaluate(
+                "(() => { const cells = Array.from(document.querySelectorAll('#trials [col-id=state]'));"
+                " const find = s => cells.find(c => c.textContent === s);"
+                " const bg = c => c ? getComputedStyle(c).backgroundImage : null;"
+                " return [bg(find('INTERRUPTED')), bg(find('PRUNED'))]; })()"
+            )
+            assert "repeating-linear-gradient" in style[0] and style[1] == "none"
+            complete_points = points(browser, "fig-trials", "COMPLETE")
+            assert complete_points > 0
 
             # a search writes more trials: the page shows them after the next refresh
-            add_trials(built.store, built.study, 6, seed=5, start=200)
+            add_trials(store, built.study, 6, seed=5, start=200)
             browser.wait_for(
                 f"document.querySelector('#table-status').textContent === '{total + 6} trial(s) match'",
                 timeout=30,
@@ -120,12 +163,10 @@ def test_live_dashboard_and_offline_report(built: Built, tmp_path: Path) -> None
                 assert time.monotonic() < deadline, "the trials figure did not refresh"
                 time.sleep(0.2)
 
-            # clicking a trial shows its genotype, cell drawing and curve
-            browser.evaluate(
-                "document.querySelector('#trials td[data-dash-column=\"number\"]').click()"
-            )
+            # clicking a trial shows its genotype, drawing and curve
+            browser.evaluate(f"document.querySelector('{NUMBER_CELLS}').click()")
             browser.wait_for(
-                "document.querySelector('#detail-title').textContent.startsWith('Trial 0')",
+                "document.querySelector('#detail-title').textContent.startsWith('Trial ')",
                 timeout=30,
             )
             assert '"layer0.op"' in browser.evaluate(
@@ -134,9 +175,9 @@ def test_live_dashboard_and_offline_report(built: Built, tmp_path: Path) -> None
             browser.wait_for(
                 "document.querySelectorAll('#detail-cell .annotation-text').length >= 3", timeout=30
             )
-            browser.wait_for("document.querySelector('#detail-curve .gtitle')", timeout=30)
+            check_layout(browser, tmp_path / "dashboard-overview.png")
 
-            # the other tabs render their figures
+            # the other tabs render their figures; inapplicable panels are not there
             for tab, expected in (
                 ("Architectures", "Operator frequency"),
                 ("Curves", "Architecture weights"),
@@ -148,23 +189,13 @@ def test_live_dashboard_and_offline_report(built: Built, tmp_path: Path) -> None
                     f"Array.from(document.querySelectorAll('#panel-{tab.lower()} .gtitle')).some(e => e.textContent.startsWith('{expected}'))",
                     timeout=30,
                 )
-            browser.screenshot(tmp_path / "dashboard.png")
-            assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+                check_layout(browser, tmp_path / f"dashboard-{tab.lower()}.png")
             assert browser.js_errors() == []
 
-            # the static report, opened with the network cut
+            # the static report of every study, opened with the network cut
             report = tmp_path / "report.html"
             done = subprocess.run(
-                [
-                    *NASPLAT,
-                    "dashboard",
-                    "--study",
-                    built.study,
-                    "--out",
-                    str(report),
-                    "--storage",
-                    built.url,
-                ],
+                [*NASPLAT, "dashboard", "--out", str(report), "--storage", built.url],
                 capture_output=True,
                 text=True,
                 timeout=300,
@@ -173,16 +204,20 @@ def test_live_dashboard_and_offline_report(built: Built, tmp_path: Path) -> None
             browser.events.clear()
             browser.set_offline(True)
             browser.navigate(report.as_uri())
-            browser.wait_for("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 9")
-            assert browser.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 9
+            plots = browser.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+            assert plots >= 15  # 9 panels of the study with everything, most of the other's
+            browser.wait_for(
+                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {plots}"
+            )
             assert browser.evaluate("typeof Plotly") == "object"
-            assert "Best architecture" in browser.evaluate("document.body.innerText")
+            body = browser.evaluate("document.body.innerText")
+            assert "Best architecture" in body and "BUDGET USED" in body.upper()
             fetched = [
                 u for u in browser.requested_urls() if not u.startswith(("file:", "data:", "blob:"))
             ]
             assert fetched == []
+            check_layout(browser, tmp_path / "report.png")
             assert browser.js_errors() == []
-            browser.screenshot(tmp_path / "report.png")
     finally:
         server.terminate()
         server.wait(timeout=10)

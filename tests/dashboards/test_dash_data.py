@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
+import pandas as pd
 import pytest
-from dash_studies import Built, add_trials
+from dash_studies import Built, add_trials, chain_genotype
 from sqlalchemy import text
 
 from dashboards import data
 from dashboards.db import Reader
-from dashboards.table import FilterError, parse_filter, trial_page
+from dashboards.table import FilterError, trial_rows
+from nasplat.budget import Budget
 from nasplat.direction import Direction
 from nasplat.errors import StorageError
 
@@ -84,10 +88,26 @@ def test_trials_frame_has_metrics_pareto_and_genotype(built: Built, reader: Read
     cheapest = complete["params"].min()
     assert front["value"].max() == pytest.approx(complete["value"].max())
     assert front["params"].min() == cheapest
-    assert frame["genotype"].str.contains("layer0.op=").all()
+    scored = frame["value"].notna()
+    assert (frame.loc[scored, "drawn"] == "all").all() and (frame.loc[~scored, "drawn"] == "").all()
+    assert frame.loc[scored, "genotype"].str.contains("layer0.op=").all()
+    assert frame.loc[scored, "arch_hash"].str.len().eq(64).all()
     limited = data.trials_frame(reader, built.study, hover_limit=5)
     assert (limited["genotype"] == "").sum() > 0
     assert limited.loc[limited["pareto_params"], "genotype"].str.len().gt(0).all()
+
+
+def test_trials_frame_thins_to_front_top_and_a_sample(built: Built, reader: Reader) -> None:
+    full = data.trials_frame(reader, built.study)
+    thin = data.trials_frame(reader, built.study, max_points=12)
+    drawn = thin[thin["drawn"] != ""]
+    assert len(drawn) <= 12 < int(full["value"].notna().sum())
+    fronts = thin[[f"pareto_{m}" for m in data.COST_METRICS]].any(axis=1)
+    assert (thin.loc[fronts, "drawn"] == "front").all()  # every Pareto point is drawn
+    best = thin.loc[thin["value"].idxmax()]
+    assert best["drawn"] in ("front", "top")
+    assert set(drawn["drawn"]) <= {"front", "top", "sample"} and "sample" in set(drawn["drawn"])
+    assert (thin.loc[thin["drawn"] == "", "genotype"] == "").all()
 
 
 def test_learning_curves_mark_where_pruned_trials_stopped(built: Built, reader: Reader) -> None:
@@ -199,27 +219,72 @@ def test_studies_frame_counts(built: Built, reader: Reader) -> None:
         assert frame.loc[name, "best"] == pytest.approx(listed[name]["best_value"])
 
 
-def test_trial_page_sorts_filters_and_pages_in_sql(built: Built, reader: Reader) -> None:
-    page, total = trial_page(
-        reader, built.study, 0, 5, [{"column_id": "value", "direction": "desc"}]
-    )
-    assert total == len(built.store.trials(built.study)) and len(page) == 5
+def test_trial_rows_sort_filter_and_page_in_sql(built: Built, reader: Reader) -> None:
+    everything = len(built.store.trials(built.study))
+    page, total = trial_rows(reader, built.study, 0, 5, [{"colId": "value", "sort": "desc"}])
+    assert total == everything and len(page) == 5
     assert page["value"].is_monotonic_decreasing
-    page, total = trial_page(
-        reader, built.study, 0, 50, [], '{state} icontains "pru" && {value} > 0.3'
-    )
+    pruned = {
+        "state": {"filterType": "text", "type": "contains", "filter": "PRU"},
+        "value": {"filterType": "number", "type": "greaterThan", "filter": 0.3},
+    }
+    page, total = trial_rows(reader, built.study, 0, 50, [], pruned)
     assert total == len(page) > 0 and set(page["state"]) == {"PRUNED"}
-    second, _ = trial_page(reader, built.study, 1, 10)
+    assert (page["value"] > 0.3).all()
+    second, _ = trial_rows(reader, built.study, 10, 20)
     assert second["number"].tolist() == list(range(10, 20))
-    assert trial_page(reader, built.study, 0, 50, [], "{tag} rung-1")[1] == 2
-    with pytest.raises(FilterError):
-        parse_filter("{nope} > 1")
-    with pytest.raises(FilterError):
-        parse_filter("{value} > abc")
-    assert parse_filter("{number} s>= 3 && {worker} eq w1") == [
-        ("number", "ge", 3.0),
-        ("worker", "eq", "w1"),
+    rung = {"tag": {"filterType": "text", "type": "equals", "filter": "RUNG-1"}}
+    assert trial_rows(reader, built.study, 0, 50, [], rung)[1] == 2
+    either = {
+        "number": {
+            "filterType": "number",
+            "operator": "OR",
+            "conditions": [
+                {"type": "lessThan", "filter": 2},
+                {"type": "inRange", "filter": 20, "filterTo": 21},
+            ],
+        }
+    }
+    assert trial_rows(reader, built.study, 0, 50, [], either)[0]["number"].tolist() == [
+        0,
+        1,
+        20,
+        21,
     ]
+    blank = {"params": {"filterType": "number", "type": "blank"}}
+    rows, total = trial_rows(reader, built.study, 0, 100, [], blank)
+    assert total == everything - len(
+        [t for t in built.store.trials(built.study) if "params" in t.metrics]
+    )
+    with pytest.raises(FilterError, match="unknown column"):
+        trial_rows(reader, built.study, 0, 5, [], {"nope": {"type": "equals", "filter": 1}})
+    with pytest.raises(FilterError, match="needs a number"):
+        trial_rows(reader, built.study, 0, 5, [], {"value": {"type": "equals", "filter": "x"}})
+    with pytest.raises(FilterError, match="unknown number filter"):
+        trial_rows(reader, built.study, 0, 5, [], {"value": {"type": "contains", "filter": 1}})
+
+
+def test_trial_points_read_again_only_what_changed(built: Built, reader: Reader) -> None:
+    store, study = built.store, built.study
+    before = data.trial_points(reader, study)
+    running = before.loc[before["state"] == "RUNNING", "id"].tolist()
+    assert len(running) == 1 and before["end_s"].isna().sum() == 1
+    store.finish_trial(running[0], state="COMPLETE", value=0.99, metrics={"params": 5.0})
+    add_trials(store, study, 3, seed=11, start=300)
+    extra = store.create_trial(
+        store.get_study(study).id, chain_genotype(random.Random(4)), Budget()
+    )
+    store.interrupt_running(store.get_study(study).id, trial_ids=[extra.id])
+    merged = data.trial_points(reader, study, since=before)
+    fresh = data.trial_points(reader, study)
+    assert len(merged) == len(before) + 4
+
+    def plain(frame: pd.DataFrame) -> pd.DataFrame:  # None and NaN alike in text columns
+        return frame.astype(object).where(frame.notna(), None)
+
+    pd.testing.assert_frame_equal(plain(merged), plain(fresh))
+    assert merged.set_index("id").loc[running[0], "params"] == 5.0
+    assert merged.set_index("id").loc[extra.id, "state"] == "INTERRUPTED"
 
 
 def test_package_import_stays_light() -> None:

@@ -51,3 +51,17 @@ def test_rejected_before_training(tiny: Any) -> None:
         TrainEvaluator(tiny, epochs=1, constraints="latency_ms<=0").evaluate(
             genotype, Budget(), Reporter()
         )
+
+
+def test_precheck_measures_the_network_before_any_trial(tiny: Any) -> None:
+    genotype = tiny.sample(random.Random(0))
+    assert TrainEvaluator(tiny, epochs=1).precheck(genotype, Budget()) is None  # no constraint
+    tight = TrainEvaluator(tiny, epochs=1, constraints=["params<=10"])
+    reason = tight.precheck(genotype, Budget())
+    assert reason is not None and reason.startswith("constraint params<=10 violated: params=")
+    loose = TrainEvaluator(tiny, epochs=1, constraints=["params<=1e9", "flops>=0"])
+    assert loose.precheck(genotype, Budget()) is None
+    slow = TrainEvaluator(tiny, epochs=1, constraints=["latency_ms<=0"])
+    assert "latency_ms<=0 violated" in slow.precheck(genotype, Budget())
+    narrow = tight.precheck(genotype, Budget(width_mult=0.5))  # measured at the budget's width
+    assert float(narrow.rsplit("=", 1)[1]) < float(reason.rsplit("=", 1)[1])

@@ -19,17 +19,10 @@ from nasplat.shape import NetShape
 from search_spaces.cell import CellSpace
 from search_spaces.chain import ChainSpace
 from search_spaces.nb201 import NB201Space
-from tests.conftest import TINY_CHAIN, run_main
+from tests.conftest import DARTS_V2, TINY_CHAIN, run_main
 
 ort = pytest.importorskip("onnxruntime")
 
-DARTS_V2 = (
-    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
-    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
-    "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
-    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
-    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
-)
 NB201 = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
 SHAPE = NetShape(in_channels=3, input_size=16)
 

@@ -9,20 +9,13 @@ from pathlib import Path
 import pytest
 
 import nasplat
-from tests.conftest import run_cli
+from tests.conftest import DARTS_V2, run_cli
 
 SMALL = {
     "cell": ["--space-opt", "layers=2", "--space-opt", "channels=4"],
     "nb201": ["--space-opt", "cells_per_stage=1", "--space-opt", "channels=4"],
     "hierarchical": ["--space-opt", "channels=4", "--space-opt", "motifs=3"],
 }
-DARTS_V2 = (
-    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
-    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
-    "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
-    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
-    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
-)
 
 
 @pytest.mark.slow

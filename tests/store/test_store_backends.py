@@ -126,6 +126,18 @@ def test_studies_round_trip_and_clear_errors(store: Store) -> None:
 
 
 @all_backends
+def test_setdefault_study_config_keeps_the_first_value(store: Store) -> None:
+    study = make_study(store)
+    other = make_study(store, "other")
+    assert store.setdefault_study_config(study.id, "reference_point", [0.0, 2.5]) == [0.0, 2.5]
+    assert store.setdefault_study_config(study.id, "reference_point", [9.0, 9.0]) == [0.0, 2.5]
+    config = store.get_study("s").config
+    assert config["reference_point"] == [0.0, 2.5] and config["nested"]["ops"][0] == "conv_3x3"
+    assert "reference_point" not in store.get_study("other").config
+    assert store.setdefault_study_config(other.id, "reference_point", [1.0, 1.0]) == [1.0, 1.0]
+
+
+@all_backends
 def test_delete_study_removes_only_that_study(store: Store) -> None:
     for name in ("gone", "kept"):
         study = make_study(store, name)

@@ -22,6 +22,7 @@ from nasplat.registry import STRATEGIES
 from nasplat.store import Store
 from search_spaces.nb201 import NB201Space
 from strategies.darts import Darts
+from tests.conftest import run_cli
 
 
 def test_registered_and_validated() -> None:
@@ -151,3 +152,19 @@ def test_resume_after_search_only_retrains(sqlite_url: str) -> None:
     first = run_search(tiny_config("darts", epochs=1), store)
     again = run_search(tiny_config("darts", epochs=1), store, resume=True)
     assert again.trials_run == 0 and again.best is not None and again.best.id == first.best.id
+
+
+def test_retrain_epochs_0_means_no_retraining(tmp_path: Path) -> None:
+    """The derived genotype is the result, printed as such; no retrained trial is created."""
+    args = ["search", "--space", "nb201", "--strategy", "darts", "--retrain-epochs", "0"]
+    args += ["--strategy-opt", "epochs=1", "--strategy-opt", "max_batches=1", "--no-progress"]
+    args += ["--space-opt", "cells_per_stage=1", "--space-opt", "channels=4", "--device", "cpu"]
+    done = run_cli(*args, "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("derived genotype of study nb201-darts (not retrained):")
+    assert "notation: |" in done.stdout and "not retrained" in done.stderr
+    store = Store(f"sqlite:///{tmp_path / 's.db'}", create=False)
+    try:
+        assert [t.tag for t in store.trials("nb201-darts")] == ["supernet"]
+    finally:
+        store.close()

@@ -3,15 +3,19 @@ from collections import deque
 
 import pytest
 from toy import (
+    OBJECTIVES,
     ToySpace,
     check_beats_random,
     check_deterministic,
     check_exact_resume,
+    check_front_beats_random,
     objective,
     observe,
+    roundtrip,
 )
 
 from nasplat.errors import ConfigError
+from nasplat.strategy import INFEASIBLE, Observation
 from strategies.evolution import RegularizedEvolution
 from strategies.random_search import RandomSearch
 
@@ -68,3 +72,33 @@ def test_minimize_failed_and_bad_options() -> None:
         RegularizedEvolution(space, population_size=3, tournament_size=4)
     with pytest.raises(TypeError):
         RandomSearch(space, colour="red")
+
+
+def test_multi_objective_front_beats_random_search() -> None:
+    check_front_beats_random(RegularizedEvolution, n=60, seeds=range(4), margin=5.0)
+
+
+def test_multi_objective_tournament_ranks_by_front_then_crowding() -> None:
+    space = ToySpace()
+    evo = RegularizedEvolution(
+        space, population_size=4, tournament_size=4, aging=False, objectives=OBJECTIVES
+    )
+    members = [space.sample(random.Random(i)) for i in range(4)]
+    metrics = [(5.0, 5.0), (3.0, 1.0), (2.0, 4.0), (1.0, 0.0)]  # (score, cost): #2 is dominated
+    for g, (score, price) in zip(members, metrics, strict=True):
+        evo.tell(Observation(g, score, "COMPLETE", metrics={"score": score, "cost": price}))
+    evo.tell(Observation(members[0], None, INFEASIBLE))  # not a result: the population stays
+    merit = evo._merit(list(evo.population))
+    assert merit[2] < min(merit[0], merit[1], merit[3])  # the dominated member ranks last
+    assert merit[1] < merit[0] and merit[1] < merit[3]  # inner point of the front: less crowded
+    child = space.sample(random.Random(9))
+    evo.tell(Observation(child, 9.0, "COMPLETE", metrics={"score": 9.0, "cost": 0.0}))
+    assert child in [g for g, _ in evo.population] and members[2] not in [
+        g for g, _ in evo.population
+    ]  # without aging the worst ranked (dominated) leaves
+    state = roundtrip(evo.state_dict())
+    restored = RegularizedEvolution(
+        space, population_size=4, tournament_size=4, aging=False, objectives=OBJECTIVES
+    )
+    restored.load_state_dict(state)
+    assert list(restored.population) == list(evo.population)
