@@ -328,7 +328,12 @@ def _register() -> None:
         cls = type(
             f"NNI{tuner.title()}Strategy",
             (NNIStrategy,),
-            {"name": name, "default_tuner": tuner, "__doc__": f"{spec.description}."},
+            {
+                "name": name,
+                "default_tuner": tuner,
+                "__doc__": f"{spec.description}.",
+                "__module__": __name__,  # not abc's, the metaclass's module
+            },
         )
         STRATEGIES.add(name, cls, description=f"{spec.description} (extra nasplat[nni])")
 
