@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> None:
             try:
                 result = ev.evaluate(genotype, ev.resolve_budget(None), Reporter())
                 metrics = result.metrics
-                row["value"] = float(metrics["val_acc"])
+                row["value"] = float(metrics[ev.default_objective()[0]])  # a proxy: its score
                 row["test_acc"] = metrics.get("test_acc")
             except Exception as error:  # recorded, ranked as missing
                 row["error"] = f"{type(error).__name__}: {error}"

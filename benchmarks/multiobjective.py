@@ -1,10 +1,11 @@
 """Multi-objective search on NAS-Bench-201: validation accuracy against parameters.
 
 Every strategy runs ``--seeds`` searches (default 20) of ``--budget`` trials (default 100) with
-``--objective val_acc,params``: the real search path (``prepare`` + the black-box driver on an
-in-memory store) with the tabular evaluator, accuracy from the 12-epoch table's
-``cifar10_valid_acc`` column, parameters counted on the network built from each cell (the
-benchmark's CIFAR-10 skeleton: 3 stages of 5 cells, 16 channels). The figure is the hypervolume
+``--objective cifar10_valid_acc,params`` (the table's percent; ``val_acc`` is its fraction): the
+real search path (``prepare`` + the black-box driver on an in-memory store) with the tabular
+evaluator, accuracy from the 12-epoch table's ``cifar10_valid_acc`` column, parameters counted
+on the network built from each cell (the benchmark's CIFAR-10 skeleton: 3 stages of 5 cells,
+16 channels). The figure is the hypervolume
 of each run's front, the study's own ``hypervolume`` metric after its last trial, against one
 fixed reference point (0 % accuracy, ``REFERENCE_PARAMS`` parameters), reported as mean ± std
 and against the hypervolume of the whole space's front (every one of the 4,930 canonical cells
@@ -36,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE = "nb201"  # the embedded NAS-Bench-201 table (a CSV/Parquet path also works)
 SECTION = "## Multi-objective search"
 METRIC = "cifar10_valid_acc"
-OBJECTIVES = [("val_acc", "maximize"), ("params", "minimize")]
+OBJECTIVES = [(METRIC, "maximize"), ("params", "minimize")]
+"""The table's column in percent, under its own name (val_acc is its fraction)."""
 REFERENCE_PARAMS = 1.6e6
 """Above the largest NAS-Bench-201 network (every edge a 3x3 convolution: 1,531,546)."""
 REFERENCE = [0.0, REFERENCE_PARAMS]
@@ -52,7 +54,7 @@ def search(strategy: str, seed: int, budget: int, table: str, options: dict[str,
         strategy_options=options,
         evaluator="tabular",
         evaluator_options={"table": table, "metric": METRIC},
-        objective="val_acc,params",
+        objective=f"{METRIC},params",
         reference_point=list(REFERENCE),
         budget=budget,
         seed=seed,
@@ -81,7 +83,7 @@ def space_front(table: str) -> tuple[float, int, int, float]:
     load_builtins()
     space = SPACES.create("nb201")
     evaluator = EVALUATORS.create(
-        "tabular", space, table=table, metric=METRIC, objectives=["val_acc", "params"]
+        "tabular", space, table=table, metric=METRIC, objectives=[METRIC, "params"]
     )
     points: dict[str, tuple[float, ...]] = {}
     for arch in evaluator.table.archs:
@@ -127,7 +129,7 @@ def section(rows: list[dict], info: dict[str, Any]) -> str:
         f"{platform.machine()}, Python {platform.python_version()}; shared machine).",
         "",
         "`nasplat search --space nb201 --evaluator tabular --table nb201 --metric "
-        f"{METRIC} --objective val_acc,params --reference-point 0,{REFERENCE_PARAMS:.0f} "
+        f"{METRIC} --objective {METRIC},params --reference-point 0,{REFERENCE_PARAMS:.0f} "
         "--budget 100 --strategy S --seed N`, run through the same set-up and loop "
         "(`prepare`, the black-box driver) on an in-memory store. Accuracy: the 12-epoch "
         f"table's `{METRIC}` (percent) of the canonical cell; parameters: counted on the "

@@ -292,7 +292,7 @@ def main() -> None:
                          f"{a / b:.2f}"))  # fmt: skip
         if "best" in parts and "process" in parts:  # 6. nasplat best
             best = [timed_process(
-                [sys.executable, "-m", "nasplat", "best", "--study", "nb201-random", "--storage",
+                [sys.executable, "-m", "nasplat", "best", "--study", "nb201-random-tabular", "--storage",
                  f"sqlite:///{folder}/p0.db"], folder) for _ in range(args.repeats)]  # fmt: skip
             rows.append(("`nasplat best` (s)", f"{statistics.median(best):.2f}", "", ""))
         if "big" in parts:  # 3. per-trial cost at 100k vs 100 (progress bar on)

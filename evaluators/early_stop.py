@@ -13,12 +13,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from evaluators.pruners import PRUNER_OPTIONS, PRUNERS, OptunaPruner, canonical_pruner
+from evaluators.pruners import PRUNER_OPTIONS, PRUNERS, PRUNING, OptunaPruner, canonical_pruner
 from evaluators.train import TrainEvaluator
 from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Pruner, Reporter
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
@@ -60,6 +61,13 @@ class EarlyStopEvaluator(TrainEvaluator):
     ``reduction_factor``, ``max_resource``, ...), plus everything ``train`` accepts."""
 
     name = "early-stop"
+    OPTIONS = (
+        Option("pruner", "str", "median", "median, percentile, asha, hyperband, patience or none"),
+        Option("patience", "int", 3, "patience: epochs without a gain before stopping"),
+        Option("min_delta", "float", 0.0, "patience: the smallest gain that counts"),
+        *PRUNING,
+        *TrainEvaluator.OPTIONS,
+    )
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ from nasplat.evaluator import (
     reject_unknown_options,
 )
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
@@ -65,6 +66,20 @@ class LadderEvaluator(Evaluator):
     """
 
     name = "ladder"
+    OPTIONS = (
+        Option(
+            "rungs",
+            "list",
+            None,
+            "evaluator names or {evaluator, options} (default: "
+            + ", ".join(r["evaluator"] for r in DEFAULT_RUNGS)
+            + ")",
+        ),
+        Option("eta", "int", 3, "the best 1/eta of a rung climb to the next"),
+        Option("proxy", "str", None, "proxy of the proxy rungs that name none (default: synflow)"),
+        Option("epochs", "int", None, "epochs of the last rung, if it names none"),
+        Option("constraints", "list[str]", None, "given to every rung"),
+    )
 
     def __init__(
         self,
@@ -78,7 +93,7 @@ class LadderEvaluator(Evaluator):
         **options: Any,
     ) -> None:
         common = pop_common_options(options)
-        reject_unknown_options(self.name, options, "rungs, eta, proxy, epochs, constraints")
+        reject_unknown_options(self, options)
         if int(eta) < 2:
             raise ConfigError(f"eta must be >= 2, got {eta}")
         specs = parse_rungs(rungs)
@@ -118,6 +133,9 @@ class LadderEvaluator(Evaluator):
     def metric_names(self) -> list[str]:
         return self.last.metric_names()
 
+    def default_objective(self) -> tuple[str, Direction]:
+        return self.last.default_objective()
+
     # --- the ladder ----------------------------------------------------------------------------
     def ladder(self, objective: str, direction: Direction, base: Budget) -> FidelityLadder:
         """The rungs with their budgets and the objective each one ranks by."""
@@ -131,8 +149,7 @@ class LadderEvaluator(Evaluator):
             if objective in names or not names:
                 metric, way = objective, direction
             else:
-                metric = names[0]
-                way = Direction.default_for(metric)
+                metric, way = instance.default_objective()
             budget = instance.resolve_budget(base if i == len(self.specs) - 1 else Budget())
             options = {**self.common, **{k: v for k, v in spec.items() if k != "evaluator"}}
             out.append(Rung(i, spec["evaluator"], options, instance, budget, metric, way))

@@ -15,6 +15,7 @@ from typing import Any
 from evaluators.train import TrainEvaluator
 from nasplat.budget import Budget
 from nasplat.errors import ConfigError
+from nasplat.options import Option, merged
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
@@ -57,6 +58,23 @@ class LowFidelityEvaluator(TrainEvaluator):
     """
 
     name = "low-fidelity"
+    OPTIONS = merged(
+        TrainEvaluator.OPTIONS,
+        (
+            Option("epochs", "int", FIDELITY_DEFAULTS["epochs"], "training epochs (--epochs)"),
+            Option(
+                "data_fraction",
+                "float",
+                FIDELITY_DEFAULTS["data_fraction"],
+                "of the training split",
+            ),
+            Option("width_mult", "float", FIDELITY_DEFAULTS["width_mult"], "channel multiplier"),
+            Option("resolution", "int", None, "input resolution (default: native)"),
+            Option("cells", "int", None, "cells of the network (default: the space's)"),
+            Option("classes", "list[int]", None, "proxy task: k (the first k) or these classes"),
+            Option("samples", "int", None, "proxy task: about this many training samples"),
+        ),
+    )
 
     def __init__(
         self,

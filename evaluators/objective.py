@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from evaluators.pruners import PRUNER_OPTIONS, OptunaPruner
+from evaluators.pruners import PRUNER_OPTIONS, PRUNING, OptunaPruner
 from nasplat.budget import Budget, EvalResult
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
@@ -23,6 +23,7 @@ from nasplat.evaluator import (
     reject_unknown_options,
 )
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS, OBJECTIVES
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
@@ -44,6 +45,15 @@ class ObjectiveEvaluator(Evaluator):
     """
 
     name = "objective"
+    OPTIONS = (
+        Option("function", "str", None, "required: an OBJECTIVES name or package.module:function"),
+        Option("metric", "str", "val_acc", "the name a float return value is stored under"),
+        Option("direction", "str", None, "of metric, for the pruner (default: the metric's)"),
+        Option("epochs", "int", None, "the trial budget's epochs when the study sets none"),
+        Option("pruner", "str", None, "median, percentile, asha or hyperband (ctx.report)"),
+        Option("keep_weights", "bool", True, "store the model's weights after the function"),
+        *PRUNING,
+    )
 
     def __init__(
         self,
@@ -59,11 +69,7 @@ class ObjectiveEvaluator(Evaluator):
     ) -> None:
         common = pop_common_options(options)
         pruner_options = {k: options.pop(k) for k in list(options) if k in PRUNER_OPTIONS}
-        reject_unknown_options(
-            self.name,
-            options,
-            "function, metric, direction, epochs, pruner, keep_weights and a pruner's options",
-        )
+        reject_unknown_options(self, options)
         super().__init__(space, **common, function=function, metric=metric)
         if not isinstance(function, str) or not function:
             raise ConfigError("evaluator 'objective' needs function=<name or module:function>")
@@ -92,6 +98,9 @@ class ObjectiveEvaluator(Evaluator):
 
     def pruner(self) -> Pruner | None:
         return self._pruner
+
+    def default_objective(self) -> tuple[str, Direction]:
+        return self.metric, self.direction
 
     def data_shape(self) -> NetShape:
         return self.load_splits(Budget()).shape

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from evaluators.constraints import ConstraintViolation
-from evaluators.train import TrainEvaluator
+from evaluators.train import CONSTRAINTS, TrainEvaluator
 from nasplat.budget import Budget, EvalResult
+from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS, PROXIES
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
@@ -37,13 +39,18 @@ class ProxyEvaluator(Evaluator):
 
     Options: ``proxy`` (``synflow``; see ``nasplat list`` / :mod:`evaluators.zero_cost`),
     ``batch_size`` (64), ``constraints`` (params, flops, latency_ms). The network is built at
-    the budget's width and resolution. Metrics: the score under the proxy's name and again as
-    ``val_acc`` (so the default ``--objective`` ranks by it: it is a score, not an accuracy),
-    ``params``, ``flops`` and ``seconds`` (time to compute the proxy). The budget records
+    the budget's width and resolution. Metrics: the score under the proxy's name (a study
+    without ``--objective`` maximises it: every proxy is higher-is-better), ``params``,
+    ``flops`` and ``seconds`` (time to compute the proxy). The budget records
     ``epochs=0`` and the proxy in ``extra``.
     """
 
     name = "proxy"
+    OPTIONS = (
+        Option("proxy", "str", DEFAULT_PROXY, "zero-cost proxy (evaluators/zero_cost.py)"),
+        Option("batch_size", "int", 64, "samples of the one scored mini-batch"),
+        CONSTRAINTS,
+    )
 
     def __init__(
         self,
@@ -56,7 +63,7 @@ class ProxyEvaluator(Evaluator):
     ) -> None:
         common = pop_common_options(options)
         options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
-        reject_unknown_options(self.name, options, "proxy, batch_size, constraints")
+        reject_unknown_options(self, options)
         PROXIES.get(proxy)
         if int(batch_size) < 2:
             raise ConfigError(f"batch_size must be >= 2, got {batch_size}")
@@ -68,7 +75,10 @@ class ProxyEvaluator(Evaluator):
         )
 
     def metric_names(self) -> list[str]:
-        return list(dict.fromkeys([self.proxy, "val_acc", "params", "flops", "seconds"]))
+        return list(dict.fromkeys([self.proxy, "params", "flops", "seconds"]))
+
+    def default_objective(self) -> tuple[str, Direction]:
+        return self.proxy, Direction.MAXIMIZE
 
     def data_shape(self) -> NetShape:
         return self.networks.data_shape()
@@ -99,5 +109,5 @@ class ProxyEvaluator(Evaluator):
         device = resolve_device(self.device)
         x, y = proxy_batch(splits, self.batch_size, self.seed)
         value, seconds = score(self.proxy, model.to(device), x.to(device), y.to(device))
-        metrics = {**cost, self.proxy: value, "val_acc": value, "seconds": seconds}
+        metrics = {**cost, self.proxy: value, "seconds": seconds}
         return EvalResult(metrics, epochs_run=0)

@@ -20,8 +20,9 @@ from typing import Any
 
 from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
-from nasplat.evaluator import Evaluator, Reporter, pop_common_options
+from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS, PROXIES, SPACES, STRATEGIES, load_builtins
 from nasplat.run import allocate_name
 from nasplat.run.local import run_in_process
@@ -75,6 +76,11 @@ class ProxyCheckEvaluator(Evaluator):
     the training metrics plus ``proxy_<name>`` and ``proxy_<name>_seconds``."""
 
     name = "proxy-check"
+    OPTIONS = (
+        Option("proxies", "list[str]", (), "the zero-cost proxies to score"),
+        Option("epochs", "int", 2, "epochs of the brief low-fidelity training"),
+        Option("training", "dict", None, "low-fidelity options of that training"),
+    )
 
     def __init__(
         self,
@@ -86,7 +92,8 @@ class ProxyCheckEvaluator(Evaluator):
         **options: Any,
     ) -> None:
         common = pop_common_options(options)
-        super().__init__(space, **common, proxies=list(proxies), epochs=epochs, **options)
+        reject_unknown_options(self, options)
+        super().__init__(space, **common, proxies=list(proxies), epochs=epochs)
         self.trainer = EVALUATORS.create(
             "low-fidelity", space, **common, epochs=epochs, keep_weights=False, **(training or {})
         )

@@ -29,6 +29,7 @@ from typing import Any
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Pruner
+from nasplat.options import Option
 
 ATTR_PREFIX = "optuna:"
 REPORTED_KEY = "value"
@@ -95,6 +96,16 @@ def canonical_pruner(name: str) -> str:
 
 PRUNER_OPTIONS = sorted({o for _, accepted in PRUNERS.values() for o in accepted})
 """Every option some Optuna pruner accepts."""
+PRUNING = tuple(
+    Option(
+        name,
+        "float" if name == "percentile" else "int",
+        None,
+        f"Optuna's, of {', '.join(p for p, (_, accepted) in PRUNERS.items() if name in accepted)}",
+    )
+    for name in PRUNER_OPTIONS
+)
+"""The Optuna pruners' options (default: Optuna's, or as each factory above sets)."""
 
 
 class OptunaPruner(Pruner):

@@ -3,8 +3,9 @@
 A table is a CSV (optionally gzipped) or Parquet file with an ``arch`` column holding each
 architecture in its space's notation (NAS-Bench-201 strings for ``nb201``) and numeric columns
 of results, or the name of a table shipped in ``evaluators/data`` (``nb201``: NAS-Bench-201 at 12
-epochs; see its README.md). The values returned are the table's numbers exactly (NAS-Bench-201
-holds percentages).
+epochs; see its README.md). The values returned under the table's column names are the table's
+numbers exactly (NAS-Bench-201 holds percentages); ``val_acc`` is always a fraction, as a
+trained network's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nasplat.direction import Direction
 from nasplat.errors import ConfigError, InvalidGenotypeError, NasplatError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
@@ -185,6 +187,16 @@ class BenchmarkTable:
         values = self.column(column)
         return [float(values[self.row(arch)]) for arch in archs]
 
+    def accuracy_divisor(self, column: str) -> float | None:
+        """What ``column`` is divided by to be an accuracy fraction: 100 for an accuracy in
+        percent, 1 for one in fractions, None for a column that is no accuracy. An accuracy
+        column's name contains ``acc`` and is maximised; it is in percent when a value
+        exceeds 1."""
+        if "acc" not in column or Direction.default_for(column) is not Direction.MAXIMIZE:
+            return None
+        top = max((v for v in self.column(column) if not math.isnan(v)), default=0.0)
+        return 1.0 if top <= 1.0 else 100.0 if top <= 100.0 else None
+
     def best(self, column: str, maximize: bool = True) -> tuple[str, float]:
         """``(arch, value)`` of the best row in ``column`` (first on ties; NaN rows skipped)."""
         import numpy as np
@@ -269,18 +281,25 @@ class TabularEvaluator(Evaluator):
     ``metric`` (column, default ``val_acc`` if the table has it), ``constraints`` (on any
     numeric column or built cost; checked by :meth:`precheck` before a trial exists),
     ``network`` (the shape built costs are measured at, NetShape fields; default CIFAR-10's).
-    Metrics: the metric under its column name and again as ``val_acc`` (so the default
-    ``--objective`` ranks by it; not for a cost or loss metric), every cost column (name
-    containing params, flops, latency or size), ``lookup_us``, and the built costs ``params``
-    and ``flops`` when the table has no such column: measured by building the space's network
-    (cached per architecture), only when an objective (``objectives``, passed by the study
-    set-up) or a constraint uses them. The architecture is looked up by its notation as given,
-    else by its canonical form's notation. The budget records the table's name
-    (:func:`table_name`) and the metric.
+    Metrics: the metric under its column name, as in the table (what a study without
+    ``--objective`` ranks by); for an accuracy column (:meth:`BenchmarkTable.accuracy_divisor`)
+    also ``val_acc`` as a fraction (the column / 100 for a table in percent), comparable with
+    trained studies; every cost column (name containing params, flops, latency or size),
+    ``lookup_us``, and the built costs ``params`` and ``flops`` when the table has no such
+    column: measured by building the space's network (cached per architecture), only when an
+    objective (``objectives``, passed by the study set-up) or a constraint uses them. The
+    architecture is looked up by its notation as given, else by its canonical form's notation.
+    The budget records the table's name (:func:`table_name`) and the metric.
     """
 
     name = "tabular"
     takes_objectives = True
+    OPTIONS = (
+        Option("table", "str", None, "required: a CSV/Parquet path, or an embedded table (nb201)"),
+        Option("metric", "str", None, "column to read (default: val_acc, if the table has it)"),
+        Option("constraints", "list[str]", None, 'on a column or params/flops: "params<=1e6"'),
+        Option("network", "dict", None, "NetShape fields built costs are measured at (CIFAR-10's)"),
+    )
 
     def __init__(
         self,
@@ -295,9 +314,7 @@ class TabularEvaluator(Evaluator):
     ) -> None:
         common = pop_common_options(options)
         options.pop("epochs", None)  # the search passes --epochs to every evaluator; unused here
-        reject_unknown_options(
-            self.name, options, "table, metric, constraints, objectives, network"
-        )
+        reject_unknown_options(self, options)
         if not table:
             raise ConfigError(
                 "the tabular evaluator needs --table (a CSV or Parquet file, or an embedded "
@@ -312,6 +329,7 @@ class TabularEvaluator(Evaluator):
         loaded.column(metric)
         self.table_path = str(table)
         self.metric = metric
+        self.divisor = loaded.accuracy_divisor(metric)
         self.built = [cost for cost in BUILT if cost not in loaded.columns]
         self.constraints: tuple[Constraint, ...] = parse_constraints(
             constraints, [*loaded.columns, *self.built]
@@ -351,15 +369,13 @@ class TabularEvaluator(Evaluator):
     def cost_columns(self) -> list[str]:
         return [c for c in self.table.columns if any(word in c for word in COST_WORDS)]
 
-    @property
-    def alias_val_acc(self) -> bool:
-        """Whether the metric is also reported as ``val_acc`` (not for cost or loss columns)."""
-        return Direction.default_for(self.metric) is Direction.MAXIMIZE
-
     def metric_names(self) -> list[str]:
-        alias = ["val_acc"] if self.alias_val_acc else []
+        alias = ["val_acc"] if self.divisor is not None else []
         names = [self.metric, *alias, *self.cost_columns(), *self.built, "lookup_us"]
         return list(dict.fromkeys(names))
+
+    def default_objective(self) -> tuple[str, Direction]:
+        return self.metric, Direction.default_for(self.metric)
 
     def resolve_budget(self, budget: Budget | None) -> Budget:
         budget = budget or Budget()
@@ -405,8 +421,8 @@ class TabularEvaluator(Evaluator):
             reason = violation(self.constraints, self._constrained(genotype, row))
             if reason is not None:
                 raise ConstraintViolation(reason)
-        if self.alias_val_acc:
-            metrics["val_acc"] = metrics[self.metric]
+        if self.divisor is not None:
+            metrics["val_acc"] = metrics[self.metric] / self.divisor
         metrics["lookup_us"] = (time.perf_counter() - start) * 1e6
         metrics.update(self.costs.measure(genotype, self.measured))
         return EvalResult(metrics, epochs_run=0)

@@ -17,6 +17,7 @@ from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
@@ -25,17 +26,22 @@ __all__ = ["PRE_TRAINING", "TrainEvaluator", "measure_latency"]
 
 PRE_TRAINING = ("params", "flops", "latency_ms")
 """Metrics a constraint of a training evaluator may use (measured on the built network)."""
-TRAIN_OPTIONS = (
-    "batch_size",
-    "optimizer",
-    "lr",
-    "momentum",
-    "weight_decay",
-    "schedule",
-    "grad_clip",
-    "label_smoothing",
-    "bn_recalibration",
+TRAINING = (
+    Option("batch_size", "int", 128, "minibatch size"),
+    Option("optimizer", "str", "sgd", "sgd, adam or adamw"),
+    Option("lr", "float", 0.05, "learning rate"),
+    Option("momentum", "float", 0.9, "SGD momentum"),
+    Option("weight_decay", "float", 3e-4, "weight decay"),
+    Option("schedule", "str", "cosine", "learning-rate schedule per step: cosine or constant"),
+    Option("grad_clip", "float", 5.0, "gradient norm clip (null: none)"),
+    Option("label_smoothing", "float", 0.0, "label smoothing of the loss"),
+    Option("bn_recalibration", "int", 10, "batches to re-estimate BatchNorm on (0: none)"),
 )
+"""The training loop's settings, with :class:`nasplat.ml.training.TrainConfig`'s defaults."""
+CONSTRAINTS = Option(
+    "constraints", "list[str]", None, 'reject before training, e.g. "params<=1e6" (params, '
+    "flops, latency_ms)"
+)  # fmt: skip
 
 
 @EVALUATORS.register(
@@ -54,6 +60,13 @@ class TrainEvaluator(Evaluator):
     """
 
     name = "train"
+    OPTIONS = (
+        Option("epochs", "int", 10, "training epochs (--epochs)"),
+        Option("keep_weights", "bool", True, "return the trained weights to the store"),
+        Option("restore_best", "bool", False, "measure the best epoch's weights, not the last"),
+        CONSTRAINTS,
+        *TRAINING,
+    )
 
     def __init__(
         self,
@@ -66,11 +79,7 @@ class TrainEvaluator(Evaluator):
         **options: Any,
     ) -> None:
         common = pop_common_options(options)
-        reject_unknown_options(
-            self.name,
-            set(options) - set(TRAIN_OPTIONS),
-            f"epochs, keep_weights, restore_best, constraints, {', '.join(TRAIN_OPTIONS)}",
-        )
+        reject_unknown_options(self, options)
         super().__init__(space, **common, epochs=epochs, keep_weights=keep_weights, **options)
         if int(epochs) < 0:
             raise ConfigError(f"epochs must be >= 0, got {epochs}")

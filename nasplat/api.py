@@ -38,7 +38,7 @@ def create_study(
     storage: str | TrialStore | None = None,
     study_name: str | None = None,
     load_if_exists: bool = False,
-    metric: str = "val_acc",
+    metric: str | None = None,
     direction: str | None = None,
     n_trials: int = 20,
     epochs: int | None = None,
@@ -60,8 +60,9 @@ def create_study(
     a ``torch.utils.data.Dataset``, ``(x, y)`` tensors or arrays, or explicit splits (see
     :func:`nasplat.ml.data.make_splits`). ``strategy``: a name (``random``, ``evolution``, ``rl``,
     ``tpe``, ``nsga2``, ``darts``, ``enas``, ...). ``metric``/``direction``: what to optimise
-    (comma lists for several objectives: ``nsga2`` and ``evolution`` search for their Pareto
-    front). ``n_trials``: the default trial budget of :meth:`Study.optimize`.
+    (default: the evaluator's, ``val_acc`` for training; comma lists for several objectives:
+    ``nsga2`` and ``evolution`` search for their Pareto front). ``n_trials``: the default trial
+    budget of :meth:`Study.optimize`.
     ``evaluator`` and its options apply when :meth:`Study.optimize` gets no objective function.
     ``budget`` takes the trial budget's other fields: ``data_fraction``, ``width_mult``,
     ``resolution``, and ``time_limit``, ``keep_weights``, ``reference_point`` (the
@@ -186,9 +187,11 @@ class Study:
             raise ConfigError(f"objective must be a function (model, ctx), got {objective!r}")
         name = f"{objective.__module__}:{objective.__qualname__}"
         OBJECTIVES.add(name, objective, replace=True)
-        metric, direction = self.config.objective_list()[0]
         options = {k: v for k, v in self.config.evaluator_options.items() if k == "pruner"}
-        return {**options, "function": name, "metric": metric, "direction": direction.value}
+        if self.config.objective is not None:  # else the evaluator's default, val_acc
+            metric, direction = self.config.objective_list()[0]
+            options.update(metric=metric, direction=direction.value)
+        return {**options, "function": name}
 
     # --- reading -------------------------------------------------------------------------------
     @property

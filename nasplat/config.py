@@ -36,7 +36,7 @@ class SearchConfig:
     width_mult: float = 1.0
     resolution: int | None = None
     seed: int = 0
-    objective: str = "val_acc"
+    objective: str | None = None  # None: the evaluator's own (Evaluator.default_objective)
     direction: str | None = None
     time_limit: float | None = None
     keep_weights: str = "best"
@@ -48,7 +48,10 @@ class SearchConfig:
             raise ConfigError(f"budget must be >= 0, got {self.budget}")
         if self.epochs is not None and self.epochs < 0:
             raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
-        self.objective_list()  # validates objective and direction (comma lists allowed)
+        if self.objective is not None:  # else checked once the evaluator has chosen it
+            self._check_objectives()
+        elif self.reference_point is not None:  # an evaluator's own objective is one metric
+            parse_reference_point(self.reference_point, [])
         if self.keep_weights not in ("best", "all", "none"):
             raise ConfigError(f"keep_weights must be best, all or none, got {self.keep_weights!r}")
         if self.time_limit is not None and not (
@@ -59,15 +62,29 @@ class SearchConfig:
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+
+    def _check_objectives(self) -> None:
+        """Validate objective and direction (comma lists allowed) and the reference point."""
+        objectives = self.objective_list()
         if self.reference_point is not None:
             self.reference_point = parse_reference_point(
-                self.reference_point, [m for m, _ in self.objective_list()]
+                self.reference_point, [m for m, _ in objectives]
             )
+
+    def set_objective(self, metric: str, direction: Direction) -> None:
+        """The objective of a config that names none (its evaluator's), and its direction unless
+        one was given; then the checks that depend on it."""
+        self.objective = metric
+        self.direction = self.direction or direction.value
+        self._check_objectives()
 
     def objective_list(self) -> list[tuple[str, Direction]]:
         """``[(metric, direction), ...]`` from ``objective`` and ``direction``, which may be comma
         lists (``"val_acc,flops"``, ``"maximize,minimize"``); a direction not given takes the
-        metric's default (:meth:`Direction.default_for`). The first objective is the primary."""
+        metric's default (:meth:`Direction.default_for`). The first objective is the primary.
+        ``objective`` must be set (a study sets it from its evaluator when none was given)."""
+        if self.objective is None:
+            raise ConfigError("no objective: give one, or let the study's evaluator choose it")
         metrics = [m.strip() for m in str(self.objective).split(",")]
         if not all(metrics) or len(set(metrics)) != len(metrics):
             raise ConfigError(f"objective must be distinct metric names, got {self.objective!r}")

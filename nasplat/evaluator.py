@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from nasplat.budget import Budget, EvalResult
 from nasplat.direction import Direction
-from nasplat.errors import ConfigError, TrialPruned
+from nasplat.errors import TrialPruned
 from nasplat.genotype import Genotype
+from nasplat.options import DATA_SETTINGS, Option, check_options
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
 
@@ -43,7 +44,7 @@ class Reporter:
         return self.history[-1][0] if self.history else None
 
 
-COMMON_OPTIONS = ("dataset", "data_dir", "seed", "device")
+COMMON_OPTIONS = DATA_SETTINGS
 
 
 def pop_common_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -51,13 +52,10 @@ def pop_common_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: options.pop(k) for k in COMMON_OPTIONS if k in options}
 
 
-def reject_unknown_options(evaluator: str, unknown: Any, known: str) -> None:
-    """One clear ConfigError naming the unknown options of an evaluator and the known ones."""
-    unknown = sorted(unknown)
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) for evaluator {evaluator!r}: {', '.join(unknown)}; known: {known}"
-        )
+def reject_unknown_options(evaluator: Evaluator, options: Iterable[str]) -> None:
+    """One clear ConfigError naming the ``options`` an evaluator does not declare (its class's
+    ``OPTIONS``) and the known ones."""
+    check_options("evaluator", evaluator.name, evaluator.OPTIONS or (), options, ())
 
 
 class Pruner(ABC):
@@ -115,6 +113,9 @@ class Evaluator(ABC):
     """
 
     name: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[Option, ...] | None] = None
+    """The keyword options (:mod:`nasplat.options`): what ``nasplat list options`` shows and
+    the registry accepts; None: not declared, the constructor's signature is used."""
     takes_objectives: ClassVar[bool] = False
     """True when ``__init__`` takes ``objectives`` (the study's objective metric names), e.g. to
     measure an optional metric only when a study optimises it; the study set-up passes them only
@@ -161,6 +162,11 @@ class Evaluator(ABC):
         """Metrics this evaluator returns (objectives are checked against them before a study
         is created; an empty list means "not declared": any objective is accepted)."""
         return []
+
+    def default_objective(self) -> tuple[str, Direction]:
+        """The metric (and its direction) a study ranks by when it names none (default:
+        ``val_acc``, maximised). A score that is not an accuracy keeps its own name."""
+        return "val_acc", Direction.MAXIMIZE
 
     def load_splits(self, budget: Budget) -> Any:
         """The data at a budget (its data fraction and resolution): what trials and one-shot

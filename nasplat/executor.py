@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nasplat.budget import Budget
 from nasplat.evaluator import Evaluator
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 
 if TYPE_CHECKING:
     from nasplat.strategy import OneShotStrategy
@@ -86,6 +87,9 @@ class Executor(ABC):
     """
 
     name: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[Option, ...] | None] = None
+    """The keyword options (:mod:`nasplat.options`): what ``nasplat list options`` shows and
+    the registry accepts; None: not declared, the constructor's signature is used."""
 
     @property
     @abstractmethod

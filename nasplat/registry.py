@@ -7,7 +7,9 @@ mypackage.models:MySpace`` works without an entry point) and registered under th
 
 A plugin package can *declare* names that a module registers (:meth:`Registry.declare`)
 without importing that module: the module is imported when the entry is first needed, so
-registering the built-ins does not import torch. ``get`` imports it then (a class is returned
+registering the built-ins does not import torch; such a package may declare the entries'
+options too (:meth:`Registry.declare_options`), so listing them imports nothing either. ``get``
+imports it then (a class is returned
 as it is), except in a registry of callables (ops, datasets, proxies), whose ``get`` returns a
 :class:`Deferred` stand-in that imports the module on its first call: a space can check its
 operator names, and a table search run, without importing torch.
@@ -19,6 +21,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from nasplat.errors import ConfigError, NasplatError, UnknownNameError
+from nasplat.options import (
+    DATA_SETTINGS,
+    Option,
+    check_options,
+    declared_options,
+    signature_options,
+)
 
 T = TypeVar("T")
 
@@ -30,11 +39,18 @@ class Registry(Generic[T]):
     """
 
     def __init__(
-        self, kind: str, adapt: Callable[[Any, str], Any] | None = None, *, callables: bool = False
+        self,
+        kind: str,
+        adapt: Callable[[Any, str], Any] | None = None,
+        *,
+        callables: bool = False,
+        context: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
+        self.context = context  # keywords the framework passes besides an entry's options
         self._items: dict[str, T] = {}
         self._meta: dict[str, dict[str, Any]] = {}
+        self._options: dict[str, tuple[Option, ...]] = {}
         self._adapt = adapt
         self._callables = callables  # ``get`` of a declared entry: a Deferred, no import
 
@@ -45,6 +61,11 @@ class Registry(Generic[T]):
         for name in names:
             if name not in self._items:
                 self._items[name] = Deferred(self.kind, name, module, self)  # type: ignore[assignment]
+
+    def declare_options(self, name: str, options: tuple[Option, ...]) -> None:
+        """The options of a declared entry, known without importing its module (the entry's
+        class declares the same tuple as its ``OPTIONS``; a test checks it)."""
+        self._options[name] = options
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
         """Decorator that registers its target under ``name`` with optional metadata."""
@@ -125,17 +146,30 @@ class Registry(Generic[T]):
         self.add(spec, obj)
 
     def create(self, name: str, *args: Any, **options: Any) -> Any:
-        """Build the entry ``name`` with ``options``; a bad option is one ConfigError line that
-        names the entry and, where its signature shows them, the options it accepts."""
+        """Build the entry ``name`` with ``options`` (and the framework's ``context`` keywords).
+        An option the entry does not declare, or a bad value, is one ConfigError line that
+        names the entry and the options it knows."""
         factory: Any = self.get(name)
+        declared = self._options.get(name, declared_options(factory))
+        if declared is not None:
+            check_options(self.kind, name, declared, options, self.context)
         try:
             return factory(*args, **options)
         except NasplatError:
             raise
         except (TypeError, ValueError) as exc:
-            accepted = option_names(factory)
+            accepted = [option.name for option in self.options(name)]
             hint = f"; options: {', '.join(accepted)}" if accepted else ""
             raise ConfigError(f"{self.kind} {name!r}: {exc}{hint}") from None
+
+    def options(self, name: str) -> tuple[Option, ...]:
+        """The options of entry ``name``: as declared (with :meth:`declare_options`: no import),
+        else from its constructor's signature (less the ``context`` keywords)."""
+        if name in self._options:
+            return self._options[name]
+        factory = self.resolve(name)
+        declared = declared_options(factory)
+        return declared if declared is not None else signature_options(factory, self.context)
 
     def meta(self, name: str) -> dict[str, Any]:
         self.resolve(name)
@@ -193,21 +227,6 @@ def _origin(obj: Any) -> tuple[str, str] | None:
     return (module, qualname) if module and qualname else None
 
 
-def option_names(factory: Any) -> list[str]:
-    """The keyword options a plugin's constructor declares (without the positional ones)."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    return [
-        p.name
-        for p in parameters
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty
-    ]
-
-
 class PresetSpace:
     """A ``SPACES`` entry that builds a space class with preset arguments and otherwise reads
     like that class (its class-level hooks such as ``notation_format``)."""
@@ -250,8 +269,14 @@ def space_factory(obj: Any, name: str) -> Any:
 
 OPS: Registry[Callable[..., Any]] = Registry("op", callables=True)
 SPACES: Registry[Any] = Registry("space", adapt=space_factory)
-STRATEGIES: Registry[type] = Registry("strategy")
-EVALUATORS: Registry[type] = Registry("evaluator")
+STRATEGIES: Registry[type] = Registry(
+    "strategy", context=("seed", "direction", "budget", "objectives")
+)
+"""A strategy gets the seed and the first objective's direction; ``budget`` when it
+``takes_budget``, every objective when it is ``multi_objective``."""
+EVALUATORS: Registry[type] = Registry("evaluator", context=(*DATA_SETTINGS, "epochs", "objectives"))
+"""Every evaluator gets the data settings and the search's ``--epochs`` (ignored by those that
+train nothing); one that ``takes_objectives`` the objectives' names."""
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset", callables=True)
 EXECUTORS: Registry[type] = Registry("executor")
 PROXIES: Registry[Callable[..., Any]] = Registry("proxy", callables=True)

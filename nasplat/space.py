@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasplat.errors import InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype, Value
+from nasplat.options import Option
 
 if TYPE_CHECKING:
     from nasplat.drawing import Drawing
@@ -44,6 +45,9 @@ class SearchSpace(ABC):
     """
 
     name: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[Option, ...] | None] = None
+    """The keyword options (:mod:`nasplat.options`): what ``nasplat list options`` shows and
+    the registry accepts; None: not declared, the constructor's signature is used."""
     notation_format: ClassVar[str | None] = None
     """Name of the field's notation this space writes (``nasplat export --format``), or None."""
 
@@ -179,6 +183,13 @@ class SearchSpace(ABC):
         return self.decisions()
 
     # --- presentation -------------------------------------------------------------------------
+    def summary(self, genotype: Genotype) -> str:
+        """A short readable form for listings such as ``nasplat trials`` (default: the notation
+        of a space that has one, else ``decision=value`` pairs)."""
+        if self.notation_format is not None:
+            return self.to_notation(genotype)
+        return " ".join(f"{name}={value}" for name, value in genotype.items())
+
     def drawing(self, genotype: Genotype) -> Drawing:
         """Nodes and labelled edges to draw the genotype (default: none, a decisions table)."""
         from nasplat.drawing import Drawing

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from nasplat.direction import Direction
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.space import SearchSpace
 
 
@@ -64,6 +65,9 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[Option, ...] | None] = None
+    """The keyword options (:mod:`nasplat.options`): what ``nasplat list options`` shows and
+    the registry accepts; None: not declared, the constructor's signature is used."""
     one_shot: ClassVar[bool] = False
     takes_budget: ClassVar[bool] = False
     """True when ``__init__`` takes ``budget`` (the study's trial budget) to scale its defaults;

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from nasplat.drawing import NONE_OPS, Component, Drawing, Edge, Node, arc
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype
+from nasplat.options import Option, from_defaults
 from nasplat.registry import OPS, SPACES
 from nasplat.shape import NetShape
 from search_spaces.chain import parse_list
@@ -107,6 +108,20 @@ class CellSpace(WeightSharingSpace):
         "auxiliary": False,
         "drop_path_prob": 0.0,
     }
+    OPTIONS = (
+        Option("ops", "list[str]", DARTS_OPS, "candidate ops of every edge (none: supernet only)"),
+        Option("nodes", "int", 4, "intermediate nodes per cell"),
+        *from_defaults(
+            NET_DEFAULTS,
+            {
+                "layers": "cells in the network (DARTS: 8 to search, 20 to evaluate)",
+                "channels": "channels of the first cells (DARTS evaluation: 36)",
+                "stem_multiplier": "stem channels = stem_multiplier x channels",
+                "auxiliary": "auxiliary head at 2/3 depth (training returns two logits)",
+                "drop_path_prob": "drop-path probability (set per epoch)",
+            },
+        ),
+    )
 
     def __init__(self, *, ops: Any = DARTS_OPS, nodes: int = 4, **net_defaults: Any) -> None:
         ops_t = tuple(dict.fromkeys(parse_list(ops, "ops")))

@@ -18,6 +18,7 @@ from typing import Any
 from nasplat.drawing import Component, Drawing, Edge, Node
 from nasplat.errors import ConfigError
 from nasplat.genotype import Decision, Genotype
+from nasplat.options import Option
 from nasplat.registry import OPS, SPACES
 from nasplat.shape import NetShape
 from nasplat.space import SearchSpace
@@ -66,6 +67,16 @@ class ChainSpace(SearchSpace):
     """A chain of ``layers`` layers: operator, width and residual skip per layer."""
 
     name = "chain"
+    OPTIONS = (
+        Option("layers", "int", 4, "number of layers"),
+        Option("ops", "list[str]", DEFAULT_OPS, "operators each layer chooses from (list ops)"),
+        Option("widths", "list[int]", (16, 32, 64), "output channels each layer chooses from"),
+        Option("skip", "bool", True, "each layer also chooses a residual connection around it"),
+        Option("acts", "list[str]", ("relu",), "activations (a decision when more than one)"),
+        Option("norms", "list[str]", ("batch",), "normalisations (a decision when more than one)"),
+        Option("reduce_at", "list[int]", None, "layers of stride 2 (default: middle and last)"),
+        Option("stem_channels", "int", 16, "channels of the 3x3 stem convolution"),
+    )
 
     def __init__(
         self,
@@ -156,26 +167,22 @@ class ChainSpace(SearchSpace):
         return specs
 
     # --- presentation --------------------------------------------------------------------------
+    def summary(self, genotype: Genotype) -> str:
+        """One label per layer, ``conv_3x3 ×16 +skip | max_pool_3x3 ×32``."""
+        return " | ".join(
+            _layer_label(genotype, i) + (" +skip" if genotype.get(f"layer{i}.skip") is True else "")
+            for i in _layers(genotype)
+        )
+
     def drawing(self, genotype: Genotype) -> Drawing:
         """Input, then one node per layer; edges carry the op (and width), skips arc above."""
-        layers = sorted({int(m.group(1)) for k in genotype if (m := re.match(r"layer(\d+)\.", k))})
+        layers = _layers(genotype)
         nodes = [Node("in", "input", 0.0, 0.0, "input")]
         edges = []
         for pos, i in enumerate(layers, start=1):
             last = pos == len(layers)
             nodes.append(Node(f"L{i}", f"L{i}", float(pos), 0.0, "output" if last else "node"))
-            label = str(genotype.get(f"layer{i}.op", "?"))
-            width = genotype.get(f"layer{i}.width")
-            extras = [
-                str(genotype[f"layer{i}.{k}"])
-                for k in ("act", "norm")
-                if f"layer{i}.{k}" in genotype
-            ]
-            if width is not None:
-                label += f" ×{width}"
-            if extras:
-                label += " (" + ", ".join(extras) + ")"
-            edges.append(Edge(nodes[pos - 1].id, nodes[pos].id, label))
+            edges.append(Edge(nodes[pos - 1].id, nodes[pos].id, _layer_label(genotype, i)))
             if genotype.get(f"layer{i}.skip") is True:
                 edges.append(Edge(nodes[pos - 1].id, nodes[pos].id, "+skip", "skip", 0.35))
         return Drawing((Component("chain", tuple(nodes), tuple(edges)),))
@@ -304,3 +311,22 @@ class ChainSpace(SearchSpace):
                 f"{self.options['widths']} (use mode='single_path' or a single width)"
             )
         return build_supernet(self, shape or NetShape(), mode)
+
+
+def _layers(genotype: Genotype) -> list[int]:
+    """The layer indices a genotype has decisions for, in order."""
+    return sorted({int(m.group(1)) for k in genotype if (m := re.match(r"layer(\d+)\.", k))})
+
+
+def _layer_label(genotype: Genotype, i: int) -> str:
+    """``op ×width (act, norm)`` of layer ``i``."""
+    label = str(genotype.get(f"layer{i}.op", "?"))
+    width = genotype.get(f"layer{i}.width")
+    extras = [
+        str(genotype[f"layer{i}.{k}"]) for k in ("act", "norm") if f"layer{i}.{k}" in genotype
+    ]
+    if width is not None:
+        label += f" ×{width}"
+    if extras:
+        label += " (" + ", ".join(extras) + ")"
+    return label

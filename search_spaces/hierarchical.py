@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from nasplat.drawing import Drawing, dag_component
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype
+from nasplat.options import Option, from_defaults
 from nasplat.registry import OPS, SPACES
 from nasplat.shape import NetShape
 from search_spaces.chain import parse_list
@@ -63,6 +64,20 @@ class HierarchicalSpace(NetOptionsSpace):
     name = "hierarchical"
     notation_format = "hierarchical"
     NET_DEFAULTS: ClassVar[dict[str, Any]] = NET_DEFAULTS
+    OPTIONS = (
+        Option("ops", "list[str]", LEVEL1_OPS, "level-1 primitives"),
+        Option("motifs", "int", 6, "level-2 motifs"),
+        Option("motif_nodes", "int", 4, "nodes of each level-2 motif"),
+        Option("top_nodes", "int", 5, "nodes of the level-3 motif (the cell)"),
+        *from_defaults(
+            NET_DEFAULTS,
+            {
+                "channels": "channels of the stem and the first stage",
+                "cells_per_stage": "cells in each stage",
+                "stages": "stages, each doubling the channels",
+            },
+        ),
+    )
 
     def cell_count_option(self) -> str:
         return "cells_per_stage"

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from nasplat.drawing import Drawing, dag_component
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Decision, Genotype
+from nasplat.options import Option, from_defaults
 from nasplat.registry import OPS, SPACES
 from nasplat.shape import NetShape
 from search_spaces.chain import parse_list
@@ -63,6 +64,20 @@ class NB201Space(WeightSharingSpace):
     name = "nb201"
     notation_format = "nb201"
     NET_DEFAULTS: ClassVar[dict[str, Any]] = {"channels": 16, "cells_per_stage": 5}
+    OPTIONS = (
+        Option("ops", "list[str]", NB201_OPS, "op of every edge (NAS-Bench-201 or registry names)"),
+        Option("nodes", "int", 4, "nodes of the cell, input and output included"),
+        Option(
+            "isomorphism", "str", "function", f"equivalent cells: {', '.join(ISOMORPHISM_RULES)}"
+        ),
+        *from_defaults(
+            NET_DEFAULTS,
+            {
+                "channels": "channels of the first stage (x2, x4 after)",
+                "cells_per_stage": "cells in each of the three stages",
+            },
+        ),
+    )
 
     def cell_count_option(self) -> str:
         return "cells_per_stage"

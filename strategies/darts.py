@@ -30,6 +30,7 @@ from nasplat.genotype import Genotype
 from nasplat.ml.training import evaluate_model
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
+from strategies.declared import DARTS
 from strategies.oneshot_common import SupernetStrategy, accuracy, alpha_values, cosine_lr
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -51,6 +52,7 @@ class Darts(SupernetStrategy):
     """
 
     name = "darts"
+    OPTIONS = DARTS
     mode = "continuous"
 
     def __init__(

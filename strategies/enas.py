@@ -41,6 +41,7 @@ from nasplat.ml.training import recalibrate_batchnorm
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from strategies._encoding import decode
+from strategies.declared import ENAS
 from strategies.oneshot_common import (
     SupernetStrategy,
     accuracy,
@@ -69,6 +70,7 @@ class Enas(SupernetStrategy):
     """
 
     name = "enas"
+    OPTIONS = ENAS
     mode = "single_path"
 
     def __init__(

@@ -30,6 +30,7 @@ from typing import Any
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.pareto import crowding_distances, fronts_of
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
@@ -42,6 +43,13 @@ class RegularizedEvolution(Strategy):
     of the population in a multi-objective study."""
 
     name = "evolution"
+    OPTIONS = (
+        Option("population_size", "int", None, "population (default 20; at most budget / 4)"),
+        Option(
+            "tournament_size", "int", None, "tournament sample (default 10; at most the population)"
+        ),
+        Option("aging", "bool", True, "remove the oldest member (aging) rather than the worst"),
+    )
     takes_budget = True
     multi_objective = True
 

@@ -28,6 +28,7 @@ from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
 from strategies._encoding import encode, oriented_score
+from strategies.declared import LOCAL_SEARCH
 
 __all__ = ["LocalSearch"]
 
@@ -58,6 +59,7 @@ class LocalSearch(Strategy):
     """
 
     name = "local-search"
+    OPTIONS = LOCAL_SEARCH
     takes_budget = True
 
     def __init__(

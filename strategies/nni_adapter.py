@@ -22,6 +22,7 @@ from typing import Any
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError, NasplatError
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
@@ -138,6 +139,10 @@ class NNIStrategy(Strategy):
 
     name = "nni"
     default_tuner = "tpe"
+    OPTIONS = (
+        Option("tuner", "str", None, f"NNI tuner: {', '.join(NNI_TUNERS)} (fixed by nni-NAME)"),
+        Option("tuner_args", "dict", None, "extra keyword arguments of the tuner's constructor"),
+    )
 
     def __init__(
         self,
@@ -323,7 +328,12 @@ def _register() -> None:
         cls = type(
             f"NNI{tuner.title()}Strategy",
             (NNIStrategy,),
-            {"name": name, "default_tuner": tuner, "__doc__": f"{spec.description}."},
+            {
+                "name": name,
+                "default_tuner": tuner,
+                "__doc__": f"{spec.description}.",
+                "__module__": __name__,  # not abc's, the metaclass's module
+            },
         )
         STRATEGIES.add(name, cls, description=f"{spec.description} (extra nasplat[nni])")
 

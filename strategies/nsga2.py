@@ -21,6 +21,7 @@ from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
+from strategies.declared import NSGA2
 from strategies.optuna_common import OptunaStrategy
 
 __all__ = ["NSGA2Strategy"]
@@ -37,6 +38,7 @@ class NSGA2Strategy(OptunaStrategy):
     """
 
     name = "nsga2"
+    OPTIONS = NSGA2
     takes_budget = True
     multi_objective = True
     seen_tries = 20  # a child equal to an evaluated architecture is common and cheap to redraw

@@ -13,6 +13,7 @@ class RandomSearch(Strategy):
     the study has the architecture already)."""
 
     name = "random"
+    OPTIONS = ()
 
     def ask(self) -> Genotype:
         return self.fresh(lambda: self.space.sample(self.rng))

@@ -20,6 +20,7 @@ from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
 from nasplat.strategy import Observation, Strategy
 from strategies._encoding import decode, encode, oriented_score
+from strategies.declared import RL
 
 __all__ = ["Controller", "ReinforceStrategy", "from_jsonable", "to_jsonable"]
 
@@ -220,6 +221,7 @@ class ReinforceStrategy(Strategy):
     """
 
     name = "rl"
+    OPTIONS = RL
     takes_budget = True
 
     def __init__(

@@ -13,6 +13,7 @@ from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
+from strategies.declared import TPE
 from strategies.optuna_common import OptunaStrategy
 
 __all__ = ["TPEStrategy"]
@@ -30,6 +31,7 @@ class TPEStrategy(OptunaStrategy):
     """
 
     name = "tpe"
+    OPTIONS = TPE
     takes_budget = True
 
     def __init__(

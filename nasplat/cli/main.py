@@ -15,16 +15,18 @@ from typing import Any
 
 import click
 
-from nasplat.config import SearchConfig, parse_option_pairs, read_config_file
+from nasplat.cli.output import emit
+from nasplat.cli.search_flags import search_flags, search_settings, shown
+from nasplat.config import SearchConfig, parse_option_pairs
 from nasplat.errors import NasplatError
 
 log = logging.getLogger("nasplat")
 EXIT_BAD_INPUT = 2
 
-storage_option = click.option(
+storage_option = shown(
     "--storage",
-    default=None,
-    help="SQLAlchemy URL (default: $NASPLAT_STORAGE or sqlite:///nasplat.db).",
+    show_default="$NASPLAT_STORAGE, else sqlite:///nasplat.db",
+    help="Where studies are stored: any SQLAlchemy URL.",
 )
 format_option = click.option(
     "--format",
@@ -32,13 +34,25 @@ format_option = click.option(
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
+    help="A table that fits the terminal, a JSON array or CSV (every column).",
+)
+study_option = click.option("--study", required=True, help="The study (see nasplat studies).")
+data_dir_option = shown(
+    "--data-dir", show_default="the dataset's own", help="Folder with the dataset's files."
+)
+device_option = click.option(
+    "--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."
 )
 
 
-def setup_logging(verbosity: int) -> None:
+LOG_FILE_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+
+
+def setup_logging(verbosity: int, log_file: str | None = None) -> None:
     """Log records on stderr (data goes to stdout): Rich's handler on a terminal, plain
     ``LEVEL    message`` lines otherwise (pipes and files get whole lines, and a search's
-    per-trial lines cost microseconds, not milliseconds)."""
+    per-trial lines cost microseconds, not milliseconds). ``log_file``: every record, DEBUG
+    included and whatever ``verbosity`` says, also appended there with its timestamp."""
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     if sys.stderr.isatty():
         from rich.console import Console
@@ -55,10 +69,25 @@ def setup_logging(verbosity: int) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+    handler.setLevel(level)
+    handlers = [handler, *([open_log_file(log_file)] if log_file else [])]
     root = logging.getLogger("nasplat")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    for old in root.handlers:
+        old.close()
+    root.handlers[:] = handlers
+    root.setLevel(min(h.level for h in handlers))
     root.propagate = False
+
+
+def open_log_file(path: str) -> logging.Handler:
+    """A handler appending every record to ``path`` with its time (one line when it cannot)."""
+    try:
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    except OSError as exc:
+        raise NasplatError(f"cannot write log file {path}: {exc.strerror or exc}") from None
+    handler.setFormatter(logging.Formatter(LOG_FILE_FORMAT))
+    handler.setLevel(logging.DEBUG)
+    return handler
 
 
 def open_store(url: str | None, *, create: bool = True) -> Any:
@@ -76,91 +105,21 @@ def open_store(url: str | None, *, create: bool = True) -> Any:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@shown(
+    "--log-file",
+    metavar="PATH",
+    show_default="none",
+    help="Also append every log record (DEBUG too) with its timestamp to PATH.",
+)
 @click.version_option(package_name="nasplat")
-def cli(verbose: int, quiet: bool) -> None:
+def cli(verbose: int, quiet: bool, log_file: str | None) -> None:
     """nasplat: neural architecture search with a SQL trial store."""
-    setup_logging(-1 if quiet else verbose)
+    setup_logging(-1 if quiet else verbose, log_file)
 
 
 # --- search ---------------------------------------------------------------------------------
 @cli.command()
-@click.option("--space", default=None, help="Search space (see `nasplat list spaces`). [chain]")
-@click.option("--strategy", default=None, help="Search strategy. [evolution]")
-@click.option("--evaluator", default=None, help="Performance estimator. [train]")
-@click.option("--executor", default=None, help="Where trials run. [local]")
-@click.option("--dataset", default=None, help="Dataset. [digits]")
-@click.option("--data-dir", default=None, help="Folder with the dataset's files.")
-@click.option(
-    "--budget",
-    type=int,
-    default=None,
-    help="Number of trials [20]; with --resume the new total [the study's own].",
-)
-@click.option("--epochs", type=int, default=None, help="Training epochs per trial.")
-@click.option(
-    "--data-fraction",
-    type=float,
-    default=None,
-    help="Fraction of the training split (low fidelity).",
-)
-@click.option("--width-mult", type=float, default=None, help="Channel multiplier (low fidelity).")
-@click.option("--resolution", type=int, default=None, help="Input resolution (low fidelity).")
-@click.option("--proxy", default=None, help="Zero-cost proxy of the proxy evaluator.")
-@click.option(
-    "--table",
-    default=None,
-    help="Benchmark table of the tabular evaluator: a CSV/Parquet path, or nb201 (embedded).",
-)
-@click.option("--metric", default=None, help="Column of the benchmark table to read.")
-@click.option("--pruner", default=None, help="Pruner of the early-stop evaluator.")
-@click.option(
-    "--constraint", multiple=True, help='Reject architectures before training, e.g. "params<=1e6".'
-)
-@click.option("--population-size", type=int, default=None, help="evolution: population size.")
-@click.option(
-    "--tournament-size", type=int, default=None, help="evolution: tournament sample size."
-)
-@click.option(
-    "--aging/--no-aging", default=None, help="evolution: remove the oldest (aging) or the worst."
-)
-@click.option(
-    "--order", type=click.IntRange(1, 2), default=None, help="darts: first or second order."
-)
-@click.option(
-    "--retrain-epochs", type=int, default=None, help="darts/enas: epochs to retrain the result."
-)
-@click.option("--workers", type=int, default=None, help="Trials in flight (parallel executors).")
-@click.option("--ray-address", default=None, help="Ray cluster: auto, local or HOST:PORT.")
-@click.option("--cpus-per-trial", type=float, default=None)
-@click.option("--gpus-per-trial", type=float, default=None)
-@click.option("--max-retries", type=int, default=None, help="Retries of a trial whose worker died.")
-@click.option("--seed", type=int, default=None, help="Random seed. [0]")
-@click.option(
-    "--objective", default=None, help="Metric(s) to optimise, e.g. val_acc,flops. [val_acc]"
-)
-@click.option(
-    "--direction", default=None, help="maximize or minimize, one per objective (comma list)."
-)
-@click.option(
-    "--reference-point",
-    default=None,
-    help="Hypervolume reference point, one value per objective (comma list). "
-    "[the first completed trial, each objective made twice as bad]",
-)
-@click.option("--time-limit", type=float, default=None, help="Stop asking after this many seconds.")
-@click.option("--study", default=None, help="Study name (default: SPACE-STRATEGY[-N]).")
-@click.option("--resume", is_flag=True, help="Continue an existing study.")
-@click.option(
-    "--config", "config_file", default=None, help="YAML, JSON or TOML file of search settings."
-)
-@click.option("--ops", default=None, help="Comma-separated operators for the space.")
-@click.option("--space-opt", multiple=True, help="Space option key=value (repeatable).")
-@click.option("--strategy-opt", multiple=True, help="Strategy option key=value (repeatable).")
-@click.option("--evaluator-opt", multiple=True, help="Evaluator option key=value (repeatable).")
-@click.option("--executor-opt", multiple=True, help="Executor option key=value (repeatable).")
-@click.option("--keep-weights", type=click.Choice(["best", "all", "none"]), default=None)
-@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N. [auto]")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@search_flags
 @storage_option
 def search(**kw: Any) -> None:
     """Run (or resume) a search and print the best architecture."""
@@ -195,82 +154,24 @@ def search(**kw: Any) -> None:
     print_best(result.best, result.study, opened[0])
 
 
-def search_settings(kw: dict[str, Any]) -> dict[str, Any]:
-    """The settings ``search`` was given: the config file's, overridden by the flags."""
-    data: dict[str, Any] = read_config_file(kw["config_file"]) if kw["config_file"] else {}
-    data = {k.replace("-", "_"): v for k, v in data.items()}
-    for key in (
-        "space",
-        "strategy",
-        "evaluator",
-        "executor",
-        "dataset",
-        "data_dir",
-        "budget",
-        "epochs",
-        "seed",
-        "objective",
-        "direction",
-        "reference_point",
-        "time_limit",
-        "study",
-        "keep_weights",
-        "device",
-        "data_fraction",
-        "width_mult",
-        "resolution",
-    ):
-        if kw.get(key) is not None:
-            data[key] = kw[key]
-    for group, keys in (
-        ("evaluator_options", ("proxy", "table", "metric", "pruner")),
-        (
-            "strategy_options",
-            ("population_size", "tournament_size", "aging", "order", "retrain_epochs"),
-        ),
-        (
-            "executor_options",
-            ("workers", "ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries"),
-        ),
-    ):
-        given = {k: kw[k] for k in keys if kw.get(k) is not None}
-        if given:
-            data[group] = {**data.get(group, {}), **given}
-    if kw.get("constraint"):
-        data["evaluator_options"] = {
-            **data.get("evaluator_options", {}),
-            "constraints": list(kw["constraint"]),
-        }
-    for flag, key in (
-        ("space_opt", "space_options"),
-        ("strategy_opt", "strategy_options"),
-        ("evaluator_opt", "evaluator_options"),
-        ("executor_opt", "executor_options"),
-    ):
-        if kw.get(flag):
-            data[key] = {
-                **data.get(key, {}),
-                **parse_option_pairs(kw[flag], "--" + flag.replace("_", "-")),
-            }
-    if kw.get("ops"):
-        data["space_options"] = {**data.get("space_options", {}), "ops": kw["ops"]}
-    return data
+def study_space(study: Any) -> Any:
+    """The search space of a study record, built with its stored options."""
+    from nasplat.registry import SPACES, load_builtins
+
+    load_builtins()
+    return SPACES.get(study.space)(**study.config.get("space_options", {}))
 
 
 def print_derived(genotype: Any, study: Any) -> None:
     """A one-shot search's genotype that was not retrained (``--retrain-epochs 0``)."""
-    from nasplat.registry import SPACES
-
-    space = SPACES.get(study.space)(**study.config.get("space_options", {}))
+    space = study_space(study)
     click.echo(f"derived genotype of study {study.name} (not retrained):")
     click.echo(f"genotype: {genotype.to_json()}")
     click.echo(f"notation: {space.to_notation(genotype)}")
 
 
 def print_best(best: Any, study: Any, store: Any) -> None:
-    from nasplat.registry import SPACES
-
-    space = SPACES.get(study.space)(**study.config.get("space_options", {}))
+    space = study_space(study)
     click.echo(
         f"best trial {best.number} of study {study.name}: {study.objective}={best.value:.4f}"
     )
@@ -283,44 +184,6 @@ def print_best(best: Any, study: Any, store: Any) -> None:
 
 
 # --- listings -------------------------------------------------------------------------------
-def emit(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> None:
-    """Print rows as a rich table, JSON lines array, or CSV on stdout."""
-    columns = columns or (list(rows[0]) if rows else [])
-    if fmt == "json":
-        click.echo(
-            json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, default=str)
-        )
-    elif fmt == "csv":
-        import csv
-
-        writer = csv.DictWriter(
-            sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
-        )
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: _cell(row.get(c)) for c in columns})
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(show_lines=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
-        Console(width=200).print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
 @cli.command()
 @storage_option
 @format_option
@@ -330,18 +193,23 @@ def studies(storage: str | None, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--study", required=True)
-@click.option(
+@study_option
+@shown(
     "--state",
     type=click.Choice(["RUNNING", "COMPLETE", "PRUNED", "FAILED", "INTERRUPTED"]),
-    default=None,
+    show_default="every state",
+    help="Only the trials in this state.",
 )
 @storage_option
 @format_option
 def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None:
-    """List a study's trials."""
+    """List a study's trials. The table shows each architecture's hash and a short readable
+    form (the space's notation, shortened to fit the terminal); JSON and CSV the genotype JSON,
+    metrics and budget."""
     store = open_store(storage, create=False)
     record = store.get_study(study)
+    table = fmt == "table"
+    summary = architecture_summary(record) if table else None
     rows = []
     for t in store.trials(study, states=[state] if state else None):
         rows.append(
@@ -354,32 +222,37 @@ def trials(study: str, state: str | None, storage: str | None, fmt: str) -> None
                 "tag": t.tag,
                 "worker": t.worker,
                 "error": t.error,
-                "genotype": t.genotype.to_json() if fmt != "table" else t.genotype.sha[:10],
-                "metrics": t.metrics if fmt != "table" else None,
-                "budget": t.budget if fmt != "table" else None,
+                "genotype": t.genotype.sha[:10] if table else t.genotype.to_json(),
+                "architecture": summary(t.genotype) if summary else None,
+                "metrics": None if table else t.metrics,
+                "budget": None if table else t.budget,
             }
         )
-    columns = [
-        "number",
-        "state",
-        record.objective,
-        "params",
-        "seconds",
-        "tag",
-        "worker",
-        "error",
-        "genotype",
-    ]
-    if fmt != "table":
-        columns += ["metrics", "budget"]
-    emit(rows, fmt, columns)
+    columns = ["number", "state", record.objective, "params", "seconds", "tag", "worker", "error"]
+    columns += ["genotype", "architecture"] if table else ["genotype", "metrics", "budget"]
+    emit(rows, fmt, columns, squeeze=("architecture",))
+
+
+def architecture_summary(record: Any) -> Any:
+    """The study space's ``summary`` of a genotype, or None when the space cannot be built in
+    this process (a plugin that is not installed here): the table then shows hashes only."""
+    try:
+        return study_space(record).summary
+    except NasplatError as exc:
+        log.warning("architectures shown by hash only: %s", exc)
+        return None
 
 
 @cli.command()
-@click.option("--study", required=True)
+@study_option
 @storage_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Lines of text, or one JSON object.",
 )
 def best(study: str, storage: str | None, fmt: str) -> None:
     """Print the best architecture of a study (genotype JSON and metrics)."""
@@ -387,10 +260,7 @@ def best(study: str, storage: str | None, fmt: str) -> None:
     record = store.get_study(study)
     trial = store.best_trial(study)
     if fmt == "json":
-        from nasplat.registry import SPACES, load_builtins
-
-        load_builtins()
-        space = SPACES.get(record.space)(**record.config.get("space_options", {}))
+        space = study_space(record)
         click.echo(
             json.dumps(
                 {
@@ -409,9 +279,6 @@ def best(study: str, storage: str | None, fmt: str) -> None:
             )
         )
     else:
-        from nasplat.registry import load_builtins
-
-        load_builtins()
         print_best(trial, record, store)
 
 
@@ -434,7 +301,7 @@ class ExportFormat(click.Choice):
 
 
 @cli.command()
-@click.option("--study", required=True)
+@study_option
 @click.option("--out", "out_dir", required=True, help="Folder to write the files to.")
 @click.option(
     "--format",
@@ -463,14 +330,14 @@ def export(study: str, out_dir: str, fmt: str, force: bool, storage: str | None)
     "--genotype", "genotype_text", required=True, help="Genotype JSON, a file, or a space notation."
 )
 @click.option("--space", default=None, help="Space of a notation string (cell, nb201, ...).")
-@click.option("--dataset", default="digits", show_default=True)
-@click.option("--data-dir", default=None)
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dataset", default="digits", show_default=True, help="Dataset to train on.")
+@data_dir_option
+@click.option("--epochs", type=int, default=10, show_default=True, help="Training epochs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--study", default=None, help="Study to store the trial in (default: train-SPACE).")
 @click.option("--evaluator-opt", multiple=True, help="Evaluator option key=value (repeatable).")
 @click.option("--space-opt", multiple=True, help="Space option key=value (repeatable).")
-@click.option("--device", default="auto", show_default=True)
+@device_option
 @storage_option
 def train(**kw: Any) -> None:
     """Train one architecture from scratch and store it as a trial."""
@@ -498,24 +365,26 @@ def train(**kw: Any) -> None:
 @cli.command(name="list")
 @click.argument(
     "kind",
-    type=click.Choice(["ops", "spaces", "strategies", "evaluators", "datasets", "executors"]),
+    type=click.Choice(
+        ["ops", "spaces", "strategies", "evaluators", "datasets", "executors", "options"]
+    ),
 )
+@click.argument("name", required=False)
 @format_option
-def list_cmd(kind: str, fmt: str) -> None:
-    """List what a registry holds."""
-    from nasplat import registry
+def list_cmd(kind: str, name: str | None, fmt: str) -> None:
+    """List what a registry holds, or (`list options NAME`) the options of a space, strategy,
+    evaluator or executor: type, default and description."""
+    from nasplat.cli.listing import option_rows, registry_rows
 
-    registry.load_builtins()
-    reg = getattr(registry, kind.upper())
-    rows = []
-    for name in reg.names():
-        meta = reg.meta(name)
-        row = {"name": name}
-        if "family" in meta:
-            row["family"] = meta["family"]
-        row["description"] = meta.get("description", "")
-        rows.append(row)
-    emit(rows, fmt)
+    if kind != "options":
+        if name is not None:
+            raise NasplatError(f"only `list options` takes a NAME, not `list {kind}`")
+        emit(registry_rows(kind), fmt)
+        return
+    if name is None:
+        raise NasplatError("list options NAME: a space, strategy, evaluator or executor")
+    rows, caption = option_rows(name, table=fmt == "table")
+    emit(rows, fmt, ["option", "type", "default", "description"], caption=caption)
 
 
 COMMAND_MODULES = ("bench", "dashboard", "pareto", "proxy_check")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import click
 
 from nasplat.cli import cli, emit, format_option, open_store, storage_option
+from nasplat.cli.main import study_option
+from nasplat.cli.search_flags import shown
 
 
 @cli.command("pareto")
-@click.option("--study", required=True)
-@click.option(
+@study_option
+@shown(
     "--reference-point",
-    default=None,
-    help="Measure the hypervolume against this point (one value per objective, comma list) "
-    "instead of the study's.",
+    show_default="the study's",
+    help="Measure the hypervolume against this point (one value per objective, comma list).",
 )
 @storage_option
 @format_option

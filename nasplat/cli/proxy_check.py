@@ -7,27 +7,31 @@ from typing import Any
 import click
 
 from nasplat.cli import cli, emit, format_option, open_store, storage_option
+from nasplat.cli.main import data_dir_option, device_option
+from nasplat.cli.search_flags import shown
 from nasplat.config import parse_option_pairs
 
 
 @cli.command("proxy-check")
 @click.option("--space", required=True, help="Search space to sample from.")
-@click.option("--dataset", default="digits", show_default=True)
-@click.option("--data-dir", default=None)
+@click.option("--dataset", default="digits", show_default=True, help="Dataset to train on.")
+@data_dir_option
 @click.option("--samples", type=int, default=20, show_default=True, help="Architectures to train.")
 @click.option("--epochs", type=int, default=2, show_default=True, help="Training epochs each.")
 @click.option(
     "--train-samples", type=int, default=None, help="Cap the training split (stratified)."
 )
 @click.option("--data-fraction", type=float, default=None, help="Fraction of the training split.")
-@click.option("--width-mult", type=float, default=1.0, show_default=True)
-@click.option("--resolution", type=int, default=None)
+@click.option(
+    "--width-mult", type=float, default=1.0, show_default=True, help="Channel multiplier."
+)
+@shown("--resolution", type=int, show_default="native", help="Input resolution.")
 @click.option("--proxies", default=None, help="Comma list of proxies. [all]")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--study", default=None, help="Study name. [proxy-check-SPACE-DATASET[-N]]")
 @click.option("--space-opt", multiple=True, help="Space option key=value (repeatable).")
 @click.option("--evaluator-opt", multiple=True, help="low-fidelity option key=value (repeatable).")
-@click.option("--device", default="auto", show_default=True)
+@device_option
 @storage_option
 @format_option
 def proxy_check_command(**kw: Any) -> None:

@@ -98,7 +98,7 @@ def _run_rung(
     else:
         proposer = FixedProposals(given)
     executor = EXECUTORS.create(run.config.executor, **run.config.executor_options)
-    executor.open(run.execution_context(rung.evaluator, **rung.options), run.store)
+    executor.open(run.execution_context(rung), run.store)
     try:
         context = LoopContext(
             store=run.store,

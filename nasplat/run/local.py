@@ -20,6 +20,7 @@ class LocalExecutor(Executor):
     """Runs each task in this process when ``wait`` is called."""
 
     name = "local"
+    OPTIONS = ()
 
     def __init__(self) -> None:
         self._queue: deque[TrialTask] = deque()

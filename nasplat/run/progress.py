@@ -1,4 +1,4 @@
-"""A progress bar on stderr (rich), or nothing when disabled."""
+"""A progress bar on stderr (rich): done/total, time elapsed and remaining; or nothing."""
 
 from __future__ import annotations
 
@@ -24,13 +24,23 @@ def progress_bar(
         yield _Bar(None, None)
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("elapsed"),
+        TimeRemainingColumn(),
+        TextColumn("left"),
         TextColumn("{task.fields[status]}"),
         console=Console(stderr=True),
         transient=False,

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from nasplat.errors import ConfigError
 from nasplat.executor import ExecutionContext, Executor, TrialOutcome, TrialTask
 from nasplat.genotype import Genotype
+from nasplat.options import Option
 from nasplat.registry import EVALUATORS, EXECUTORS, SPACES, load_builtins
 from nasplat.run.ray_init import init_keeping_signals
 from nasplat.run.trial import describe_error, run_trial, store_reporter, worker_name
@@ -94,6 +95,15 @@ class RayExecutor(Executor):
     """
 
     name = "ray"
+    OPTIONS = (
+        Option("workers", "int", 2, "trials in flight, one long-lived actor each"),
+        Option("ray_address", "str", None, "local (a private Ray; default), auto or HOST:PORT"),
+        Option("cpus_per_trial", "float", 1.0, "CPUs each actor reserves (fractions allowed)"),
+        Option("gpus_per_trial", "float", 0.0, "GPUs each actor reserves (fractions allowed)"),
+        Option("max_retries", "int", 2, "retries of a trial whose actor died"),
+        Option("setup_modules", "list[str]", (), "modules every actor imports first"),
+        Option("start_timeout", "float", 300.0, "seconds to wait for the actors to start"),
+    )
 
     def __init__(
         self,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nasplat.budget import Budget
 from nasplat.config import SearchConfig
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError, StorageError, StudyExistsError
-from nasplat.evaluator import Evaluator
+from nasplat.evaluator import Evaluator, Rung
 from nasplat.executor import ExecutionContext, Executor
 from nasplat.registry import (
     DATASETS,
@@ -59,17 +59,21 @@ class StudyRun:
     budget: Budget  # every trial's budget, as the evaluator resolves and stores it
     resume: bool
 
-    def execution_context(self, evaluator: str | None = None, **options: Any) -> ExecutionContext:
-        """What an executor needs to rebuild the evaluator in any process (``evaluator`` and
-        ``options`` replace the study's, for a ladder rung)."""
+    def execution_context(self, rung: Rung | None = None) -> ExecutionContext:
+        """What an executor needs to rebuild the evaluator in any process (a ladder ``rung``'s
+        evaluator, options and objective replace the study's)."""
+        if rung is None:
+            evaluator, options = self.config.evaluator, evaluator_options(self.config)
+        else:
+            evaluator, options = rung.evaluator, rung.options
         return ExecutionContext(
             storage_url=self.store.url,
             study_id=self.study.id,
             space=self.config.space,
             space_options=self.config.space_options,
-            evaluator=evaluator or self.config.evaluator,
-            evaluator_options=options or evaluator_options(self.config),
-            objective=self.study.objective,
+            evaluator=evaluator,
+            evaluator_options=options,
+            objective=rung.objective if rung else self.study.objective,
             plugins=plugin_entries(self.config, evaluator, options),
         )
 
@@ -103,14 +107,25 @@ def evaluator_options(config: SearchConfig) -> dict[str, Any]:
     if config.epochs is not None:
         options.setdefault("epochs", config.epochs)
     factory = EVALUATORS.get(config.evaluator)
-    if isinstance(factory, type) and issubclass(factory, Evaluator) and factory.takes_objectives:
+    takes = (
+        isinstance(factory, type) and issubclass(factory, Evaluator) and factory.takes_objectives
+    )
+    if takes and config.objective is not None:  # None: the evaluator's own, which it knows
         options.setdefault("objectives", [metric for metric, _ in config.objective_list()])
     return options
 
 
+DEFAULT_EVALUATOR = SearchConfig.evaluator
+"""The evaluator a study name leaves unsaid."""
+
+
 def base_name(config: SearchConfig) -> str:
-    """``SPACE-STRATEGY``; a ``package.module:Class`` space contributes ``Class``."""
-    return f"{config.space.rsplit(':', 1)[-1]}-{config.strategy.rsplit(':', 1)[-1]}"
+    """``SPACE-STRATEGY``, plus ``-EVALUATOR`` unless it is ``train`` (``nb201-random-tabular``);
+    a ``package.module:Class`` name contributes ``Class``."""
+    parts = [config.space, config.strategy]
+    if config.evaluator != DEFAULT_EVALUATOR:
+        parts.append(config.evaluator)
+    return "-".join(part.rsplit(":", 1)[-1] for part in parts)
 
 
 def allocate_name(store: TrialStore, base: str, *, resume: bool = False) -> str:
@@ -121,6 +136,19 @@ def allocate_name(store: TrialStore, base: str, *, resume: bool = False) -> str:
         used = [name for name in names if name in taken]
         return used[-1] if used else base
     return next(name for name in names if name not in taken)
+
+
+def resume_name(store: TrialStore, config: SearchConfig) -> str:
+    """The newest study of ``config`` (:func:`base_name`); in a store from before study names
+    carried the evaluator, the newest ``SPACE-STRATEGY[-N]`` when it ran that evaluator."""
+    name = allocate_name(store, base_name(config), resume=True)
+    if store.has_study(name) or config.evaluator == DEFAULT_EVALUATOR:
+        return name
+    old = replace(config, evaluator=DEFAULT_EVALUATOR)
+    legacy = allocate_name(store, base_name(old), resume=True)
+    if store.has_study(legacy) and store.get_study(legacy).evaluator == config.evaluator:
+        return legacy
+    return name
 
 
 RESUME_OVERRIDES = ("time_limit", "executor", "executor_options")
@@ -171,9 +199,14 @@ def build_plugins(
 
     A strategy that ``takes_budget`` gets ``budget=`` ``strategy_budget`` (default: the config's
     trial budget) to scale its defaults; explicit strategy options still win. A
-    ``multi_objective`` strategy gets every objective; the others optimise the first."""
+    ``multi_objective`` strategy gets every objective; the others optimise the first. A config
+    without an objective takes the evaluator's (:meth:`Evaluator.default_objective`), and its
+    direction unless one was given."""
     load_builtins()
     space = SPACES.create(config.space, **config.space_options)
+    evaluator = EVALUATORS.create(config.evaluator, space, **evaluator_options(config))
+    if config.objective is None:
+        config.set_objective(*evaluator.default_objective())
     factory = STRATEGIES.get(config.strategy)
     budget = config.budget if strategy_budget is None else strategy_budget
     objectives = config.objective_list()
@@ -197,7 +230,6 @@ def build_plugins(
         **extra,
         **config.strategy_options,
     )
-    evaluator = EVALUATORS.create(config.evaluator, space, **evaluator_options(config))
     return space, strategy, evaluator
 
 
@@ -209,7 +241,7 @@ def stored_config(study: StudyRecord) -> SearchConfig:
 
 
 def _create_study(store: TrialStore, config: SearchConfig, evaluator: Evaluator) -> StudyRecord:
-    """The config's study, created; without a name, the next free ``SPACE-STRATEGY[-N]``
+    """The config's study, created; without a name, the next free :func:`base_name` ``[-N]``
     (retried when another process takes that name first)."""
     shape = evaluator.data_shape()
     stored = {"shape": None if shape is None else shape.to_dict()}
@@ -253,15 +285,15 @@ def prepare(
     if later is not None and resume:
         store = later.open()
     if resume:
-        name = config.study or allocate_name(store, base_name(config), resume=True)
+        name = config.study or resume_name(store, config)
         if not store.has_study(name):
             raise StorageError(f"no study {name!r} to resume in {store.safe_url}")
         study = store.get_study(name)
         config = _resumed_config(study, config, override)
         # the strategy's budget-scaled defaults are those of the first run, so resume is exact
         strategy_budget = stored_config(study).budget
-    objectives = config.objective_list()
     space, strategy, evaluator = build_plugins(config, strategy_budget)
+    objectives = config.objective_list()
     check_device(config.device)
     executor = EXECUTORS.create(config.executor, **config.executor_options)
     executor.check_store(store.url)

@@ -100,3 +100,21 @@ def test_tabular_cli_search_and_missing_arch(tmp_path: Path) -> None:
     )
     assert code == 0, err
     assert "best trial" in out and "cifar10_valid_acc=" in out and "notation: |" in out
+
+
+def test_a_proxy_search_stores_and_prints_the_score_under_the_proxys_name(tmp_path: Path) -> None:
+    code, out, err = main(
+        tmp_path, "search", "--space", "chain", *TINY_ARGS, "--strategy", "random",
+        "--evaluator", "proxy", "--proxy", "synflow", "--budget", "3", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "study chain-random-proxy: synflow=" in out and "val_acc" not in out + err
+    store = Store(f"sqlite:///{tmp_path / 'nasplat.db'}")
+    try:
+        study = store.get_study("chain-random-proxy")
+        assert study.objective == "synflow" and study.direction == "maximize"
+        trials = store.trials(study.name)
+        assert len(trials) == 3 and all(t.value == t.metrics["synflow"] for t in trials)
+        assert not any("val_acc" in t.metrics for t in trials)
+    finally:
+        store.close()

@@ -64,5 +64,6 @@ def test_ladder_search_climbs_and_links_every_rung_to_its_architecture() -> None
     rung1 = max(by_tag["rung1"], key=lambda t: t.metrics["rung_score"])
     assert by_tag[None][0].arch_hash == rung1.arch_hash
     assert all(t.value is None for t in by_tag["rung0"] + by_tag["rung1"])
+    assert all(t.metrics["rung_score"] == t.metrics["synflow"] for t in by_tag["rung0"])
     assert result.best is not None and result.best.id == by_tag[None][0].id
     assert result.best.value == result.best.metrics["val_acc"]

@@ -130,7 +130,9 @@ def test_tabular_evaluator_on_nb201(nb201: Any) -> None:
     genotype = nb201.from_notation(arch)
     result = evaluator.evaluate(genotype, Budget(), Reporter())
     assert result.metrics["cifar10_valid_acc"] == table.lookup(arch, "cifar10_valid_acc")
-    assert result.metrics["val_acc"] == result.metrics["cifar10_valid_acc"]
+    # the column as in the table (percent), val_acc a fraction as a trained network's
+    assert result.metrics["val_acc"] == result.metrics["cifar10_valid_acc"] / 100
+    assert evaluator.default_objective() == ("cifar10_valid_acc", "maximize")
     budget = evaluator.resolve_budget(Budget())
     assert budget.extra == {"table": "nb201", "metric": "cifar10_valid_acc"}
     with pytest.raises(ConfigError, match="no numeric column 'nope'"):
@@ -223,3 +225,38 @@ def test_a_csv_table_reads_as_pandas_reads_it(tmp_path: Path, text: str, plain: 
         assert np.array_equal(
             table.column(column), frame[column].to_numpy(dtype=np.float64), equal_nan=True
         )
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "val_acc"),
+    [
+        ("acc", [91.25, 93.5], 0.935),  # percent: divided by 100
+        ("test_acc", [0.5, 0.75], 0.75),  # fractions already
+        ("score", [3.0, 7.0], None),  # no accuracy: no val_acc
+        ("acc_loss", [0.5, 0.25], None),  # a loss, minimised
+    ],
+)
+def test_val_acc_is_a_fraction_of_accuracy_columns_only(
+    tmp_path: Path, nb201: Any, column: str, values: list, val_acc: float | None
+) -> None:
+    archs = BenchmarkTable.load(NB201).archs[:2]
+    rows = [{"arch": a, column: v} for a, v in zip(archs, values, strict=True)]
+    evaluator = TabularEvaluator(nb201, table=write_table(tmp_path / "t.csv", rows), metric=column)
+    metrics = evaluator.evaluate(nb201.from_notation(archs[1]), Budget(), Reporter()).metrics
+    assert metrics[column] == values[1]  # the table's number, under its name
+    assert metrics.get("val_acc") == val_acc
+    assert ("val_acc" in evaluator.metric_names()) is (val_acc is not None)
+
+
+def test_a_table_search_ranks_by_its_column_and_names_the_study(tmp_path: Path) -> None:
+    from nasplat.store import MemoryStore
+
+    store = MemoryStore()
+    config = SearchConfig(
+        space="nb201", strategy="random", evaluator="tabular", budget=5,
+        evaluator_options={"table": NB201, "metric": "cifar10_valid_acc"},
+    )  # fmt: skip
+    result = run_search(config, store, progress=False)
+    assert result.study.name == "nb201-random-tabular"
+    assert result.study.objective == "cifar10_valid_acc" and result.best.value > 1  # percent
+    assert result.best.metrics["val_acc"] == result.best.value / 100

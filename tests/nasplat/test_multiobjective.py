@@ -92,7 +92,7 @@ def test_no_feasible_architecture_is_one_line(tmp_path: Path, monkeypatch) -> No
         "in a row broke the constraints (last: constraint cifar10_valid_acc>=100 violated"
     )
     store = Store(f"sqlite:///{tmp_path / 'nasplat.db'}")
-    assert store.trials("nb201-nsga2") == []  # not one trial was created
+    assert store.trials("nb201-nsga2-tabular") == []  # not one trial was created
 
 
 @pytest.mark.parametrize("strategy", ["nsga2", "evolution"])
@@ -105,9 +105,10 @@ def test_hypervolume_is_recorded_per_trial_and_never_decreases(strategy: str) ->
     assert len(volumes) == 30
     assert all(b >= a for a, b in zip(volumes, volumes[1:], strict=False))
     assert volumes[-1] > volumes[0] > 0
-    # the default reference point: the first trial, each objective twice as bad
+    # the default reference point: the first trial, each objective made worse by its size, at
+    # least 1 (val_acc is a fraction)
     reference = store.get_study("mo").config["reference_point"]
-    assert reference == [0.0, 2 * trials[0].metrics["params"]]
+    assert reference == [trials[0].metrics["val_acc"] - 1.0, 2 * trials[0].metrics["params"]]
     front = study_pareto_front(store, "mo")
     points = [oriented_point(t.metrics, OBJECTIVES) for t in front]
     assert len(front) > 1
@@ -155,11 +156,11 @@ def test_cli_pareto_states_the_hypervolume_and_reference_point(tmp_path: Path) -
     )
     assert code == 0, err
     code, out, err = run_main(
-        "pareto", "--study", "nb201-evolution", "--format", "csv", cwd=tmp_path
+        "pareto", "--study", "nb201-evolution-tabular", "--format", "csv", cwd=tmp_path
     )
     assert code == 0 and out.splitlines()[0] == "number,val_acc,params,hypervolume,genotype"
     store = Store(f"sqlite:///{tmp_path / 'nasplat.db'}")
-    front = study_pareto_front(store, "nb201-evolution")
+    front = study_pareto_front(store, "nb201-evolution-tabular")
     volume = hypervolume(
         [oriented_point(t.metrics, OBJECTIVES) for t in front], orient([0, 1.6e6], OBJECTIVES)
     )
@@ -167,9 +168,11 @@ def test_cli_pareto_states_the_hypervolume_and_reference_point(tmp_path: Path) -
         f"hypervolume {volume:.6g} of {len(front)} non-dominated trial(s); "
         "reference point val_acc=0, params=1.6e+06"
     )
-    assert store.trials("nb201-evolution")[-1].metrics["hypervolume"] == pytest.approx(volume)
+    assert store.trials("nb201-evolution-tabular")[-1].metrics["hypervolume"] == pytest.approx(
+        volume
+    )
     code, _, err = run_main(
-        "pareto", "--study", "nb201-evolution", "--reference-point", "0", cwd=tmp_path
+        "pareto", "--study", "nb201-evolution-tabular", "--reference-point", "0", cwd=tmp_path
     )
     assert code == 2 and err.strip() == (
         "nasplat: error: reference point must be 2 finite numbers, one per objective "

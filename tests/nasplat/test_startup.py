@@ -132,3 +132,9 @@ def test_a_stand_in_pickles_and_builds_the_real_op() -> None:
     real = OPS.get("conv_3x3")
     OPS.add("conv_3x3", Deferred("op", "conv_3x3", "search_spaces.ops.conv"), replace=True)
     assert OPS.get("conv_3x3") is real
+
+
+def test_listing_options_imports_no_torch(tmp_path: Path) -> None:
+    for name in ("chain", "darts", "train", "ray"):  # darts: declared, not imported
+        out = _without_torch(["list", "options", name, "--format", "json"], tmp_path)
+        assert json.loads(out.rsplit("TORCH", 1)[0])
