@@ -28,8 +28,11 @@ from nasplat.options import Option
 from nasplat.registry import EVALUATORS
 from nasplat.space import SearchSpace
 
+LADDER_PROXY = "params"
+"""The first rung's default proxy: the best-ranking zero-cost proxy of the fidelity benchmark on
+both spaces (docs/benchmarks.md, "Fidelity"), free to compute."""
 DEFAULT_RUNGS: tuple[dict[str, Any], ...] = (
-    {"evaluator": "proxy"},  # synflow unless --proxy names another
+    {"evaluator": "proxy"},  # LADDER_PROXY unless --proxy names another
     {"evaluator": "low-fidelity", "epochs": 1, "data_fraction": 0.5},
     {"evaluator": "train"},
 )
@@ -76,7 +79,7 @@ class LadderEvaluator(Evaluator):
             + ")",
         ),
         Option("eta", "int", 3, "the best 1/eta of a rung climb to the next"),
-        Option("proxy", "str", None, "proxy of the proxy rungs that name none (default: synflow)"),
+        Option("proxy", "str", None, f"proxy of the proxy rungs that name none [{LADDER_PROXY}]"),
         Option("epochs", "int", None, "epochs of the last rung, if it names none"),
         Option("constraints", "list[str]", None, "given to every rung"),
     )
@@ -103,8 +106,8 @@ class LadderEvaluator(Evaluator):
         self.specs = []
         for i, spec in enumerate(specs):
             spec = dict(spec)
-            if spec["evaluator"] == "proxy" and proxy is not None:
-                spec.setdefault("proxy", proxy)
+            if spec["evaluator"] == "proxy":
+                spec.setdefault("proxy", proxy or LADDER_PROXY)
             if i == len(specs) - 1 and epochs is not None:
                 spec.setdefault("epochs", epochs)
             if constraints:

@@ -44,6 +44,9 @@ COST_WORDS = ("params", "flops", "latency", "size")
 """Columns whose name contains one of these are cost metrics, returned with every lookup."""
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 EMBEDDED_TABLES = {"nb201": "nb201_12epoch.csv.gz"}
+EMBEDDED_METRICS = {"nb201": "cifar10_valid_acc"}
+"""An embedded table's default metric: the search signal of its paper (NAS-Bench-201: the
+CIFAR-10 validation accuracy)."""
 """Tables shipped in ``DATA_DIR``, given by name instead of a path."""
 
 
@@ -51,6 +54,12 @@ def table_file(table: str) -> str:
     """The file of ``table``: an embedded table's packaged file for its name, else the path."""
     embedded = EMBEDDED_TABLES.get(str(table))
     return os.path.join(DATA_DIR, embedded) if embedded else os.path.expanduser(str(table))
+
+
+def default_metric(table: BenchmarkTable) -> str | None:
+    """The column a table is searched on when no metric is named: ``val_acc`` when it has one,
+    else an embedded table's paper signal (None: the user must name one)."""
+    return "val_acc" if "val_acc" in table.columns else EMBEDDED_METRICS.get(table.name)
 
 
 def table_name(path: str) -> str:
@@ -321,11 +330,11 @@ class TabularEvaluator(Evaluator):
                 f"table: {', '.join(EMBEDDED_TABLES)})"
             )
         loaded = BenchmarkTable.load(table)
-        if metric is None and "val_acc" not in loaded.columns:
+        metric = metric or default_metric(loaded)
+        if metric is None:
             raise ConfigError(
                 f"pass --metric COLUMN for table {table}; columns: {', '.join(loaded.columns)}"
             )
-        metric = metric or "val_acc"
         loaded.column(metric)
         self.table_path = str(table)
         self.metric = metric

@@ -33,7 +33,12 @@ def strategy_options(pairs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     help="Benchmark table: a CSV/Parquet path with an arch column, or an embedded table's name "
     "[the space's embedded table, e.g. nb201].",
 )
-@click.option("--metric", required=True, help="Column to search on, e.g. cifar10_valid_acc.")
+@click.option(
+    "--metric",
+    default=None,
+    help="Column to search on, e.g. cifar10_valid_acc [an embedded table's: cifar10_valid_acc "
+    "for nb201].",
+)
 @click.option(
     "--test-metric",
     default=None,
@@ -57,7 +62,7 @@ def strategy_options(pairs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 def bench(**kw: Any) -> None:
     """Run each strategy for --queries distinct architectures on a benchmark table, once per
     seed; write one JSON line per run and print a summary (mean ± std per strategy)."""
-    from evaluators.tabular import EMBEDDED_TABLES, BenchmarkTable
+    from evaluators.tabular import EMBEDDED_TABLES, BenchmarkTable, default_metric
     from nasplat.cli.benchmark import (
         BenchSpec,
         best_class,
@@ -79,6 +84,9 @@ def bench(**kw: Any) -> None:
         )
     table_arg = kw["table"] or kw["space"]
     table = BenchmarkTable.load(table_arg)
+    kw["metric"] = kw["metric"] or default_metric(table)
+    if kw["metric"] is None:
+        raise ConfigError(f"pass --metric COLUMN; columns: {', '.join(table.columns)}")
     table.column(kw["metric"])
     test_metric = kw["test_metric"] or default_test_metric(kw["metric"], table.columns)
     if test_metric is not None:
