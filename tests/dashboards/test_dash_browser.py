@@ -142,6 +142,12 @@ def test_live_dashboard_and_offline_report(built: Built, tmp_path: Path) -> None
                 "'#trials .ag-row[row-index=\"0\"] [col-id=state]') || {}).textContent === 'PRUNED'",
                 timeout=30,
             )
+            # the grid may draw the page's rows over several frames: wait for both cells
+            browser.wait_for(
+                "['INTERRUPTED', 'PRUNED'].every(s => Array.from(document.querySelectorAll("
+                "'#trials [col-id=state]')).some(c => c.textContent === s))",
+                timeout=30,
+            )
             style = browser.evaluate(
                 "(() => { const cells = Array.from(document.querySelectorAll('#trials [col-id=state]'));"
                 " const find = s => cells.find(c => c.textContent === s);"

@@ -29,7 +29,7 @@ def test_search_on_ray_with_a_postgres_store(
         listed = run_cli(
             "trials",
             "--study",
-            "chain-evolution",
+            "chain-evolution-known-function",
             "--storage",
             url,
             "--format",
@@ -39,7 +39,7 @@ def test_search_on_ray_with_a_postgres_store(
         assert listed.returncode == 0 and len(listed.stdout.strip().splitlines()) == 13
         store = Store(url)
         try:
-            trials = store.trials("chain-evolution", with_intermediate=True)
+            trials = store.trials("chain-evolution-known-function", with_intermediate=True)
         finally:
             store.close()
         assert len(trials) == 12 and {t.state for t in trials} == {"COMPLETE"}
