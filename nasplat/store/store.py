@@ -669,12 +669,7 @@ class Store:
         """Mark the study's RUNNING trials (``trial_ids``: only those) whose owner process is
         dead INTERRUPTED; ``spare``: an owner taken as alive whatever its state. Returns how
         many."""
-        query = select(_TRIALS.c.id, _TRIALS.c.worker).where(
-            _TRIALS.c.study_id == study_id, _TRIALS.c.state == "RUNNING"
-        )
-        if trial_ids is not None:
-            query = query.where(_TRIALS.c.id.in_(trial_ids))
-        running = connection.execute(query).all()
+        running = self._running(connection, study_id, trial_ids)
         if not running:
             return 0
         owners = {worker for _, worker in running if worker and worker != spare}
@@ -689,13 +684,30 @@ class Store:
             if not (spare is not None and worker == spare)
             and not owners_alive(worker, _as_utc(beats.get(worker)), now)
         ]
-        if dead:
+        return self._mark_interrupted(connection, dead)
+
+    @staticmethod
+    def _running(
+        connection: Connection, study_id: int, trial_ids: list[int] | None
+    ) -> list[tuple[int, str | None]]:
+        """``(id, owner)`` of the study's RUNNING trials (``trial_ids``: only those)."""
+        query = select(_TRIALS.c.id, _TRIALS.c.worker).where(
+            _TRIALS.c.study_id == study_id, _TRIALS.c.state == "RUNNING"
+        )
+        if trial_ids is not None:
+            query = query.where(_TRIALS.c.id.in_(trial_ids))
+        return [(trial_id, worker) for trial_id, worker in connection.execute(query)]
+
+    @staticmethod
+    def _mark_interrupted(connection: Connection, trial_ids: list[int]) -> int:
+        """Mark these trials INTERRUPTED, now; returns how many."""
+        if trial_ids:
             connection.execute(
                 update(_TRIALS)
-                .where(_TRIALS.c.id.in_(dead))
-                .values(state=INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=now)
+                .where(_TRIALS.c.id.in_(trial_ids))
+                .values(state=INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=utcnow())
             )
-        return len(dead)
+        return len(trial_ids)
 
     def interrupt_orphans(
         self, study_id: int, trial_ids: Iterable[int] | None = None, *, mine: bool = False
@@ -891,23 +903,14 @@ class Store:
         stopped before they finished. They stay on record and do not count towards the
         budget. Returns how many."""
         wanted = None if trial_ids is None else list(trial_ids)
-
-        def interrupt(session: Session) -> int:
-            query = select(TrialRow).where(
-                TrialRow.study_id == study_id, TrialRow.state == "RUNNING"
-            )
-            if wanted is not None:
-                query = query.where(TrialRow.id.in_(wanted))
-            rows = session.scalars(query).all()
-            for row in rows:
-                row.state = INTERRUPTED
-                row.error = INTERRUPTED_ERROR
-                row.finished_at = utcnow()
-            return len(rows)
-
         if wanted == []:
             return 0
-        return self._retry(interrupt)
+
+        def interrupt(connection: Connection) -> int:
+            running = self._running(connection, study_id, wanted)
+            return self._mark_interrupted(connection, [trial_id for trial_id, _ in running])
+
+        return self._write(interrupt)
 
     def report_intermediate(
         self, trial_id: int, step: int, value: float, key: str = "value"
