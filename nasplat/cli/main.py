@@ -135,13 +135,8 @@ def search(**kw: Any) -> None:
     url = kw["storage"]
     if kw["resume"]:
         open_store(url, create=False)  # a study to resume needs a store: none is created
-    opened: list[Any] = []
-
-    def open_for_search() -> Any:  # once the config has passed every check
-        opened.append(open_store(url))
-        return opened[-1]
-
-    later = OpenLater(resolve_storage_url(url), open_for_search)
+    # opened once the config has passed every check
+    later = OpenLater(resolve_storage_url(url), lambda: open_store(url))
     result = run_search(
         config, later, resume=kw["resume"], override=override, progress=not kw["no_progress"]
     )
@@ -151,7 +146,7 @@ def search(**kw: Any) -> None:
         return
     if result.best is None:
         raise NasplatError(f"study {result.study.name!r} has no completed trial")
-    print_best(result.best, result.study, opened[0])
+    print_best(result.best, result.study)
 
 
 def study_space(study: Any) -> Any:
@@ -170,7 +165,7 @@ def print_derived(genotype: Any, study: Any) -> None:
     click.echo(f"notation: {space.to_notation(genotype)}")
 
 
-def print_best(best: Any, study: Any, store: Any) -> None:
+def print_best(best: Any, study: Any) -> None:
     space = study_space(study)
     click.echo(
         f"best trial {best.number} of study {study.name}: {study.objective}={best.value:.4f}"
@@ -279,7 +274,7 @@ def best(study: str, storage: str | None, fmt: str) -> None:
             )
         )
     else:
-        print_best(trial, record, store)
+        print_best(trial, record)
 
 
 class ExportFormat(click.Choice):
@@ -359,7 +354,7 @@ def train(**kw: Any) -> None:
     )
     if trial.state != "COMPLETE":
         raise NasplatError(f"training failed: {trial.error}")
-    print_best(trial, study, store)
+    print_best(trial, study)
 
 
 @cli.command(name="list")
