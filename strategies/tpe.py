@@ -7,12 +7,16 @@ the search.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from optuna.samplers import TPESampler
 
 from nasplat.direction import Direction
 from nasplat.errors import ConfigError
 from nasplat.registry import STRATEGIES
 from nasplat.space import SearchSpace
+from strategies._encoding import decode
 from strategies.declared import TPE
 from strategies.optuna_common import OptunaStrategy
 
@@ -56,9 +60,44 @@ class TPEStrategy(OptunaStrategy):
         self._new_study()
 
     def make_sampler(self) -> TPESampler:
-        return TPESampler(
+        return UnseenFirstTPESampler(
+            self._params_seen,
             n_startup_trials=self.n_startup_trials,
             multivariate=self.multivariate,
             constant_liar=self.constant_liar,
             seed=self.seed,
         )
+
+    def _params_seen(self, params: dict[str, int]) -> bool:
+        """Whether the study has seen the genotype of these choice indices (False while
+        ``params`` does not name every decision: TPE's independent mode samples one at a
+        time)."""
+        if len(params) < len(self.distributions):
+            return False
+        return self._seen(decode(self.space, [params[name] for name in self.distributions]))
+
+
+class UnseenFirstTPESampler(TPESampler):
+    """Optuna's TPE sampler that picks, of its ``n_ei_candidates`` candidates, the best by
+    acquisition *the study has not seen*.
+
+    Plain TPE proposes its argmax candidate, which late in a search is often an architecture
+    already evaluated (or one equivalent to it); each such proposal costs a whole TPE fit
+    before the strategy can ask again. Ruling the seen candidates out of the argmax spends the
+    same fit on the best new one. When every candidate has been seen, the argmax is returned as
+    before and the strategy closes it and asks again.
+    """
+
+    def __init__(self, is_seen: Any, **options: Any) -> None:
+        super().__init__(**options)
+        self._is_seen = is_seen
+
+    def _compute_acquisition_func(
+        self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any
+    ) -> np.ndarray:
+        values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+        names = list(samples)
+        for i in range(len(values)):
+            if self._is_seen({name: int(samples[name][i]) for name in names}):
+                values[i] = -np.inf
+        return values

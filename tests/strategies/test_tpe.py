@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
+from optuna.samplers import TPESampler
 from optuna.trial import TrialState
 from toy import (
     ToySpace,
@@ -20,7 +22,7 @@ from toy import (
 from nasplat.errors import ConfigError
 from nasplat.registry import STRATEGIES
 from nasplat.strategy import Observation
-from strategies.tpe import TPEStrategy
+from strategies.tpe import TPEStrategy, UnseenFirstTPESampler
 
 
 def test_registered() -> None:
@@ -85,3 +87,40 @@ def test_options_are_validated() -> None:
         TPEStrategy(ToySpace(), n_startup_trials=-1)
     with pytest.raises(TypeError):
         TPEStrategy(ToySpace(), n_ei_candidates=3)  # type: ignore[call-arg]
+
+
+class PlainTPE(TPEStrategy):
+    """The same strategy on Optuna's own sampler (argmax over every candidate)."""
+
+    def make_sampler(self) -> TPESampler:
+        return TPESampler(n_startup_trials=self.n_startup_trials, multivariate=True,
+                          constant_liar=True, seed=self.seed)  # fmt: skip
+
+
+def closed_seen_proposals(cls: type[TPEStrategy], trials: int) -> int:
+    """Optuna trials closed as FAIL because they proposed a genotype the study had seen."""
+    strategy = cls(ToySpace(), seed=3, n_startup_trials=5)
+    told: set = set()
+    strategy.avoid(told.__contains__)
+    for _ in range(trials):
+        genotype = strategy.ask()
+        told.add(genotype)
+        strategy.tell(observe(genotype, objective(genotype)))
+    return sum(t.state is TrialState.FAIL for t in strategy.study.trials)
+
+
+def test_seen_candidates_lose_the_acquisition_argmax() -> None:
+    sampler = UnseenFirstTPESampler(lambda params: params["d0"] == 0, seed=0)
+
+    class Flat:
+        def log_pdf(self, samples: dict) -> np.ndarray:
+            return np.zeros(len(samples["d0"]))
+
+    samples = {"d0": np.array([0.0, 1.0, 0.0, 2.0]), "d1": np.array([1.0, 1.0, 0.0, 3.0])}
+    values = sampler._compute_acquisition_func(samples, Flat(), Flat())
+    assert values.tolist() == [-np.inf, 0.0, -np.inf, 0.0]
+
+
+def test_tpe_spends_fewer_fits_on_seen_architectures() -> None:
+    ours, plain = closed_seen_proposals(TPEStrategy, 150), closed_seen_proposals(PlainTPE, 150)
+    assert plain > 20 and ours < plain / 4
