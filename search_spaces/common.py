@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from nasplat.diskcache import cached_json
+from nasplat.diskcache import cached_marshal
 from nasplat.errors import ConfigError, InvalidGenotypeError
 from nasplat.genotype import Genotype
 from nasplat.shape import NetShape
@@ -132,7 +132,7 @@ def _representatives(
     fewest non-zero edges, then the smallest choice indices in edge order. Computed once per
     machine (kept in nasplat's disk cache: it is most of a short tabular search's set-up)."""
     key = (CLASSES_VERSION, n_nodes, choices, zero, identity, rule)
-    codes = cached_json(
+    codes = cached_marshal(
         "cell-classes", key, lambda: _enumerate_classes(n_nodes, choices, zero, identity, rule)
     )
     cells = list(itertools.product(choices, repeat=len(dag_edges(n_nodes))))

@@ -260,3 +260,21 @@ def test_a_table_search_ranks_by_its_column_and_names_the_study(tmp_path: Path) 
     assert result.study.name == "nb201-random-tabular"
     assert result.study.objective == "cifar10_valid_acc" and result.best.value > 1  # percent
     assert result.best.metrics["val_acc"] == result.best.value / 100
+
+
+def test_a_parsed_table_comes_back_from_the_disk_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NASPLAT_CACHE_DIR", str(tmp_path / "cache"))
+    path = write_table(tmp_path / "t.csv", [{"arch": "a", "acc": 91.25}, {"arch": "b", "acc": 0.1}])
+    first = BenchmarkTable._read(path)
+    assert len(list((tmp_path / "cache").glob("table-*.marshal"))) == 1
+    again = BenchmarkTable._read(path)  # from the file in the cache
+    assert again.archs == first.archs and list(again.column("acc")) == [91.25, 0.1]
+    write_table(Path(path), [{"arch": "a", "acc": 50.0}, {"arch": "c", "acc": 7.0}])
+    os.utime(path, ns=(1, 1))  # a changed table is parsed again, whatever its mtime
+    changed = BenchmarkTable._read(path)
+    assert changed.archs == ["a", "c"] and list(changed.column("acc")) == [50.0, 7.0]
+    for stored in (tmp_path / "cache").glob("table-*.marshal"):
+        stored.write_bytes(stored.read_bytes()[:-1])  # damaged: parsed again
+    assert list(BenchmarkTable._read(path).column("acc")) == [50.0, 7.0]
