@@ -17,7 +17,7 @@ from typing import Any
 import dash
 from dash import Dash, Input, Output, State
 from dash.exceptions import PreventUpdate
-from flask import request
+from flask import request, send_file
 
 from dashboards import data
 from dashboards.auth import require_token
@@ -37,6 +37,8 @@ from dashboards.page import (
     note,
     summary_items,
 )
+from dashboards.plotlyjs import ROUTE as PLOTLY_ROUTE
+from dashboards.plotlyjs import plotly_js_path
 from dashboards.sources import Sources, store_version
 from dashboards.summary import study_summary
 from dashboards.table import FilterError, trial_rows
@@ -61,6 +63,10 @@ def create_app(
     app.index_string = INDEX.replace("PREFIX", app.config.requests_pathname_prefix)
     if token is not None:
         require_token(app.server, token)
+
+    @app.server.route(app.config.routes_pathname_prefix + PLOTLY_ROUTE)
+    def _plotly_js() -> Any:
+        return send_file(plotly_js_path(), mimetype="text/javascript", max_age=86400)
     app.layout = lambda: layout(reader, sources, refresh_s)
 
     @app.server.before_request

@@ -15,6 +15,7 @@ from dash import dcc, html
 from dashboards import data
 from dashboards.db import Reader
 from dashboards.panels import Panel
+from dashboards.plotlyjs import ROUTE as PLOTLY_ROUTE
 from dashboards.sources import Sources, store_version
 from dashboards.style import CSS, STATE_COLORS
 from dashboards.summary import Summary, study_summary
@@ -37,16 +38,15 @@ FORMATS = {  # d3 formats of the numeric table columns: SI prefixes for sizes, 3
 }
 WIDTHS = {"number": 90, "state": 130, "retries": 90, "error": 160}
 HIDDEN = {"display": "none"}
-PLOTLY_JS = "_dash-component-suites/plotly/package_data/plotly.min.js"
 INDEX = f"""<!DOCTYPE html>
 <html><head>{{%metas%}}<title>{{%title%}}</title>{{%favicon%}}{{%css%}}
 <style>{CSS}
 .dash-graph {{ width: 100%; }}</style>
-<script defer src="PREFIX{PLOTLY_JS}"></script>
+<script defer src="PREFIX{PLOTLY_ROUTE}"></script>
 </head>
 <body>{{%app_entry%}}<footer>{{%config%}}{{%scripts%}}{{%renderer%}}</footer></body></html>"""
-"""The page: the shared style sheet, and plotly.js (5 MB) fetched with the page's scripts
-instead of after the first graph appears."""
+"""The page: the shared style sheet, and plotly.js (:mod:`dashboards.plotlyjs`) fetched with the
+page's scripts instead of after the first graph appears."""
 
 
 def clean_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from dashboards.db import Reader
 from dashboards.fmt import format_count
 from dashboards.limits import MAX_POINTS
 from dashboards.panels import Panel, StudySource, study_panels
+from dashboards.plotlyjs import plotly_js_text
 from dashboards.style import CSS
 from dashboards.summary import Summary, study_summary
 
@@ -34,16 +35,18 @@ def study_figures(
 
 
 class _Figures:
-    """Turns figures into HTML, inlining plotly.js with the first one only."""
+    """Turns figures into HTML, inlining plotly.js (:mod:`dashboards.plotlyjs`) with the first
+    one only."""
 
     def __init__(self) -> None:
         self.count = 0
 
     def __call__(self, fig: go.Figure, key: str) -> str:
         self.count += 1
-        return fig.to_html(
+        script = f"<script>{plotly_js_text()}</script>" if self.count == 1 else ""
+        return script + fig.to_html(
             full_html=False,
-            include_plotlyjs=self.count == 1,
+            include_plotlyjs=False,
             include_mathjax=False,
             div_id=f"plot-{self.count}-{key}",
             config=PLOT_CONFIG,
