@@ -610,15 +610,20 @@ class Store:
                 if self._full(connection, study_id, tag, limit, owner):
                     return Claim(FULL), arch_id
             trial = self._insert_trial(
-                connection, study_id, arch_id, genotype, budget, worker=owner, tag=tag, number=number
+                connection,
+                study_id,
+                arch_id,
+                genotype,
+                budget,
+                worker=owner,
+                tag=tag,
+                number=number,
             )
             return Claim(NEW, trial), arch_id
 
         return self._claiming(claim, genotype)
 
-    def _claiming(
-        self, fn: Callable[[Connection], tuple[Claim, int]], genotype: Genotype
-    ) -> Claim:
+    def _claiming(self, fn: Callable[[Connection], tuple[Claim, int]], genotype: Genotype) -> Claim:
         for _ in range(50):
             try:
                 claim, arch_id = self._write(fn)
