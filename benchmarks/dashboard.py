@@ -37,8 +37,7 @@ from sqlalchemy import insert
 
 from nasplat.budget import Budget
 from nasplat.genotype import Genotype
-from nasplat.store import Store
-from nasplat.store.models import ArchitectureRow, IntermediateValueRow, TrialRow, TrialValueRow
+from nasplat.store import Store, models
 from search_spaces.chain import DEFAULT_OPS as OPS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,13 +135,13 @@ def build_store(path: Path, trials: int, seed: int = 0) -> str:
             )
     with store.engine.begin() as conn:
         for table, data in (
-            (ArchitectureRow, archs),
-            (TrialRow, rows),
-            (TrialValueRow, values),
-            (IntermediateValueRow, inter),
+            (models.architectures, archs),
+            (models.trials, rows),
+            (models.trial_values, values),
+            (models.intermediate_values, inter),
         ):
             for i in range(0, len(data), 20_000):
-                conn.execute(insert(table.__table__), data[i : i + 20_000])
+                conn.execute(insert(table), data[i : i + 20_000])
     store.close()
     return url
 

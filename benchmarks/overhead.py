@@ -50,8 +50,7 @@ from nasplat.registry import SPACES, STRATEGIES, load_builtins  # noqa: E402
 from nasplat.run.local import LocalExecutor  # noqa: E402
 from nasplat.run.loop import LoopContext, TrialLoop  # noqa: E402
 from nasplat.run.progress import progress_bar  # noqa: E402
-from nasplat.store import Store  # noqa: E402
-from nasplat.store.models import ArchitectureRow, TrialRow  # noqa: E402
+from nasplat.store import Store, models  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 TABLE = os.environ.get("NASPLAT_NB201_TABLE") or table_file("nb201")  # default: the embedded one
@@ -169,12 +168,12 @@ def prefill(url: str, study: str, n: int) -> None:
     now = datetime.now(UTC)
     with store.engine.begin() as conn:
         first = conn.execute(
-            insert(ArchitectureRow.__table__).values(
+            insert(models.architectures).values(
                 space="bulk", hash=f"{study}-0", genotype=BULK_GENOTYPE
             )
         ).inserted_primary_key[0]
         conn.execute(
-            insert(ArchitectureRow.__table__),
+            insert(models.architectures),
             [
                 {"space": "bulk", "hash": f"{study}-{i}", "genotype": BULK_GENOTYPE}
                 for i in range(1, n)
@@ -182,7 +181,7 @@ def prefill(url: str, study: str, n: int) -> None:
         )
         key = Budget().key()
         conn.execute(
-            insert(TrialRow.__table__),
+            insert(models.trials),
             [
                 {
                     "study_id": record.id, "number": i, "architecture_id": first + i,

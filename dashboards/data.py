@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import and_, case, func, literal, or_, select, text, union
-from sqlalchemy.orm import aliased
 
 from dashboards.cells import space_of
 from dashboards.db import Reader, StudyInfo
@@ -26,13 +25,7 @@ from nasplat.direction import Direction
 from nasplat.genotype import Genotype
 from nasplat.pareto import HYPERVOLUME
 from nasplat.space import op_decision_slot
-from nasplat.store.models import (
-    ArchitectureRow,
-    IntermediateValueRow,
-    StudyRow,
-    TrialRow,
-    TrialValueRow,
-)
+from nasplat.store import models
 
 COST_METRICS = ("params", "flops", "latency_ms")
 STATE_ORDER = ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "INTERRUPTED")
@@ -81,12 +74,12 @@ def _running_best(values: np.ndarray, maximize: bool) -> np.ndarray:
 def _completed(reader: Reader, info: StudyInfo) -> pd.DataFrame:
     """COMPLETE trials with a value: number, value, finished and start (the study's first
     start), epoch seconds."""
-    t = TrialRow
-    start = select(func.min(t.started_at)).where(t.study_id == info.id).scalar_subquery()
+    t = models.trials
+    start = select(func.min(t.c.started_at)).where(t.c.study_id == info.id).scalar_subquery()
     query = (
-        select(t.number, t.value, _epoch(reader, t.finished_at), _epoch(reader, start))
-        .where(t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None))
-        .order_by(t.number)
+        select(t.c.number, t.c.value, _epoch(reader, t.c.finished_at), _epoch(reader, start))
+        .where(t.c.study_id == info.id, t.c.state == "COMPLETE", t.c.value.is_not(None))
+        .order_by(t.c.number)
     )
     return pd.DataFrame(reader.raw(query), columns=["number", "value", "finished", "start"])
 
@@ -141,12 +134,12 @@ def hypervolume_history(reader: Reader, study: str) -> pd.DataFrame:
     metric, written by the search loop), by trial number. Columns: number, hypervolume; only
     the rows where it changes, plus the last. Empty for a study without it."""
     info = reader.study(study)
-    t, tv = TrialRow, aliased(TrialValueRow)
+    t, tv = models.trials, models.trial_values.alias()
     query = (
-        select(t.number, tv.value)
-        .join(tv, and_(tv.trial_id == t.id, tv.key == HYPERVOLUME))
-        .where(t.study_id == info.id)
-        .order_by(t.number)
+        select(t.c.number, tv.c.value)
+        .join(tv, and_(tv.c.trial_id == t.c.id, tv.c.key == HYPERVOLUME))
+        .where(t.c.study_id == info.id)
+        .order_by(t.c.number)
     )
     df = _frame(reader.execute(query), ["number", HYPERVOLUME])
     if df.empty:
@@ -169,10 +162,10 @@ def reference_text(info: StudyInfo) -> str:
 def _metric_columns(query: Any, trial: Any, metrics: Sequence[str]) -> Any:
     """Add one LEFT JOIN per metric on the (trial_id, key) unique index."""
     for metric in metrics:
-        tv = aliased(TrialValueRow)
-        query = query.outerjoin(tv, and_(tv.trial_id == trial.id, tv.key == metric)).add_columns(
-            tv.value.label(metric)
-        )
+        tv = models.trial_values.alias()
+        query = query.outerjoin(
+            tv, and_(tv.c.trial_id == trial.c.id, tv.c.key == metric)
+        ).add_columns(tv.c.value.label(metric))
     return query
 
 
@@ -216,27 +209,27 @@ def trial_points(
     merged into it.
     """
     info = reader.study(study)
-    t = TrialRow
+    t = models.trials
     query = select(
-        t.id,
-        t.number,
-        t.state,
-        t.value,
-        t.tag,
-        t.worker,
-        t.retries,
-        _epoch(reader, t.started_at),
-        _epoch(reader, t.finished_at),
-        t.architecture_id,
-    ).where(t.study_id == info.id)
+        t.c.id,
+        t.c.number,
+        t.c.state,
+        t.c.value,
+        t.c.tag,
+        t.c.worker,
+        t.c.retries,
+        _epoch(reader, t.c.started_at),
+        _epoch(reader, t.c.finished_at),
+        t.c.architecture_id,
+    ).where(t.c.study_id == info.id)
     incremental = since is not None and len(since) > 0
     if incremental:
         assert since is not None
         running = since.loc[since["state"] == "RUNNING", "id"].astype(int).tolist()
         query = query.where(
-            or_(t.id > int(since["id"].max()), t.state == "RUNNING", t.id.in_(running))
+            or_(t.c.id > int(since["id"].max()), t.c.state == "RUNNING", t.c.id.in_(running))
         )
-    query = _metric_columns(query, t, metrics).order_by(t.number)
+    query = _metric_columns(query, t, metrics).order_by(t.c.number)
     df = pd.DataFrame(reader.raw(query), columns=[*POINT_COLUMNS, *metrics])
     for column in ("value", *metrics):
         df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
@@ -248,7 +241,7 @@ def trial_points(
         kept = since[~since["id"].isin(df["id"])]
         df = pd.concat([kept, df] if len(df) else [kept], ignore_index=True)
         df = df.sort_values("number", kind="stable", ignore_index=True)
-        count = select(func.count()).select_from(t).where(t.study_id == info.id)
+        count = select(func.count()).select_from(t).where(t.c.study_id == info.id)
         if reader.execute(count)[0][0] != len(df):  # deleted, or committed out of id order
             return trial_points(reader, study, metrics)
     return df
@@ -309,8 +302,8 @@ def _rows_by_id(reader: Reader, id_column: Any, columns: Sequence[Any], ids: Seq
 
 def _architecture_json(reader: Reader, arch_ids: Sequence[int]) -> list[tuple[int, str, str]]:
     """(id, hash, genotype JSON) of the given architectures."""
-    a = ArchitectureRow
-    return _rows_by_id(reader, a.id, (a.hash, a.genotype), arch_ids)
+    a = models.architectures
+    return _rows_by_id(reader, a.c.id, (a.c.hash, a.c.genotype), arch_ids)
 
 
 # --- learning curves and rungs --------------------------------------------------------------------
@@ -323,25 +316,28 @@ def learning_curves(
     step of a PRUNED trial: where the pruner stopped it).
     """
     info = reader.study(study)
-    t, iv = TrialRow, IntermediateValueRow
+    t, iv = models.trials, models.intermediate_values
     half = max(1, max_trials // 2)
-    has_curve = select(iv.trial_id).where(iv.trial_id == t.id, iv.key == key).exists()
+    has_curve = select(iv.c.trial_id).where(iv.c.trial_id == t.c.id, iv.c.key == key).exists()
     recent = (
-        select(t.id).where(t.study_id == info.id, has_curve).order_by(t.number.desc()).limit(half)
+        select(t.c.id)
+        .where(t.c.study_id == info.id, has_curve)
+        .order_by(t.c.number.desc())
+        .limit(half)
     )
-    order = t.value.desc() if info.maximize else t.value.asc()
+    order = t.c.value.desc() if info.maximize else t.c.value.asc()
     best = (
-        select(t.id)
-        .where(t.study_id == info.id, t.value.is_not(None), has_curve)
+        select(t.c.id)
+        .where(t.c.study_id == info.id, t.c.value.is_not(None), has_curve)
         .order_by(order)
         .limit(half)
     )
     chosen = union(recent.subquery().select(), best.subquery().select()).subquery()
     query = (
-        select(t.id, t.number, t.state, t.tag, iv.step, iv.value)
-        .join(iv, iv.trial_id == t.id)
-        .where(t.id.in_(select(chosen.c[0])), iv.key == key)
-        .order_by(t.number, iv.step)
+        select(t.c.id, t.c.number, t.c.state, t.c.tag, iv.c.step, iv.c.value)
+        .join(iv, iv.c.trial_id == t.c.id)
+        .where(t.c.id.in_(select(chosen.c[0])), iv.c.key == key)
+        .order_by(t.c.number, iv.c.step)
     )
     df = _frame(reader.execute(query), ["trial_id", "number", "state", "tag", "step", "value"])
     last = ~df.duplicated("trial_id", keep="last")
@@ -355,12 +351,12 @@ def rungs(reader: Reader, study: str) -> pd.DataFrame:
     Columns: number, arch_hash, rung (int), epochs, budget, state, value.
     """
     info = reader.study(study)
-    t, a = TrialRow, ArchitectureRow
+    t, a = models.trials, models.architectures
     query = (
-        select(t.number, a.hash, t.tag, t.budget, t.state, t.value)
-        .join(a, a.id == t.architecture_id)
-        .where(t.study_id == info.id, t.tag.like("rung-%"))
-        .order_by(t.number)
+        select(t.c.number, a.c.hash, t.c.tag, t.c.budget, t.c.state, t.c.value)
+        .join(a, a.c.id == t.c.architecture_id)
+        .where(t.c.study_id == info.id, t.c.tag.like("rung-%"))
+        .order_by(t.c.number)
     )
     df = _frame(reader.execute(query), ["number", "arch_hash", "tag", "budget", "state", "value"])
     df["rung"] = pd.to_numeric(df["tag"].str.slice(5), errors="coerce").astype("Int64")
@@ -408,7 +404,9 @@ def _decision_counts(reader: Reader, arch_ids: Any) -> pd.DataFrame:
         )
         return _frame(reader.execute(sql), columns)
     counts: Counter[tuple[str, str]] = Counter()
-    rows = reader.execute(select(ArchitectureRow.genotype).where(ArchitectureRow.id.in_(arch_ids)))
+    rows = reader.execute(
+        select(models.architectures.c.genotype).where(models.architectures.c.id.in_(arch_ids))
+    )
     for (genotype,) in rows:  # other databases: one pass over the distinct architectures
         for key, value in json.loads(genotype)["decisions"].items():
             if isinstance(value, str):
@@ -418,13 +416,13 @@ def _decision_counts(reader: Reader, arch_ids: Any) -> pd.DataFrame:
 
 def top_architectures(reader: Reader, info: StudyInfo, top_k: int) -> Any:
     """A SELECT of the ids of the ``top_k`` best distinct architectures (COMPLETE trials)."""
-    t = TrialRow
-    best = (func.max if info.maximize else func.min)(t.value)
+    t = models.trials
+    best = (func.max if info.maximize else func.min)(t.c.value)
     return (
-        select(t.architecture_id)
-        .where(t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None))
-        .group_by(t.architecture_id)
-        .order_by(best.desc() if info.maximize else best.asc(), t.architecture_id)
+        select(t.c.architecture_id)
+        .where(t.c.study_id == info.id, t.c.state == "COMPLETE", t.c.value.is_not(None))
+        .group_by(t.c.architecture_id)
+        .order_by(best.desc() if info.maximize else best.asc(), t.c.architecture_id)
         .limit(top_k)
     )
 
@@ -437,7 +435,8 @@ def op_frequency(reader: Reader, study: str, top_k: int = 20) -> pd.DataFrame:
     group). Counts are over distinct architectures.
     """
     info = reader.study(study)
-    everything = select(TrialRow.architecture_id).where(TrialRow.study_id == info.id).distinct()
+    t = models.trials
+    everything = select(t.c.architecture_id).where(t.c.study_id == info.id).distinct()
     top = select(top_architectures(reader, info, top_k).subquery().c[0])
     space = space_of(info.space, info.config.get("space_options"))
     slot_of = op_decision_slot if space is None else space.decision_slot
@@ -464,15 +463,15 @@ def decisions_frame(
     separate the objective most (spread of the per-choice mean objective), in space order.
     """
     info = reader.study(study)
-    t, a = TrialRow, ArchitectureRow
-    where = [t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None)]
+    t, a = models.trials, models.architectures
+    where = [t.c.study_id == info.id, t.c.state == "COMPLETE", t.c.value.is_not(None)]
     total = reader.execute(select(func.count()).select_from(t).where(*where))[0][0]
     step = max(1, -(-total // limit))
     query = (
-        select(t.number, t.value, a.genotype)
-        .join(a, a.id == t.architecture_id)
-        .where(*where, (t.number % step) == 0 if step > 1 else literal(True))
-        .order_by(t.number)
+        select(t.c.number, t.c.value, a.c.genotype)
+        .join(a, a.c.id == t.c.architecture_id)
+        .where(*where, (t.c.number % step) == 0 if step > 1 else literal(True))
+        .order_by(t.c.number)
         .limit(limit)
     )
     rows = reader.execute(query)
@@ -500,29 +499,30 @@ def arch_weights(reader: Reader, study: str, trial_number: int | None = None) ->
     Columns: number, edge, op, step, weight.
     """
     info = reader.study(study)
-    t, iv = TrialRow, IntermediateValueRow
-    is_alpha = iv.key.like(ALPHA_PREFIX + "%")
+    t, iv = models.trials, models.intermediate_values
+    is_alpha = iv.c.key.like(ALPHA_PREFIX + "%")
     if trial_number is None:
         found = reader.execute(
-            select(t.id, t.number)
+            select(t.c.id, t.c.number)
             .where(
-                t.study_id == info.id, select(iv.id).where(iv.trial_id == t.id, is_alpha).exists()
+                t.c.study_id == info.id,
+                select(iv.c.id).where(iv.c.trial_id == t.c.id, is_alpha).exists(),
             )
-            .order_by(t.number.desc())
+            .order_by(t.c.number.desc())
             .limit(1)
         )
     else:
         found = reader.execute(
-            select(t.id, t.number).where(t.study_id == info.id, t.number == trial_number)
+            select(t.c.id, t.c.number).where(t.c.study_id == info.id, t.c.number == trial_number)
         )
     columns = ["number", "edge", "op", "step", "weight"]
     if not found:
         return pd.DataFrame(columns=columns)
     trial_id, number = found[0]
     rows = reader.execute(
-        select(iv.key, iv.step, iv.value)
-        .where(iv.trial_id == trial_id, is_alpha)
-        .order_by(iv.key, iv.step)
+        select(iv.c.key, iv.c.step, iv.c.value)
+        .where(iv.c.trial_id == trial_id, is_alpha)
+        .order_by(iv.c.key, iv.c.step)
     )
     df = _frame(rows, ["key", "step", "weight"])
     parts = df["key"].str.slice(len(ALPHA_PREFIX)).str.rsplit(".", n=1, expand=True)
@@ -558,7 +558,8 @@ def timeline(reader: Reader, study: str, points: pd.DataFrame | None = None) -> 
     df["start_s"] = df["start_s"] - origin
     df["worker"] = df["worker"].fillna("local")
     retried = df.loc[df["retries"] > 0, "id"].tolist()
-    errors = dict(_rows_by_id(reader, TrialRow.id, (TrialRow.error,), retried))
+    t = models.trials
+    errors = dict(_rows_by_id(reader, t.c.id, (t.c.error,), retried))
     df["error"] = df["id"].map(errors)
     return df[columns].reset_index(drop=True)
 
@@ -583,13 +584,13 @@ def concurrency(frame: pd.DataFrame) -> pd.DataFrame:
 def best_genotype(reader: Reader, study: str) -> tuple[int, float, Genotype] | None:
     """(number, value, genotype) of the best COMPLETE trial, or ``None``."""
     info = reader.study(study)
-    t, a = TrialRow, ArchitectureRow
-    order = t.value.desc() if info.maximize else t.value.asc()
+    t, a = models.trials, models.architectures
+    order = t.c.value.desc() if info.maximize else t.c.value.asc()
     rows = reader.execute(
-        select(t.number, t.value, a.genotype)
-        .join(a, a.id == t.architecture_id)
-        .where(t.study_id == info.id, t.state == "COMPLETE", t.value.is_not(None))
-        .order_by(order, t.number)
+        select(t.c.number, t.c.value, a.c.genotype)
+        .join(a, a.c.id == t.c.architecture_id)
+        .where(t.c.study_id == info.id, t.c.state == "COMPLETE", t.c.value.is_not(None))
+        .order_by(order, t.c.number)
         .limit(1)
     )
     if not rows:
@@ -602,26 +603,32 @@ def trial_detail(reader: Reader, study: str, number: int) -> dict[str, Any] | No
     """One trial: number, state, value, tag, worker, error, budget, genotype (a Genotype),
     metrics and every intermediate series by key (``{key: DataFrame[step, value]}``)."""
     info = reader.study(study)
-    t, a = TrialRow, ArchitectureRow
+    t, a = models.trials, models.architectures
     rows = reader.execute(
-        select(t.id, t.number, t.state, t.value, t.tag, t.worker, t.error, t.budget, a.genotype)
-        .join(a, a.id == t.architecture_id)
-        .where(t.study_id == info.id, t.number == number)
+        select(
+            t.c.id,
+            t.c.number,
+            t.c.state,
+            t.c.value,
+            t.c.tag,
+            t.c.worker,
+            t.c.error,
+            t.c.budget,
+            a.c.genotype,
+        )
+        .join(a, a.c.id == t.c.architecture_id)
+        .where(t.c.study_id == info.id, t.c.number == number)
     )
     if not rows:
         return None
     trial_id, number, state, value, tag, worker, error, budget, genotype = rows[0]
-    metrics = dict(
-        reader.execute(
-            select(TrialValueRow.key, TrialValueRow.value).where(TrialValueRow.trial_id == trial_id)
-        )
-    )
-    iv = IntermediateValueRow
+    tv, iv = models.trial_values, models.intermediate_values
+    metrics = dict(reader.execute(select(tv.c.key, tv.c.value).where(tv.c.trial_id == trial_id)))
     series = _frame(
         reader.execute(
-            select(iv.key, iv.step, iv.value)
-            .where(iv.trial_id == trial_id)
-            .order_by(iv.key, iv.step)
+            select(iv.c.key, iv.c.step, iv.c.value)
+            .where(iv.c.trial_id == trial_id)
+            .order_by(iv.c.key, iv.c.step)
         ),
         ["key", "step", "value"],
     )
@@ -644,9 +651,9 @@ def trial_detail(reader: Reader, study: str, number: int) -> dict[str, Any] | No
 def study_span(reader: Reader, study: str) -> tuple[float | None, float | None]:
     """Epoch seconds of the study's first trial start and of its newest start or finish."""
     info = reader.study(study)
-    t = TrialRow
-    ends = (func.min(t.started_at), func.max(t.started_at), func.max(t.finished_at))
-    row = reader.execute(select(*[_epoch(reader, c) for c in ends]).where(t.study_id == info.id))
+    t = models.trials
+    ends = (func.min(t.c.started_at), func.max(t.c.started_at), func.max(t.c.finished_at))
+    row = reader.execute(select(*[_epoch(reader, c) for c in ends]).where(t.c.study_id == info.id))
     first, *newest = _seconds(pd.Series(list(row[0]), dtype=object)).tolist()
     newest = [v for v in newest if not np.isnan(v)]
     return (None if np.isnan(first) else first), (max(newest) if newest else None)
@@ -655,23 +662,23 @@ def study_span(reader: Reader, study: str) -> tuple[float | None, float | None]:
 def studies_frame(reader: Reader) -> pd.DataFrame:
     """One row per study: name, space, strategy, objective, direction, trials, complete, pruned,
     failed, running, best (all counted in SQL)."""
-    t, s = TrialRow, StudyRow
-    counts = {state: func.sum(case((t.state == state, 1), else_=0)) for state in STATE_ORDER}
+    t, s = models.trials, models.studies
+    counts = {state: func.sum(case((t.c.state == state, 1), else_=0)) for state in STATE_ORDER}
     query = (
         select(
-            s.id,
-            s.name,
-            s.space,
-            s.strategy,
-            s.objectives,
-            func.count(t.id),
+            s.c.id,
+            s.c.name,
+            s.c.space,
+            s.c.strategy,
+            s.c.objectives,
+            func.count(t.c.id),
             *[c.label(k.lower()) for k, c in counts.items()],
-            func.max(case((t.state == "COMPLETE", t.value))),
-            func.min(case((t.state == "COMPLETE", t.value))),
+            func.max(case((t.c.state == "COMPLETE", t.c.value))),
+            func.min(case((t.c.state == "COMPLETE", t.c.value))),
         )
-        .outerjoin(t, t.study_id == s.id)
-        .group_by(s.id)
-        .order_by(s.id)
+        .outerjoin(t, t.c.study_id == s.c.id)
+        .group_by(s.c.id)
+        .order_by(s.c.id)
     )
     rows = []
     for r in reader.execute(query):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from nasplat.direction import Direction
 from nasplat.errors import StorageError
-from nasplat.store.models import IntermediateValueRow, StudyRow, TrialRow
+from nasplat.store import models
 from nasplat.store.store import Store, resolve_storage_url
 
 
@@ -114,7 +114,8 @@ class Reader:
 
     def study(self, name: str) -> StudyInfo:
         """A study by name; a StorageError listing the known names if there is none."""
-        rows = self.execute(select(StudyRow).where(StudyRow.name == name))
+        studies = models.studies
+        rows = self.execute(select(studies).where(studies.c.name == name))
         if not rows:
             known = ", ".join(self.study_names()) or "none"
             raise StorageError(f"no study {name!r} in this store (studies: {known})")
@@ -132,21 +133,23 @@ class Reader:
         )
 
     def study_names(self) -> list[str]:
-        return [r[0] for r in self.execute(select(StudyRow.name).order_by(StudyRow.id))]
+        studies = models.studies
+        return [r[0] for r in self.execute(select(studies.c.name).order_by(studies.c.id))]
 
     def version(self, study_id: int | None = None) -> tuple[Any, ...]:
         """A cheap token that changes whenever trials or intermediate values are written."""
+        t = models.trials
         trials = select(
-            func.count(TrialRow.id),
-            func.count(TrialRow.finished_at),
-            func.max(TrialRow.id),
-            func.coalesce(func.sum(TrialRow.retries), 0),
-            func.sum(case((TrialRow.state == "PRUNED", 1), else_=0)),
+            func.count(t.c.id),
+            func.count(t.c.finished_at),
+            func.max(t.c.id),
+            func.coalesce(func.sum(t.c.retries), 0),
+            func.sum(case((t.c.state == "PRUNED", 1), else_=0)),
         )
         if study_id is not None:
-            trials = trials.where(TrialRow.study_id == study_id)
-        inter = select(func.max(IntermediateValueRow.id))
-        studies = select(func.count(StudyRow.id))
+            trials = trials.where(t.c.study_id == study_id)
+        inter = select(func.max(models.intermediate_values.c.id))
+        studies = select(func.count(models.studies.c.id))
         with self.engine.connect() as conn:
             return (
                 tuple(conn.execute(trials).one()),

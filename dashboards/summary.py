@@ -14,7 +14,7 @@ from dashboards.cells import space_of
 from dashboards.db import Reader, StudyInfo
 from dashboards.fmt import format_count, format_duration, format_value
 from nasplat.genotype import Genotype
-from nasplat.store.models import TrialRow
+from nasplat.store import models
 
 COUNTED = ("COMPLETE", "PRUNED", "FAILED")  # the states that use up a study's budget
 
@@ -99,9 +99,11 @@ def notation(genotype: Genotype, space_options: dict[str, Any] | None = None) ->
 def study_summary(reader: Reader, study: str) -> Summary:
     """The summary of ``study``: counts by state in SQL, the best trial and its notation."""
     info = reader.study(study)
-    t = TrialRow
+    t = models.trials
     counts = dict(
-        reader.execute(select(t.state, func.count()).where(t.study_id == info.id).group_by(t.state))
+        reader.execute(
+            select(t.c.state, func.count()).where(t.c.study_id == info.id).group_by(t.c.state)
+        )
     )
     ordered = {s: int(counts.pop(s, 0)) for s in data.STATE_ORDER}
     ordered.update({str(s): int(n) for s, n in counts.items()})

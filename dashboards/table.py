@@ -15,11 +15,10 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
-from sqlalchemy.orm import aliased
 
 from dashboards.db import Reader
 from nasplat.errors import NasplatError
-from nasplat.store.models import ArchitectureRow, TrialRow, TrialValueRow
+from nasplat.store import models
 
 NUMERIC_COLUMNS = ("number", "value", "params", "flops", "latency_ms", "duration_s", "retries")
 COLUMNS = (
@@ -43,29 +42,29 @@ class FilterError(NasplatError):
 
 
 def _columns(reader: Reader) -> tuple[Any, dict[str, ColumnElement[Any]]]:
-    t, a = TrialRow, ArchitectureRow
-    metrics = {m: aliased(TrialValueRow) for m in ("params", "flops", "latency_ms")}
+    t, a = models.trials, models.architectures
+    metrics = {m: models.trial_values.alias() for m in ("params", "flops", "latency_ms")}
     if reader.dialect == "sqlite":
-        duration = (func.julianday(t.finished_at) - func.julianday(t.started_at)) * 86400.0
+        duration = (func.julianday(t.c.finished_at) - func.julianday(t.c.started_at)) * 86400.0
     elif reader.dialect == "postgresql":
-        duration = func.extract("epoch", t.finished_at - t.started_at)
+        duration = func.extract("epoch", t.c.finished_at - t.c.started_at)
     else:
         duration = literal_column("NULL")
     columns: dict[str, ColumnElement[Any]] = {
-        "number": t.number,
-        "state": t.state,
-        "value": t.value,
-        **{m: alias.value for m, alias in metrics.items()},
+        "number": t.c.number,
+        "state": t.c.state,
+        "value": t.c.value,
+        **{m: alias.c.value for m, alias in metrics.items()},
         "duration_s": duration,
-        "tag": t.tag,
-        "worker": t.worker,
-        "retries": t.retries,
-        "arch": func.substr(a.hash, 1, 12),
-        "error": t.error,
+        "tag": t.c.tag,
+        "worker": t.c.worker,
+        "retries": t.c.retries,
+        "arch": func.substr(a.c.hash, 1, 12),
+        "error": t.c.error,
     }
-    source = t.__table__.join(a, a.id == t.architecture_id)
+    source = t.join(a, a.c.id == t.c.architecture_id)
     for m, alias in metrics.items():
-        source = source.outerjoin(alias, and_(alias.trial_id == t.id, alias.key == m))
+        source = source.outerjoin(alias, and_(alias.c.trial_id == t.c.id, alias.c.key == m))
     return source, columns
 
 
@@ -145,14 +144,15 @@ def trial_rows(
     and filtered by ``filter_model``, and the number of matching rows."""
     info = reader.study(study)
     source, columns = _columns(reader)
-    where = [TrialRow.study_id == info.id, *filter_conditions(filter_model, columns)]
+    t = models.trials
+    where = [t.c.study_id == info.id, *filter_conditions(filter_model, columns)]
     order = []
     for spec in sort_model or ():
         column = columns.get(spec.get("colId", ""))
         if column is not None:
             order.append(column.desc() if spec.get("sort") == "desc" else column.asc())
-    order.append(TrialRow.number.asc())
-    counted = source if filter_model else TrialRow.__table__  # the outer joins add no rows
+    order.append(t.c.number.asc())
+    counted = source if filter_model else t  # the outer joins add no rows
     total = reader.execute(select(func.count()).select_from(counted).where(*where))[0][0]
     start = max(0, int(start))
     query = (

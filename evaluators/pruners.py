@@ -208,22 +208,22 @@ def read_learning_curves(
         return _read_learning_curves_public(store, study_id, after_id, include)
     from sqlalchemy import and_, or_, select
 
-    from nasplat.store.models import IntermediateValueRow as Value
-    from nasplat.store.models import TrialRow as Trial
+    from nasplat.store.models import intermediate_values as Value
+    from nasplat.store.models import trials as Trial
 
-    wanted = or_(Value.key == REPORTED_KEY, Value.key.startswith(ATTR_PREFIX, autoescape=True))
+    wanted = or_(Value.c.key == REPORTED_KEY, Value.c.key.startswith(ATTR_PREFIX, autoescape=True))
     query = (
-        select(Trial.id, Trial.number, Trial.state, Value.key, Value.step, Value.value)
-        .outerjoin(Value, and_(Value.trial_id == Trial.id, wanted))
-        .where(Trial.study_id == study_id)
+        select(Trial.c.id, Trial.c.number, Trial.c.state, Value.c.key, Value.c.step, Value.c.value)
+        .outerjoin(Value, and_(Value.c.trial_id == Trial.c.id, wanted))
+        .where(Trial.c.study_id == study_id)
     )
     if after_id is not None:
-        changed = [Trial.id > after_id, Trial.state == "RUNNING"]
+        changed = [Trial.c.id > after_id, Trial.c.state == "RUNNING"]
         if include:
-            changed.append(Trial.id.in_(sorted(include)))
+            changed.append(Trial.c.id.in_(sorted(include)))
         query = query.where(or_(*changed))
     with engine.connect() as conn:
-        rows = conn.execute(query.order_by(Trial.number, Value.key, Value.step)).all()
+        rows = conn.execute(query.order_by(Trial.c.number, Value.c.key, Value.c.step)).all()
     curves: dict[int, TrialCurve] = {}
     for trial_id, number, state, key, step, value in rows:
         curve = curves.get(trial_id)

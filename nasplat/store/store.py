@@ -6,15 +6,16 @@ locked" is retried; a method that only reads starts a deferred transaction, whic
 never takes the write lock, so readers do not stall a running search. Trial numbers are unique
 per study in the schema, so concurrent writers never hand out the same number.
 
-The trial loop's calls (``create_trial``, ``finish_trial``, ``find_evaluated``) are SQLAlchemy
-Core statements on one connection, one short transaction each, and every per-trial query is
-an index seek (cost independent of the study's size); the rest uses the ORM. Those statements
-are built once per process with bound parameters (:func:`_hot`): SQLAlchemy memoizes a
-statement object's cache key, so a trial pays for executing them, not for building and
-hashing them (which cost more than SQLite's own work). On SQLite they are compiled once per
-store and run on the driver's connection inside SQLAlchemy's transaction, with the bind
-conversions of their column types (:class:`_Prepared`): SQLAlchemy's per-execution machinery
-was still most of a trial's store time.
+Every method runs SQLAlchemy Core statements on the tables of :mod:`nasplat.store.models` (no
+ORM: importing the store never imports ``sqlalchemy.orm``). The trial loop's calls
+(``create_trial``, ``finish_trial``, ``find_evaluated``) run on one connection, one short
+transaction each, and every per-trial query is an index seek (cost independent of the study's
+size). Those statements are built once per process with bound parameters (:func:`_hot`):
+SQLAlchemy memoizes a statement object's cache key, so a trial pays for executing them, not for
+building and hashing them (which cost more than SQLite's own work). On SQLite they are compiled
+once per store and run on the driver's connection inside SQLAlchemy's transaction, with the
+bind conversions of their column types (:class:`_Prepared`): SQLAlchemy's per-execution
+machinery was still most of a trial's store time.
 
 The store follows :class:`nasplat.store.protocol.TrialStore`.
 """
@@ -33,7 +34,6 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    Table,
     bindparam,
     case,
     create_engine,
@@ -54,7 +54,6 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     OperationalError,
 )
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
@@ -62,19 +61,8 @@ from nasplat.budget import Budget
 from nasplat.direction import Direction
 from nasplat.errors import StorageError, StudyExistsError
 from nasplat.genotype import Genotype
-from nasplat.store.models import (
-    SCHEMA_VERSION,
-    ArchitectureRow,
-    Base,
-    DriverRow,
-    IntermediateValueRow,
-    SchemaVersion,
-    StrategyCheckpointRow,
-    StudyRow,
-    TrialArtifactRow,
-    TrialRow,
-    TrialValueRow,
-)
+from nasplat.store import models
+from nasplat.store.models import SCHEMA_VERSION
 from nasplat.store.owners import alive as owners_alive
 from nasplat.store.owners import current_owner
 from nasplat.store.records import (
@@ -224,7 +212,7 @@ def check_sqlite_file(path: str, *, create: bool) -> str:
         if create:
             return uri
         raise StorageError(f"no store at {path} (an empty database)")
-    if SchemaVersion.__tablename__ not in tables:
+    if _SCHEMA.name not in tables:
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
         raise StorageError(
             f"{path} is another application's database (tables: {shown}), not a nasplat "
@@ -270,9 +258,7 @@ class Store:
         self.url = resolve_storage_url(url)
         self.create = create
         self.engine = _make_engine(self.url, create)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
-        self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
         self._arch_ids: dict[tuple[str, str], int] = {}  # committed rows only (never deleted)
         self._driver = self.engine.dialect.name == "sqlite"  # hot statements on the driver
         self._prepared: dict[tuple[Any, tuple[str, ...] | None], _Prepared] = {}
@@ -307,10 +293,10 @@ class Store:
     def _check_schema(self) -> None:
         """Without writing: a store must be here, of this version or an older one (read as
         it is; only a writing open upgrades it)."""
-        with self._reading() as session:
+        with self._reading() as connection:
             found = None
-            if self.engine.dialect.has_table(session.connection(), SchemaVersion.__tablename__):
-                found = session.scalar(select(SchemaVersion.version))
+            if self.engine.dialect.has_table(connection, _SCHEMA.name):
+                found = connection.scalar(select(_SCHEMA.c.version))
         if found is None:
             raise StorageError(f"no store at {self.safe_url}")
         if found > SCHEMA_VERSION:
@@ -322,17 +308,16 @@ class Store:
     def _prepare_schema(self) -> None:
         """Create the schema, or check and upgrade the one there, in one writing transaction
         (processes opening a new store together: one creates it, the others find it)."""
-        with self._session() as session:
-            connection = session.connection()
+        with self._writing() as connection:
             if connection.dialect.name == "postgresql":  # DDL does not lock like SQLite's BEGIN
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             found = None
-            if self.engine.dialect.has_table(connection, SchemaVersion.__tablename__):
-                found = session.scalar(select(SchemaVersion.version))
+            if self.engine.dialect.has_table(connection, _SCHEMA.name):
+                found = connection.scalar(select(_SCHEMA.c.version))
             else:
-                self._check_foreign(session)
+                self._check_foreign(connection)
             if found is not None and found < SCHEMA_VERSION:
-                self._upgrade_schema(session, found)
+                self._upgrade_schema(connection, found)
                 found = SCHEMA_VERSION
             if found is not None and found != SCHEMA_VERSION:
                 raise StorageError(
@@ -340,50 +325,49 @@ class Store:
                     f"version {SCHEMA_VERSION} (use a new storage URL or a matching nasplat)"
                 )
             if found is None:
-                Base.metadata.create_all(connection)
-                session.add(SchemaVersion(version=SCHEMA_VERSION))
+                models.metadata.create_all(connection)
+                connection.execute(insert(_SCHEMA).values(version=SCHEMA_VERSION))
 
-    def _check_foreign(self, session: Session) -> None:
+    def _check_foreign(self, connection: Connection) -> None:
         """A database without nasplat's schema table must not hold tables of nasplat's names
         (another application's ``studies``): refused before anything is created."""
         from sqlalchemy import inspect
 
-        taken = set(inspect(session.connection()).get_table_names()) & set(Base.metadata.tables)
+        taken = set(inspect(connection).get_table_names()) & set(models.metadata.tables)
         if taken:
             raise StorageError(
                 f"{self.safe_url} holds another application's tables "
                 f"({', '.join(sorted(taken))}), not a nasplat store; left as is"
             )
 
-    def _upgrade_schema(self, session: Session, found: int) -> None:
+    def _upgrade_schema(self, connection: Connection, found: int) -> None:
         """Bring an older store up to this version (inside the caller's writing transaction)."""
-        connection = session.connection()
         if found < 2:  # the loop's indexes
-            for index in TrialRow.__table__.indexes:
+            for index in _TRIALS.indexes:
                 index.create(connection, checkfirst=True)
         if found < 3:  # the search processes' heartbeats
-            DriverRow.__table__.create(connection, checkfirst=True)
-        session.execute(update(SchemaVersion).values(version=SCHEMA_VERSION))
+            _DRIVERS.create(connection, checkfirst=True)
+        connection.execute(update(_SCHEMA).values(version=SCHEMA_VERSION))
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def _writing(self) -> Iterator[Connection]:
         """A writing transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self._sessions() as session, session.begin():
-            yield session
+        with self.engine.begin() as connection:
+            yield connection
 
     @contextmanager
-    def _reading(self) -> Iterator[Session]:
+    def _reading(self) -> Iterator[Connection]:
         """A reading transaction: deferred on SQLite, so it never waits for the write lock."""
-        with self._read_sessions() as session, session.begin():
-            yield session
+        with self._reader.begin() as connection:
+            yield connection
 
-    def _retry(self, fn: Callable[[Session], T], attempts: int = 20) -> T:
-        """Run ``fn`` in a transaction, retrying when the database is briefly locked."""
-        return _retrying(lambda: self._in_session(fn), attempts)
+    def _retry(self, fn: Callable[[Connection], T], attempts: int = 20) -> T:
+        """Run ``fn`` in a writing transaction, retrying when the database is briefly locked."""
+        return _retrying(lambda: self._in_transaction(fn), attempts)
 
-    def _in_session(self, fn: Callable[[Session], T]) -> T:
-        with self._session() as session:
-            return fn(session)
+    def _in_transaction(self, fn: Callable[[Connection], T]) -> T:
+        with self._writing() as connection:
+            return fn(connection)
 
     def _run(
         self,
@@ -444,24 +428,24 @@ class Store:
     ) -> StudyRecord:
         objectives = checked_objectives(objectives)
 
-        def create(session: Session) -> StudyRecord:
-            if session.scalar(select(StudyRow.id).where(StudyRow.name == name)) is not None:
+        def create(connection: Connection) -> StudyRecord:
+            taken = select(_STUDIES.c.id).where(_STUDIES.c.name == name)
+            if connection.scalar(taken) is not None:
                 raise StudyExistsError(
                     f"study {name!r} already exists in {self.safe_url}; use --resume to continue "
                     "it or --study to pick another name"
                 )
-            row = StudyRow(
-                name=name,
-                space=space,
-                strategy=strategy,
-                evaluator=evaluator,
-                objectives=[[metric, str(direction)] for metric, direction in objectives],
-                config=config,
-                created_at=utcnow(),
-            )
-            session.add(row)
-            session.flush()
-            return self._study_record(row)
+            values = {
+                "name": name,
+                "space": space,
+                "strategy": strategy,
+                "evaluator": evaluator,
+                "objectives": [[metric, str(direction)] for metric, direction in objectives],
+                "config": config,
+                "created_at": utcnow(),
+            }
+            result = connection.execute(insert(_STUDIES).values(values))
+            return self._study_record(SimpleNamespace(id=result.inserted_primary_key[0], **values))
 
         try:
             return self._retry(create)
@@ -469,11 +453,11 @@ class Store:
             raise StudyExistsError(f"study {name!r} already exists in {self.safe_url}") from None
 
     def get_study(self, name: str) -> StudyRecord:
-        with self._reading() as session:
-            row = session.scalar(select(StudyRow).where(StudyRow.name == name))
+        with self._reading() as connection:
+            row = connection.execute(select(_STUDIES).where(_STUDIES.c.name == name)).first()
             if row is None:
                 known = (
-                    ", ".join(session.scalars(select(StudyRow.name).order_by(StudyRow.id)))
+                    ", ".join(connection.scalars(select(_STUDIES.c.name).order_by(_STUDIES.c.id)))
                     or "none"
                 )
                 raise StorageError(f"no study {name!r} in {self.safe_url} (studies: {known})")
@@ -481,34 +465,35 @@ class Store:
 
     def study_names(self) -> list[str]:
         """Every study's name, oldest first."""
-        with self._reading() as session:
-            return list(session.scalars(select(StudyRow.name).order_by(StudyRow.id)))
+        with self._reading() as connection:
+            return list(connection.scalars(select(_STUDIES.c.name).order_by(_STUDIES.c.id)))
 
     def has_study(self, name: str) -> bool:
-        with self._reading() as session:
-            return session.scalar(select(StudyRow.id).where(StudyRow.name == name)) is not None
+        with self._reading() as connection:
+            found = connection.scalar(select(_STUDIES.c.id).where(_STUDIES.c.name == name))
+            return found is not None
 
     def list_studies(self) -> list[dict[str, Any]]:
         """One summary per study: counts by state and the best objective value."""
-        with self._reading() as session:
-            rows = session.scalars(select(StudyRow).order_by(StudyRow.id)).all()
-            counts = session.execute(
-                select(TrialRow.study_id, TrialRow.state, func.count()).group_by(
-                    TrialRow.study_id, TrialRow.state
+        with self._reading() as connection:
+            rows = connection.execute(select(_STUDIES).order_by(_STUDIES.c.id)).all()
+            counts = connection.execute(
+                select(_TRIALS.c.study_id, _TRIALS.c.state, func.count()).group_by(
+                    _TRIALS.c.study_id, _TRIALS.c.state
                 )
             ).all()
             best_max = dict(
-                session.execute(
-                    select(TrialRow.study_id, func.max(TrialRow.value))
-                    .where(TrialRow.state == "COMPLETE")
-                    .group_by(TrialRow.study_id)
+                connection.execute(
+                    select(_TRIALS.c.study_id, func.max(_TRIALS.c.value))
+                    .where(_TRIALS.c.state == "COMPLETE")
+                    .group_by(_TRIALS.c.study_id)
                 ).all()
             )
             best_min = dict(
-                session.execute(
-                    select(TrialRow.study_id, func.min(TrialRow.value))
-                    .where(TrialRow.state == "COMPLETE")
-                    .group_by(TrialRow.study_id)
+                connection.execute(
+                    select(_TRIALS.c.study_id, func.min(_TRIALS.c.value))
+                    .where(_TRIALS.c.state == "COMPLETE")
+                    .group_by(_TRIALS.c.study_id)
                 ).all()
             )
         by_study: dict[int, dict[str, int]] = {}
@@ -538,30 +523,30 @@ class Store:
     def delete_study(self, name: str) -> None:
         study = self.get_study(name)
 
-        def remove(session: Session) -> None:
-            trial_ids = select(TrialRow.id).where(TrialRow.study_id == study.id)
-            for table in (TrialValueRow, IntermediateValueRow, TrialArtifactRow):
-                session.execute(delete(table).where(table.trial_id.in_(trial_ids)))
-            session.execute(delete(TrialRow).where(TrialRow.study_id == study.id))
-            session.execute(
-                delete(StrategyCheckpointRow).where(StrategyCheckpointRow.study_id == study.id)
-            )
-            session.execute(delete(StudyRow).where(StudyRow.id == study.id))
+        def remove(connection: Connection) -> None:
+            trial_ids = select(_TRIALS.c.id).where(_TRIALS.c.study_id == study.id)
+            for table in (_VALUES, _INTERMEDIATE, _ARTIFACTS):
+                connection.execute(delete(table).where(table.c.trial_id.in_(trial_ids)))
+            connection.execute(delete(_TRIALS).where(_TRIALS.c.study_id == study.id))
+            connection.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.study_id == study.id))
+            connection.execute(delete(_STUDIES).where(_STUDIES.c.id == study.id))
 
         self._retry(remove)
 
     def setdefault_study_config(self, study_id: int, key: str, value: Any) -> Any:
-        def settle(session: Session) -> Any:
-            query = select(StudyRow).where(StudyRow.id == study_id)
-            if session.get_bind().dialect.name == "postgresql":
+        def settle(connection: Connection) -> Any:
+            query = select(_STUDIES.c.config).where(_STUDIES.c.id == study_id)
+            if connection.dialect.name == "postgresql":
                 query = query.with_for_update()
-            row = session.scalar(query)
+            row = connection.execute(query).first()
             if row is None:
                 raise StorageError(f"no study with id {study_id}")
             config = dict(row.config or {})
             if config.get(key) is None:
                 config[key] = value
-                row.config = config  # a new dict: the JSON column is rewritten
+                connection.execute(
+                    update(_STUDIES).where(_STUDIES.c.id == study_id).values(config=config)
+                )
             return config[key]
 
         return self._retry(settle)
@@ -625,15 +610,20 @@ class Store:
                 if self._full(connection, study_id, tag, limit, owner):
                     return Claim(FULL), arch_id
             trial = self._insert_trial(
-                connection, study_id, arch_id, genotype, budget, worker=owner, tag=tag, number=number
+                connection,
+                study_id,
+                arch_id,
+                genotype,
+                budget,
+                worker=owner,
+                tag=tag,
+                number=number,
             )
             return Claim(NEW, trial), arch_id
 
         return self._claiming(claim, genotype)
 
-    def _claiming(
-        self, fn: Callable[[Connection], tuple[Claim, int]], genotype: Genotype
-    ) -> Claim:
+    def _claiming(self, fn: Callable[[Connection], tuple[Claim, int]], genotype: Genotype) -> Claim:
         for _ in range(50):
             try:
                 claim, arch_id = self._write(fn)
@@ -792,9 +782,6 @@ class Store:
         with connection.begin_nested():
             return connection.execute(hot.insert_architecture, values).inserted_primary_key[0], True
 
-    def _architecture_id(self, session: Session, genotype: Genotype) -> int:
-        return self._upsert_architecture(session.connection(), genotype)[0]
-
     def finish_trial(
         self,
         trial_id: int,
@@ -880,21 +867,28 @@ class Store:
         """Link a trial to another (canonical) architecture: a one-shot search's supernet trial
         follows the genotype it currently derives."""
 
-        def relink(session: Session) -> None:
-            row = session.get(TrialRow, trial_id)
-            if row is None:
+        def relink(connection: Connection) -> None:
+            if connection.scalar(select(_TRIALS.c.id).where(_TRIALS.c.id == trial_id)) is None:
                 raise StorageError(f"no trial with id {trial_id}")
-            row.architecture_id = self._architecture_id(session, genotype)
+            arch_id = self._upsert_architecture(connection, genotype)[0]
+            connection.execute(
+                update(_TRIALS).where(_TRIALS.c.id == trial_id).values(architecture_id=arch_id)
+            )
 
         self._retry(relink)
 
     def mark_retry(self, trial_id: int, error: str) -> None:
         """Count one retry of a trial whose worker died; it stays RUNNING."""
 
-        def bump(session: Session) -> None:
-            row = session.get(TrialRow, trial_id)
-            row.retries = (row.retries or 0) + 1
-            row.error = error
+        def bump(connection: Connection) -> None:
+            row = connection.execute(
+                select(_TRIALS.c.retries).where(_TRIALS.c.id == trial_id)
+            ).first()
+            connection.execute(
+                update(_TRIALS)
+                .where(_TRIALS.c.id == trial_id)
+                .values(retries=(row.retries or 0) + 1, error=error)
+            )
 
         self._retry(bump)
 
@@ -915,43 +909,43 @@ class Store:
     def report_intermediate(
         self, trial_id: int, step: int, value: float, key: str = "value"
     ) -> None:
-        def report(session: Session) -> None:
-            existing = session.scalar(
-                select(IntermediateValueRow).where(
-                    IntermediateValueRow.trial_id == trial_id,
-                    IntermediateValueRow.key == key,
-                    IntermediateValueRow.step == step,
+        def report(connection: Connection) -> None:
+            existing = connection.scalar(
+                select(_INTERMEDIATE.c.id).where(
+                    _INTERMEDIATE.c.trial_id == trial_id,
+                    _INTERMEDIATE.c.key == key,
+                    _INTERMEDIATE.c.step == step,
                 )
             )
             if existing is None:
-                session.add(
-                    IntermediateValueRow(trial_id=trial_id, key=key, step=step, value=value)
+                connection.execute(
+                    insert(_INTERMEDIATE).values(trial_id=trial_id, key=key, step=step, value=value)
                 )
             else:
-                existing.value = value
+                connection.execute(
+                    update(_INTERMEDIATE).where(_INTERMEDIATE.c.id == existing).values(value=value)
+                )
 
         self._retry(report)
 
     def intermediate_values(
         self, trial_id: int, key: str | None = "value"
     ) -> list[tuple[int, float]]:
-        with self._reading() as session:
-            query = select(IntermediateValueRow.step, IntermediateValueRow.value).where(
-                IntermediateValueRow.trial_id == trial_id
+        with self._reading() as connection:
+            query = select(_INTERMEDIATE.c.step, _INTERMEDIATE.c.value).where(
+                _INTERMEDIATE.c.trial_id == trial_id
             )
             if key is not None:
-                query = query.where(IntermediateValueRow.key == key)
-            return [(s, v) for s, v in session.execute(query.order_by(IntermediateValueRow.step))]
+                query = query.where(_INTERMEDIATE.c.key == key)
+            return [(s, v) for s, v in connection.execute(query.order_by(_INTERMEDIATE.c.step))]
 
     def intermediate_series(self, trial_id: int) -> dict[str, list[tuple[int, float]]]:
         """Every intermediate series of a trial, by key."""
-        with self._reading() as session:
-            rows = session.execute(
-                select(
-                    IntermediateValueRow.key, IntermediateValueRow.step, IntermediateValueRow.value
-                )
-                .where(IntermediateValueRow.trial_id == trial_id)
-                .order_by(IntermediateValueRow.key, IntermediateValueRow.step)
+        with self._reading() as connection:
+            rows = connection.execute(
+                select(_INTERMEDIATE.c.key, _INTERMEDIATE.c.step, _INTERMEDIATE.c.value)
+                .where(_INTERMEDIATE.c.trial_id == trial_id)
+                .order_by(_INTERMEDIATE.c.key, _INTERMEDIATE.c.step)
             ).all()
         out: dict[str, list[tuple[int, float]]] = {}
         for key, step, value in rows:
@@ -1007,11 +1001,11 @@ class Store:
         return [(number, arch_hash, state) for number, arch_hash, state in rows]
 
     def get_trial(self, trial_id: int) -> TrialRecord:
-        with self._reading() as session:
-            row = session.get(TrialRow, trial_id)
+        with self._reading() as connection:
+            row = connection.execute(select(_TRIALS).where(_TRIALS.c.id == trial_id)).first()
             if row is None:
                 raise StorageError(f"no trial with id {trial_id}")
-            return self._load_trials(session, [row])[0]
+            return self._load_trials(connection, [row])[0]
 
     def trials(
         self,
@@ -1023,80 +1017,81 @@ class Store:
     ) -> list[TrialRecord]:
         """A study's trials in number order (``since``: those numbered ``since`` or more)."""
         study_id = study if isinstance(study, int) else self.get_study(study).id
-        with self._reading() as session:
-            query = select(TrialRow).where(TrialRow.study_id == study_id)
+        with self._reading() as connection:
+            query = select(_TRIALS).where(_TRIALS.c.study_id == study_id)
             if since:
-                query = query.where(TrialRow.number >= since)
+                query = query.where(_TRIALS.c.number >= since)
             if states is not None:
-                query = query.where(TrialRow.state.in_(tuple(states)))
-            rows = session.scalars(query.order_by(TrialRow.number)).all()
-            return self._load_trials(session, rows, with_intermediate)
+                query = query.where(_TRIALS.c.state.in_(tuple(states)))
+            rows = connection.execute(query.order_by(_TRIALS.c.number)).all()
+            return self._load_trials(connection, rows, with_intermediate)
 
     def count_trials(
         self, study_id: int, states: Iterable[str] = FINISHED, tag: str | None = ANY_TAG
     ) -> int:
         """Trials in ``states`` with ``tag`` (``None``: untagged only; ANY_TAG: all)."""
-        with self._reading() as session:
+        with self._reading() as connection:
             query = select(func.count()).where(
-                TrialRow.study_id == study_id, TrialRow.state.in_(tuple(states))
+                _TRIALS.c.study_id == study_id, _TRIALS.c.state.in_(tuple(states))
             )
-            return session.scalar(_with_tag(query, tag)) or 0
+            return connection.scalar(_with_tag(query, tag)) or 0
 
     def best_trial(self, study: str | int, tag: str | None = ANY_TAG) -> TrialRecord:
         """The COMPLETE trial with the best primary objective (earliest on ties); ``tag`` as
         in :meth:`count_trials`."""
         record = self.get_study(study) if isinstance(study, str) else self._study_by_id(study)
         maximize = record.direction is Direction.MAXIMIZE
-        order = TrialRow.value.desc() if maximize else TrialRow.value.asc()
-        with self._reading() as session:
-            query = select(TrialRow).where(
-                TrialRow.study_id == record.id,
-                TrialRow.state == "COMPLETE",
-                TrialRow.value.is_not(None),
+        order = _TRIALS.c.value.desc() if maximize else _TRIALS.c.value.asc()
+        with self._reading() as connection:
+            query = select(_TRIALS).where(
+                _TRIALS.c.study_id == record.id,
+                _TRIALS.c.state == "COMPLETE",
+                _TRIALS.c.value.is_not(None),
             )
-            row = session.scalar(_with_tag(query, tag).order_by(order, TrialRow.number).limit(1))
+            query = _with_tag(query, tag).order_by(order, _TRIALS.c.number).limit(1)
+            row = connection.execute(query).first()
             if row is None:
                 raise StorageError(f"study {record.name!r} has no completed trial yet")
-            return self._load_trials(session, [row])[0]
+            return self._load_trials(connection, [row])[0]
 
     def trial_weights(self, trial_id: int) -> bytes | None:
-        with self._reading() as session:
-            return session.scalar(
-                select(TrialArtifactRow.data).where(
-                    TrialArtifactRow.trial_id == trial_id, TrialArtifactRow.kind == "weights"
+        with self._reading() as connection:
+            return connection.scalar(
+                select(_ARTIFACTS.c.data).where(
+                    _ARTIFACTS.c.trial_id == trial_id, _ARTIFACTS.c.kind == "weights"
                 )
             )
 
     # --- strategy checkpoints ---------------------------------------------------------------
     def save_checkpoint(self, study_id: int, state: dict[str, Any]) -> None:
-        def save(session: Session) -> None:
-            session.add(StrategyCheckpointRow(study_id=study_id, created_at=utcnow(), state=state))
+        def save(connection: Connection) -> None:
+            connection.execute(
+                insert(_CHECKPOINTS).values(study_id=study_id, created_at=utcnow(), state=state)
+            )
 
         self._retry(save)
 
     def load_checkpoint(self, study_id: int) -> dict[str, Any] | None:
-        with self._reading() as session:
-            return session.scalar(
-                select(StrategyCheckpointRow.state)
-                .where(StrategyCheckpointRow.study_id == study_id)
-                .order_by(StrategyCheckpointRow.id.desc())
+        with self._reading() as connection:
+            return connection.scalar(
+                select(_CHECKPOINTS.c.state)
+                .where(_CHECKPOINTS.c.study_id == study_id)
+                .order_by(_CHECKPOINTS.c.id.desc())
                 .limit(1)
             )
 
     def prune_checkpoints(self, study_id: int, keep: int = 3) -> None:
         """Delete all but the newest ``keep`` checkpoints of a study."""
 
-        def prune(session: Session) -> None:
-            ids = session.scalars(
-                select(StrategyCheckpointRow.id)
-                .where(StrategyCheckpointRow.study_id == study_id)
-                .order_by(StrategyCheckpointRow.id.desc())
+        def prune(connection: Connection) -> None:
+            ids = connection.scalars(
+                select(_CHECKPOINTS.c.id)
+                .where(_CHECKPOINTS.c.study_id == study_id)
+                .order_by(_CHECKPOINTS.c.id.desc())
                 .offset(keep)
             ).all()
             if ids:
-                session.execute(
-                    delete(StrategyCheckpointRow).where(StrategyCheckpointRow.id.in_(ids))
-                )
+                connection.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.id.in_(ids)))
 
         self._retry(prune)
 
@@ -1109,7 +1104,7 @@ class Store:
 
     # --- record building --------------------------------------------------------------------
     @staticmethod
-    def _study_record(row: StudyRow) -> StudyRecord:
+    def _study_record(row: Any) -> StudyRecord:
         return StudyRecord(
             id=row.id,
             name=row.name,
@@ -1122,15 +1117,15 @@ class Store:
         )
 
     def _study_by_id(self, study_id: int) -> StudyRecord:
-        with self._reading() as session:
-            row = session.get(StudyRow, study_id)
+        with self._reading() as connection:
+            row = connection.execute(select(_STUDIES).where(_STUDIES.c.id == study_id)).first()
             if row is None:
                 raise StorageError(f"no study with id {study_id}")
             return self._study_record(row)
 
     @staticmethod
     def _trial_record(
-        row: TrialRow,
+        row: Any,
         arch_hash: str,
         genotype: Genotype,
         metrics: dict[str, float],
@@ -1156,36 +1151,30 @@ class Store:
         )
 
     def _load_trials(
-        self, session: Session, rows: Sequence[TrialRow], with_intermediate: bool = False
+        self, connection: Connection, rows: Sequence[Any], with_intermediate: bool = False
     ) -> list[TrialRecord]:
         if not rows:
             return []
         ids = [r.id for r in rows]
         archs = {
             a.id: a
-            for a in session.scalars(
-                select(ArchitectureRow).where(
-                    ArchitectureRow.id.in_({r.architecture_id for r in rows})
-                )
+            for a in connection.execute(
+                select(_ARCHS).where(_ARCHS.c.id.in_({r.architecture_id for r in rows}))
             )
         }
         metrics: dict[int, dict[str, float]] = {}
-        for trial_id, key, value in session.execute(
-            select(TrialValueRow.trial_id, TrialValueRow.key, TrialValueRow.value).where(
-                TrialValueRow.trial_id.in_(ids)
+        for trial_id, key, value in connection.execute(
+            select(_VALUES.c.trial_id, _VALUES.c.key, _VALUES.c.value).where(
+                _VALUES.c.trial_id.in_(ids)
             )
         ):
             metrics.setdefault(trial_id, {})[key] = value
         inter: dict[int, list[tuple[int, float]]] = {}
         if with_intermediate:
-            for trial_id, step, value in session.execute(
-                select(
-                    IntermediateValueRow.trial_id,
-                    IntermediateValueRow.step,
-                    IntermediateValueRow.value,
-                )
-                .where(IntermediateValueRow.trial_id.in_(ids), IntermediateValueRow.key == "value")
-                .order_by(IntermediateValueRow.step)
+            for trial_id, step, value in connection.execute(
+                select(_INTERMEDIATE.c.trial_id, _INTERMEDIATE.c.step, _INTERMEDIATE.c.value)
+                .where(_INTERMEDIATE.c.trial_id.in_(ids), _INTERMEDIATE.c.key == "value")
+                .order_by(_INTERMEDIATE.c.step)
             ):
                 inter.setdefault(trial_id, []).append((step, value))
         genotypes: dict[int, Genotype] = {}
@@ -1210,16 +1199,18 @@ def _with_tag(query: Any, tag: str | None) -> Any:
     """``query`` limited to trials with ``tag`` (``None``: untagged; ANY_TAG: no limit)."""
     if tag == ANY_TAG:
         return query
-    return query.where(TrialRow.tag.is_(None) if tag is None else TrialRow.tag == tag)
+    return query.where(_TRIALS.c.tag.is_(None) if tag is None else _TRIALS.c.tag == tag)
 
 
-_TRIALS: Table = TrialRow.__table__  # type: ignore[assignment]
-_ARCHS: Table = ArchitectureRow.__table__  # type: ignore[assignment]
-_VALUES: Table = TrialValueRow.__table__  # type: ignore[assignment]
-_STUDIES: Table = StudyRow.__table__  # type: ignore[assignment]
-_DRIVERS: Table = DriverRow.__table__  # type: ignore[assignment]
-_CHECKPOINTS: Table = StrategyCheckpointRow.__table__  # type: ignore[assignment]
-_ARTIFACTS: Table = TrialArtifactRow.__table__  # type: ignore[assignment]
+_TRIALS = models.trials
+_ARCHS = models.architectures
+_VALUES = models.trial_values
+_INTERMEDIATE = models.intermediate_values
+_STUDIES = models.studies
+_DRIVERS = models.drivers
+_CHECKPOINTS = models.strategy_checkpoints
+_ARTIFACTS = models.trial_artifacts
+_SCHEMA = models.nasplat_schema
 
 
 class _HotStatements:

@@ -1,5 +1,5 @@
 """Start-up pays only for what a run uses: registering the plugins imports no torch, and the
-read-only commands and a table search run without it (issue #16)."""
+read-only commands and a table search run without it and without SQLAlchemy's ORM (issue #16)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _run(code: str, cwd: Path) -> str:
 
 
 def _without_torch(args: list[str], cwd: Path) -> str:
-    """Run the CLI in a fresh process; fail if torch was imported."""
+    """Run the CLI in a fresh process; fail if torch or SQLAlchemy's ORM was imported."""
     code = (
         "import sys, io, contextlib\n"
         "from nasplat.cli.main import main\n"
@@ -81,10 +81,10 @@ def _without_torch(args: list[str], cwd: Path) -> str:
         "    except SystemExit as exc:\n"
         "        assert exc.code == 0, exc.code\n"
         "print(buf.getvalue())\n"
-        "print('TORCH', 'torch' in sys.modules)\n"
+        "print('TORCH', 'torch' in sys.modules, 'ORM', 'sqlalchemy.orm' in sys.modules)\n"
     )
     out = _run(code, cwd)
-    assert out.rstrip().endswith("TORCH False"), out
+    assert out.rstrip().endswith("TORCH False ORM False"), out
     return out
 
 

@@ -4,11 +4,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from nasplat import Budget, Genotype
 from nasplat.errors import StorageError
 from nasplat.store import Store
-from nasplat.store.models import SCHEMA_VERSION, SchemaVersion
+from nasplat.store.models import SCHEMA_VERSION, nasplat_schema
 
 
 def make_study(store: Store, name: str = "s", direction: str = "maximize"):
@@ -118,8 +119,8 @@ def test_bad_urls_are_storage_errors(tmp_path: Path) -> None:
 def test_schema_version_mismatch_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     store = Store(url)
-    with store._session() as session:
-        session.query(SchemaVersion).update({SchemaVersion.version: 999})
+    with store._writing() as connection:
+        connection.execute(update(nasplat_schema).values(version=999))
     store.close()
     with pytest.raises(StorageError, match="schema version 999"):
         Store(url)
@@ -217,15 +218,15 @@ def test_a_version_1_store_is_upgraded_when_opened(tmp_path: Path) -> None:
     study = make_study(store)
     trial = store.create_trial(study.id, Genotype("chain", {"a": 1}), Budget())
     store.finish_trial(trial.id, state="COMPLETE", value=0.5)
-    with store._session() as session:  # what a version-1 nasplat wrote: no loop indexes
-        session.query(SchemaVersion).update({SchemaVersion.version: 1})
+    with store._writing() as connection:  # what a version-1 nasplat wrote: no loop indexes
+        connection.execute(update(nasplat_schema).values(version=1))
         for name in ("ix_trials_study_arch_budget", "ix_trials_study_state_value"):
-            session.connection().exec_driver_sql(f"DROP INDEX {name}")
-        session.connection().exec_driver_sql("DROP TABLE drivers")  # and no heartbeats (3)
+            connection.exec_driver_sql(f"DROP INDEX {name}")
+        connection.exec_driver_sql("DROP TABLE drivers")  # and no heartbeats (3)
     store.close()
     reopened = Store(url)
-    with reopened._session() as session:
-        assert session.query(SchemaVersion.version).scalar() == SCHEMA_VERSION == 3
+    with reopened._writing() as connection:
+        assert connection.scalar(select(nasplat_schema.c.version)) == SCHEMA_VERSION == 3
     reopened.beat("host/1/1")  # the heartbeat table is there
     names = {
         row[1] for row in reopened.engine.connect().exec_driver_sql("PRAGMA index_list(trials)")

@@ -326,10 +326,10 @@ def test_checkpoints_newest_wins_and_prune_keeps_three(store: Store) -> None:
     assert store.load_checkpoint(study.id) == {"strategy": {"step": 5, "pop": [[{"a": 5}, 0.5]]}}
     from sqlalchemy import func, select
 
-    from nasplat.store.models import StrategyCheckpointRow
+    from nasplat.store.models import strategy_checkpoints
 
-    with store._session() as session:
-        assert session.scalar(select(func.count()).select_from(StrategyCheckpointRow)) == 3
+    with store._writing() as connection:
+        assert connection.scalar(select(func.count()).select_from(strategy_checkpoints)) == 3
 
 
 @all_backends
