@@ -168,6 +168,10 @@ def _make_engine(url: str, create: bool = True) -> Engine:
     return engine
 
 
+TRIAL_PAGE = 2000
+"""Trials :meth:`Store.trials` reads per read transaction."""
+
+
 # --- opening: a store refuses a file that is not its own, before writing a byte -------------
 SQLITE_HEADER = b"SQLite format 3\x00"
 QUICK_CHECK_MAX_BYTES = 256 * 2**20
@@ -1015,16 +1019,28 @@ class Store:
         with_intermediate: bool = False,
         since: int = 0,
     ) -> list[TrialRecord]:
-        """A study's trials in number order (``since``: those numbered ``since`` or more)."""
+        """A study's trials in number order (``since``: those numbered ``since`` or more).
+
+        Read in pages of :data:`TRIAL_PAGE` trials, each in its own short read transaction, so
+        a large study's listing never holds one snapshot for seconds: a search writing to the
+        same SQLite file meanwhile would pile its commits up in the WAL and pay for copying them
+        all back at its next checkpoint. A trial added during the read shows up when its
+        number is past the pages already read."""
         study_id = study if isinstance(study, int) else self.get_study(study).id
-        with self._reading() as connection:
-            query = select(_TRIALS).where(_TRIALS.c.study_id == study_id)
-            if since:
-                query = query.where(_TRIALS.c.number >= since)
-            if states is not None:
-                query = query.where(_TRIALS.c.state.in_(tuple(states)))
-            rows = connection.execute(query.order_by(_TRIALS.c.number)).all()
-            return self._load_trials(connection, rows, with_intermediate)
+        out: list[TrialRecord] = []
+        after = since - 1
+        while True:
+            with self._reading() as connection:
+                query = select(_TRIALS).where(
+                    _TRIALS.c.study_id == study_id, _TRIALS.c.number > after
+                )
+                if states is not None:
+                    query = query.where(_TRIALS.c.state.in_(tuple(states)))
+                page = connection.execute(query.order_by(_TRIALS.c.number).limit(TRIAL_PAGE)).all()
+                out += self._load_trials(connection, page, with_intermediate)
+            if len(page) < TRIAL_PAGE:
+                return out
+            after = page[-1].number
 
     def count_trials(
         self, study_id: int, states: Iterable[str] = FINISHED, tag: str | None = ANY_TAG

@@ -233,3 +233,30 @@ def test_a_version_1_store_is_upgraded_when_opened(tmp_path: Path) -> None:
     }
     assert {"ix_trials_study_arch_budget", "ix_trials_study_state_value"} <= names
     assert reopened.find_evaluated(study.id, Genotype("chain", {"a": 1}), Budget()).value == 0.5
+
+
+def test_trials_are_read_in_pages_of_short_transactions(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nasplat.store import store as store_module
+
+    study = make_study(store)
+    for i in range(11):
+        trial = store.create_trial(study.id, Genotype("chain", {"a": i % 4}), Budget(epochs=1))
+        state = "FAILED" if i % 3 == 0 else "COMPLETE"
+        store.finish_trial(trial.id, state=state, value=i / 10, metrics={"m": float(i)})
+    whole = store.trials("s")
+    transactions = []
+    reading = store._reading
+
+    def counted():
+        transactions.append(1)
+        return reading()
+
+    monkeypatch.setattr(store_module, "TRIAL_PAGE", 4)
+    monkeypatch.setattr(store, "_reading", counted)
+    assert store.trials(study.id) == whole and len(transactions) == 3  # 4 + 4 + 3
+    transactions.clear()
+    done = store.trials(study.id, states=["COMPLETE"], since=2)
+    assert [t.number for t in done] == [2, 4, 5, 7, 8, 10] and len(transactions) == 2
+    assert [t.metrics for t in done] == [{"m": float(t.number)} for t in done]
