@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         done = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
     have = {(r["method"], r["seed"], r["epochs"]) for r in done}
     with tempfile.TemporaryDirectory() as tmp:
-        for method in methods:
-            for seed in range(args.seeds):
+        for seed in range(args.seeds):  # seed-major: a partial run covers every method
+            for method in methods:
                 if (method, seed, args.epochs) in have:
                     continue
                 run = one_run(method, seed, args.epochs, Path(tmp))
