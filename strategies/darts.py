@@ -71,7 +71,8 @@ class Darts(SupernetStrategy):
     (1e-3), ``epsilon`` (0.01), ``partial_channels`` (1: off; PC-DARTS uses 4),
     ``edge_normalization`` (None: on when ``partial_channels > 1``), ``regularizer``
     (``"none"`` or ``"beta-decay"``), ``regularizer_weight`` (25, beta-DARTS's final weight),
-    plus the common ones of :class:`~strategies.oneshot_common.SupernetStrategy`.
+    ``channels_last`` (False; True stores the supernet's 4-d weights channels-last, which made
+    a CPU step ~15% cheaper in docs/benchmarks.md), plus the common ones of :class:`~strategies.oneshot_common.SupernetStrategy`.
     """
 
     name = "darts"
@@ -98,6 +99,7 @@ class Darts(SupernetStrategy):
         edge_normalization: bool | None = None,
         regularizer: str = "none",
         regularizer_weight: float = 25.0,
+        channels_last: bool = False,
         **common: Any,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, **common)
@@ -122,6 +124,9 @@ class Darts(SupernetStrategy):
                 and not isinstance(regularizer_weight, bool)
                 and regularizer_weight >= 0
             ),
+            f"channels_last must be true or false, got {channels_last!r}": isinstance(
+                channels_last, bool
+            ),
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -133,6 +138,7 @@ class Darts(SupernetStrategy):
         self.regularizer = regularizer
         self.regularizer_weight = float(regularizer_weight)
         self.reg_weight = 0.0  # the regulariser's weight in the current epoch
+        self.channels_last = channels_last
         self.order = int(order)
         self.lr, self.lr_min = float(lr), float(lr_min)
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
@@ -150,6 +156,8 @@ class Darts(SupernetStrategy):
         return options
 
     def setup(self, context: Any) -> None:
+        if self.channels_last:  # 4-d weights in NHWC order; conv outputs follow them
+            self.supernet.to(memory_format=torch.channels_last)
         self.weight_optimizer = torch.optim.SGD(
             self.supernet.weight_parameters(),
             lr=self.lr,

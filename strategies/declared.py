@@ -68,6 +68,7 @@ DARTS = merged(
         ),
         Option("regularizer", "str", "none", "none, or beta-decay (beta-DARTS)"),
         Option("regularizer_weight", "float", 25.0, "final beta-decay weight (grows from 0)"),
+        Option("channels_last", "bool", False, "supernet weights in channels-last memory order"),
     ),
     SUPERNET,
 )

@@ -33,6 +33,7 @@ from tests.conftest import run_cli
         ({"edge_normalization": "yes"}, "edge_normalization must be true, false or null"),
         ({"regularizer": "beta"}, "regularizer must be one of none, beta-decay, got 'beta'"),
         ({"regularizer_weight": -1}, "regularizer_weight must be a number >= 0, got -1"),
+        ({"channels_last": "yes"}, "channels_last must be true or false, got 'yes'"),
     ],
 )
 def test_bad_values_are_one_config_error_line(options: dict[str, Any], message: str) -> None:
@@ -57,7 +58,8 @@ def test_edge_normalization_follows_partial_channels_unless_given() -> None:
 def test_list_options_shows_the_new_options(tmp_path: Path) -> None:
     done = run_cli("list", "options", "darts", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    for name in ("partial_channels", "edge_normalization", "regularizer", "regularizer_weight"):
+    names = ("partial_channels", "edge_normalization", "regularizer", "regularizer_weight")
+    for name in (*names, "channels_last"):
         assert name in done.stdout
 
 
@@ -131,6 +133,23 @@ def test_beta_decay_keeps_the_alphas_from_concentrating() -> None:
     assert regularised < plain
 
 
+def test_channels_last_takes_the_same_step() -> None:
+    def one_step(channels_last: bool) -> tuple[list[torch.Tensor], Darts]:
+        torch.manual_seed(0)
+        strategy, train, val = tiny_darts(channels_last=channels_last)
+        strategy.arch_step(train, val, 0.1)
+        strategy.weight_step(train)
+        return [p.detach() for p in strategy.supernet.parameters()], strategy
+
+    plain, _ = one_step(False)
+    fast, strategy = one_step(True)
+    convs = [p for p in strategy.supernet.weight_parameters() if p.ndim == 4 and p.shape[1] > 1]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert not all(p.is_contiguous() for p in convs)
+    for a, b in zip(plain, fast, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_pc_and_beta_darts_end_to_end(sqlite_url: str) -> None:
     store = Store(sqlite_url)
     config = tiny_config(
@@ -156,6 +175,8 @@ def test_pc_and_beta_darts_resume_exactly(tmp_path: Path, monkeypatch: pytest.Mo
     state = check_exact_resume(
         lambda name: f"sqlite:///{tmp_path / name}.db",
         monkeypatch,
-        lambda: tiny_config("darts", epochs=4, partial_channels=2, regularizer="beta-decay"),
+        lambda: tiny_config(
+            "darts", epochs=4, partial_channels=2, regularizer="beta-decay", channels_last=True
+        ),
     )
     assert "edge_norm.betas" in str(state)
