@@ -72,7 +72,8 @@ class Darts(SupernetStrategy):
     ``edge_normalization`` (None: on when ``partial_channels > 1``), ``regularizer``
     (``"none"`` or ``"beta-decay"``), ``regularizer_weight`` (25, beta-DARTS's final weight),
     ``channels_last`` (False; True stores the supernet's 4-d weights channels-last, which made
-    a CPU step ~15% cheaper in docs/benchmarks.md), plus the common ones of :class:`~strategies.oneshot_common.SupernetStrategy`.
+    a CPU step ~15% cheaper in docs/benchmarks.md), plus the common ones of
+    :class:`~strategies.oneshot_common.SupernetStrategy`.
     """
 
     name = "darts"
