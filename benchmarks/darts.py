@@ -4,24 +4,34 @@ Fashion-MNIST, and the retrained DARTS cell vs. random search given the same wal
 Prints a Markdown block for the ``## Strategies`` section of docs/benchmarks.md (pasted by
 hand under "DARTS"). Run: ``OMP_NUM_THREADS=1 python benchmarks/darts.py`` (a few minutes
 for the step timings; ``--quality`` adds a default digits search and a random search with
-the same wall-clock limit, about 10 minutes more).
+the same wall-clock limit, about 10 minutes more). ``--variants`` instead times the cheaper
+step settings against the plain first-order step in the same run (a few minutes of CPU):
+PC-DARTS (``partial_channels=4``), ``channels_last=true`` (the supernet's weights in NHWC
+order), both, and the per-epoch evaluation under ``torch.inference_mode`` instead of
+``torch.no_grad``; on digits and on random tensors of
+Fashion-MNIST's shape at 14x14.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import torch
+from torch.utils.data import TensorDataset
 
 from nasplat.config import SearchConfig
 from nasplat.ml.data import load_dataset
+from nasplat.ml.training import evaluate_model
 from nasplat.run import run_search
+from nasplat.shape import NetShape
 from nasplat.store import Store
 
 
@@ -48,6 +58,98 @@ def step_seconds(dataset: str, resolution: int, order: int, repeats: int = 2) ->
         darts.arch_step(train, val, darts.lr)
         darts.weight_step(train)
     return (time.perf_counter() - started) / repeats
+
+
+def random_splits(resolution: int, n: int = 1024) -> SimpleNamespace:
+    """Random images and labels of Fashion-MNIST's shape (1 channel, 10 classes)."""
+    gen = torch.Generator().manual_seed(0)
+
+    def part(size: int) -> TensorDataset:
+        x = torch.randn(size, 1, resolution, resolution, generator=gen)
+        return TensorDataset(x, torch.randint(0, 10, (size,), generator=gen))
+
+    shape = NetShape(in_channels=1, input_size=resolution, num_classes=10)
+    return SimpleNamespace(train=part(n), val=part(n // 2), shape=shape)
+
+
+def variant_timers(splits: Any) -> dict[str, Callable[[], None]]:
+    """One callable per setting, each running one DARTS step (alpha update then weight update)
+    on its own cell supernet at batch 64, or one evaluation pass; built and warmed up once."""
+    from search_spaces.cell import CellSpace
+    from strategies.darts import Darts  # imported after unshadow() (see main)
+
+    context = SimpleNamespace(splits=splits, device=torch.device("cpu"), prepared=lambda s: None)
+    timers: dict[str, Callable[[], None]] = {}
+    for name, options in (
+        ("plain", {}),
+        ("pc4", {"partial_channels": 4}),
+        ("channels_last", {"channels_last": True}),
+        ("pc4_channels_last", {"partial_channels": 4, "channels_last": True}),
+    ):
+        darts = Darts(CellSpace(), **options)
+        darts.build(context)
+        train, val = darts.weight_data.next(), darts.arch_data.next()
+
+        def step(darts: Any = darts, train: Any = train, val: Any = val) -> None:
+            darts.arch_step(train, val, darts.lr)
+            darts.weight_step(train)
+
+        timers[name] = step
+        if name == "plain":
+            net, data = darts.supernet, splits.val
+            timers["eval_no_grad"] = lambda net=net, data=data: evaluate_model(net, data)
+
+            def inference(net: Any = net, data: Any = data) -> None:
+                with torch.inference_mode():
+                    evaluate_model(net, data)
+
+            timers["eval_inference_mode"] = inference
+    for timer in timers.values():
+        timer()  # warm-up
+    return timers
+
+
+def variant_seconds(splits: Any, rounds: int) -> dict[str, float]:
+    """Median CPU seconds per call of every setting, interleaved over ``rounds`` rounds (so
+    load changes on the shared machine hit all settings alike)."""
+    timers = variant_timers(splits)
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            started = time.process_time()
+            timer()
+            times[name].append(time.process_time() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def variants(rounds: int) -> list[str]:
+    """The Markdown table of step settings as ratios against the plain step."""
+    lines = [
+        f"CPU ({platform.machine()}, {torch.get_num_threads()} torch thread, torch "
+        f"{torch.__version__}); cell space, default DARTS supernet (3 layers, 8 channels, the "
+        "eight DARTS ops), first order, batch 64; one step = an alpha update then a weight "
+        f"update; median CPU seconds of {rounds} interleaved rounds after a warm-up; the "
+        "evaluation is the per-epoch pass of the supernet over the validation split "
+        "(batches of 512).",
+        "",
+        "| data | plain s/step | PC-DARTS K=4 | channels_last | both | eval s (no_grad) "
+        "| eval under inference_mode |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, splits in (
+        ("digits 8x8 (val 359)", load_dataset("digits")),
+        ("Fashion-MNIST-shaped random 14x14 (val 512)", random_splits(14)),
+    ):
+        t = variant_seconds(splits, rounds)
+        plain, evaluation = t["plain"], t["eval_no_grad"]
+        lines.append(
+            f"| {label} | {plain:.3f} | {t['pc4'] / plain:.2f}x | "
+            f"{t['channels_last'] / plain:.2f}x | {t['pc4_channels_last'] / plain:.2f}x | "
+            f"{evaluation:.3f} | "
+            f"{t['eval_inference_mode'] / evaluation:.2f}x |"
+        )
+        print(lines[-1], flush=True)
+    return lines
 
 
 def quality(workdir: Path) -> dict[str, Any]:
@@ -78,7 +180,14 @@ def quality(workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", action="store_true", help="also the random-search comparison")
+    parser.add_argument(
+        "--variants", action="store_true", help="only the step settings against the plain step"
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of --variants")
     args = parser.parse_args(argv)
+    if args.variants:
+        print("\n".join(variants(args.rounds)))
+        return 0
     lines = [
         f"CPU ({platform.machine()}, {torch.get_num_threads()} torch threads, torch "
         f"{torch.__version__}); cell space, default DARTS supernet (3 layers, 8 channels, the "

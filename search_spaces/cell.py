@@ -349,6 +349,7 @@ class CellSpace(WeightSharingSpace):
                     key,
                     candidates[key],
                     lambda op, c=c_cur, s=2 if reduction and i < 2 else 1: OPS.get(op)(c, c, s),
+                    channels=c_cur,
                 )
                 for j in self.node_ids
                 for i in range(j)

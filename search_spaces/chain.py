@@ -295,12 +295,20 @@ class ChainSpace(SearchSpace):
         return EdgeChain(stem, layers, head)
 
     def supernet(
-        self, shape: NetShape | None = None, *, mode: str = "continuous", **net_options: Any
+        self,
+        shape: NetShape | None = None,
+        *,
+        mode: str = "continuous",
+        partial_channels: int = 1,
+        edge_normalization: bool = False,
+        **net_options: Any,
     ) -> Any:
         """Weight-sharing supernet: per layer one module per (input width, op, width, skip, ...).
 
         Single-path mode works for any genotype. The continuous (DARTS) mixture needs outputs of
-        one width, so ``mode="continuous"`` requires a single entry in ``widths``.
+        one width, so ``mode="continuous"`` requires a single entry in ``widths``. PC-DARTS's
+        ``partial_channels`` and ``edge_normalization`` need cells: anything but 1 and False is
+        a ConfigError (from :func:`~search_spaces.supernet.build_supernet`).
         """
         from search_spaces.supernet import build_supernet
 
@@ -310,7 +318,13 @@ class ChainSpace(SearchSpace):
                 "chain supernet: continuous mode mixes ops of one width; this space offers widths "
                 f"{self.options['widths']} (use mode='single_path' or a single width)"
             )
-        return build_supernet(self, shape or NetShape(), mode)
+        return build_supernet(
+            self,
+            shape or NetShape(),
+            mode,
+            partial_channels=partial_channels,
+            edge_normalization=edge_normalization,
+        )
 
 
 def _layers(genotype: Genotype) -> list[int]:

@@ -288,9 +288,24 @@ class WeightSharingSpace(NetOptionsSpace):
         return build_standalone(self, genotype, shape or NetShape(), **net_options)
 
     def supernet(
-        self, shape: NetShape | None = None, *, mode: str = "continuous", **net_options: Any
+        self,
+        shape: NetShape | None = None,
+        *,
+        mode: str = "continuous",
+        partial_channels: int = 1,
+        edge_normalization: bool = False,
+        **net_options: Any,
     ) -> Any:
-        """A :class:`search_spaces.supernet.Supernet`: every candidate op on every edge."""
+        """A :class:`search_spaces.supernet.Supernet`: every candidate op on every edge
+        (``partial_channels``, ``edge_normalization``: PC-DARTS, see
+        :func:`search_spaces.supernet.build_supernet`)."""
         from search_spaces.supernet import build_supernet
 
-        return build_supernet(self, shape or NetShape(), mode, **net_options)
+        return build_supernet(
+            self,
+            shape or NetShape(),
+            mode,
+            partial_channels=partial_channels,
+            edge_normalization=edge_normalization,
+            **net_options,
+        )

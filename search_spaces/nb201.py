@@ -215,6 +215,7 @@ class NB201Space(WeightSharingSpace):
                         key,
                         candidates[key],
                         lambda op, c=c_stage: OPS.get(ALIASES.get(op, op))(c, c, 1),
+                        channels=c_stage,
                     )
                     for j, i in dag_edges(n)
                     if (key := edge_name(j, i)) in candidates

@@ -10,17 +10,28 @@ dict is a subset of the supernet's and copying a path's weights is a key lookup
 
 An :class:`Edge` is the mixed op: in a continuous route it returns the softmax-weighted sum of its
 candidates (DARTS); in a single-path route only the genotype's ops run (ENAS / one-shot).
+
+Two PC-DARTS (Xu et al., ICLR 2020) options of :func:`build_supernet`: ``partial_channels=K``
+builds every edge that knows its width with ops ``1/K`` as wide; such an edge runs its ops on
+the first ``C/K`` channels of its input, passes the other channels by (2x2 max-pooled on a
+reduction edge), concatenates both and shuffles the channels (:func:`channel_shuffle`).
+``edge_normalization=True`` adds a logit ``beta`` per edge of a cell node: the node sums its
+input edges weighted by the softmax of its betas, and the derived genotype reads the product of
+the edge's op weights and its edge weight.
 """
 
 from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nasplat.errors import ConfigError
@@ -37,19 +48,35 @@ _CANDIDATE = re.compile(r"\.ops\.[^.]+")
 Candidates = Mapping[str, Sequence[str]]
 """Edge key -> op names (candidates of a supernet, or the ops a genotype runs)."""
 
+_PARTIAL_CHANNELS: ContextVar[int] = ContextVar("partial_channels", default=1)
+"""The ``K`` of the supernet under construction (:func:`build_supernet`); 1 elsewhere."""
+
+
+@contextmanager
+def partial_channel_scope(k: int) -> Iterator[None]:
+    """Edges built inside (that know their width) run their ops on ``1/k`` of the channels."""
+    token = _PARTIAL_CHANNELS.set(int(k))
+    try:
+        yield
+    finally:
+        _PARTIAL_CHANNELS.reset(token)
+
 
 @dataclass(frozen=True)
 class Route:
     """How the edges of one forward pass run.
 
     Single path: ``ops[key]`` lists the ops an edge runs (a missing key: the edge is inactive).
-    Continuous: ``weights[key]`` is the softmax weight vector over the key's candidates.
+    Continuous: ``weights[key]`` is the softmax weight vector over the key's candidates, and
+    ``edge_weights[key]`` (when given) scales the edge's whole output.
     ``drop_prob`` is the drop-path probability applied to non-identity ops in training.
     """
 
     ops: Mapping[str, Sequence[str]] | None = None
     weights: Mapping[str, torch.Tensor] | None = None
     drop_prob: float = 0.0
+    edge_weights: Mapping[str, torch.Tensor] | None = None
+    """Continuous routes with edge normalisation: the weight (a scalar) of each edge's output."""
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -59,31 +86,93 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     return x * mask / keep
 
 
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave ``groups`` equal blocks of channels (ShuffleNet): with channels
+    ``[a0 a1 | b0 b1]`` and 2 groups, ``[a0 b0 a1 b1]``."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+def partial_channel_mix(
+    x: torch.Tensor, k: int, ops: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """PC-DARTS's partial-channel connection: ``ops`` on the first ``C/k`` channels of ``x``;
+    the other channels bypass them (2x2 max-pooled, ceil mode, when ``ops`` halves the spatial
+    size), are appended, and the result is channel-shuffled in ``k`` groups. With ``k=1`` it
+    is ``ops(x)`` (nothing bypasses, one group)."""
+    c = x.shape[1] // k
+    y = ops(x[:, :c])
+    rest = x[:, c:]
+    if y.shape[2:] != rest.shape[2:]:
+        rest = (
+            F.max_pool2d(rest, 2, 2, ceil_mode=True)
+            if rest.shape[1]
+            else rest.new_zeros((rest.shape[0], 0, *y.shape[2:]))  # k=1: nothing bypasses
+        )
+    return channel_shuffle(torch.cat([y, rest], dim=1), k)
+
+
 class Edge(nn.Module):
     """One edge of a cell: its candidate ops, run as a :class:`Route` says.
 
-    With a single candidate it is simply that op (the standalone network).
+    With a single candidate it is simply that op (the standalone network). ``channels``: the
+    edge's input and output width, given by a space whose ``make(name, channels)`` can build
+    a candidate at another width; inside :func:`partial_channel_scope` (a PC-DARTS supernet)
+    such an edge is built with ops ``channels / K`` wide and runs them through
+    :func:`partial_channel_mix`. ``partial`` is that ``K`` (1: ordinary edge).
     """
 
     def __init__(
-        self, key: str, candidates: Sequence[str], make: Callable[[str], nn.Module]
+        self,
+        key: str,
+        candidates: Sequence[str],
+        make: Callable[..., nn.Module],
+        channels: int | None = None,
     ) -> None:
         super().__init__()
         self.key = key
         self.names = tuple(dict.fromkeys(candidates))
-        self.ops = nn.ModuleDict({name: make(name) for name in self.names})
+        k = _PARTIAL_CHANNELS.get()
+        self.partial = k if channels is not None and k > 1 else 1
+        if self.partial > 1:
+            assert channels is not None
+            if channels % k:
+                raise ConfigError(
+                    f"partial_channels={k} must divide every edge's width; edge {key!r} has "
+                    f"{channels} channels"
+                )
+            self.ops = nn.ModuleDict({name: make(name, channels // k) for name in self.names})
+        else:
+            self.ops = nn.ModuleDict({name: make(name) for name in self.names})
 
     def forward(self, x: torch.Tensor, route: Route) -> torch.Tensor | None:
         """The edge's output, or ``None`` when the route does not use the edge."""
         if route.weights is not None:
-            return self._mixture(x, route.weights[self.key])
+            weights = route.weights[self.key]
+            out = self._partial(x, lambda h: self._mixture(h, weights))
+            if route.edge_weights is not None:
+                out = out * route.edge_weights[self.key]
+            return out
+        names = route.ops.get(self.key, ()) if route.ops is not None else ()
+        if not names:
+            return None
+        return self._partial(x, lambda h: self._path(h, names, route.drop_prob))
+
+    def _partial(
+        self, x: torch.Tensor, ops: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        return ops(x) if self.partial == 1 else partial_channel_mix(x, self.partial, ops)
+
+    def _path(self, x: torch.Tensor, names: Sequence[str], drop_prob: float) -> torch.Tensor:
+        """The sum of the named ops (a single path), with drop-path in training."""
         out: torch.Tensor | None = None
-        for name in route.ops.get(self.key, ()) if route.ops is not None else ():
+        for name in names:
             op = self.ops[name]
             y = op(x)
-            if route.drop_prob > 0.0 and self.training and not isinstance(op, nn.Identity):
-                y = drop_path(y, route.drop_prob)
+            if drop_prob > 0.0 and self.training and not isinstance(op, nn.Identity):
+                y = drop_path(y, drop_prob)
             out = y if out is None else out + y
+        assert out is not None
         return out
 
     def _mixture(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -125,6 +214,42 @@ class ArchParams(nn.Module):
             }
 
 
+class EdgeNormalization(nn.Module):
+    """PC-DARTS's edge normalisation: one logit ``beta`` per input edge of a cell node; a node's
+    edges are weighted by the softmax of its betas. ``groups``: the edge keys entering each node
+    (each key in one group)."""
+
+    def __init__(self, groups: Sequence[Sequence[str]], init_scale: float = 1e-3) -> None:
+        super().__init__()
+        self.groups = tuple(tuple(g) for g in groups)
+        keys = [key for group in self.groups for key in group]
+        if len(keys) != len(set(keys)):
+            raise ValueError("an edge key may enter one node only")
+        self.betas = nn.ParameterList(
+            [nn.Parameter(init_scale * torch.randn(len(g))) for g in self.groups]
+        )
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """Edge key -> its weight, a softmax over its node's edges (differentiable)."""
+        out: dict[str, torch.Tensor] = {}
+        for group, beta in zip(self.groups, self.betas, strict=True):
+            out.update(zip(group, torch.softmax(beta, dim=0), strict=True))
+        return out
+
+
+def node_groups(net: nn.Module) -> list[tuple[str, ...]]:
+    """The edge keys entering each node of the network's :class:`DagCell` s (cells of one kind
+    share keys, so each node's group appears once)."""
+    groups: dict[tuple[str, ...], None] = {}
+    for module in net.modules():
+        if isinstance(module, DagCell):
+            for incoming in module.incoming.values():
+                group = tuple(module.edges[name].key for _, name in incoming)
+                if group:
+                    groups.setdefault(group)
+    return list(groups)
+
+
 class RoutedNetwork(nn.Module):
     """A network whose edges run as a :class:`Route` says.
 
@@ -161,9 +286,17 @@ class Supernet(nn.Module):
     ``mode="continuous"``: ``forward(x)`` is the DARTS softmax mixture of all candidates.
     ``forward(x, genotype=g)`` (any mode) runs only the ops of ``g`` (ENAS / one-shot
     evaluation); in ``"single_path"`` mode a genotype is required (or ``active`` must be set).
+    ``edge_normalization``: PC-DARTS's betas (:class:`EdgeNormalization`, over the nodes of the
+    network's cells), part of ``arch_parameters()`` and of the derivation.
     """
 
-    def __init__(self, space: WeightSharingSpace, net: RoutedNetwork, mode: str) -> None:
+    def __init__(
+        self,
+        space: WeightSharingSpace,
+        net: RoutedNetwork,
+        mode: str,
+        edge_normalization: bool = False,
+    ) -> None:
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"supernet mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -171,6 +304,18 @@ class Supernet(nn.Module):
         self.mode = mode
         self.net = net
         self.arch = ArchParams(space.edge_candidates())
+        self.edge_norm: EdgeNormalization | None = None
+        if edge_normalization:
+            groups = node_groups(net)
+            if not groups:
+                raise ConfigError(
+                    f"space {space.name!r}: edge normalisation needs cells of nodes; "
+                    "this supernet has none"
+                )
+            self.edge_norm = EdgeNormalization(groups)
+        self.partial_channels = max(
+            (m.partial for m in net.modules() if isinstance(m, Edge)), default=1
+        )
         self.active: Genotype | None = None
 
     def forward(self, x: torch.Tensor, genotype: Genotype | None = None) -> Any:
@@ -184,11 +329,25 @@ class Supernet(nn.Module):
             return Route(ops=self.space.edge_ops(genotype))
         if self.mode == "single_path":
             raise ValueError("a single_path supernet needs forward(x, genotype=...) or .active")
-        return Route(weights=self.arch.weights())
+        edge_weights = self.edge_norm.weights() if self.edge_norm is not None else None
+        return Route(weights=self.arch.weights(), edge_weights=edge_weights)
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        """The architecture parameters (one logit vector per edge key)."""
+        """The architecture parameters: one logit vector per edge key (alphas), then the edge
+        normalisation's betas, if any."""
+        betas = list(self.edge_norm.parameters()) if self.edge_norm is not None else []
+        return [*self.alpha_parameters(), *betas]
+
+    def alpha_parameters(self) -> list[nn.Parameter]:
+        """The op logits only (one vector per edge key)."""
         return list(self.arch.parameters())
+
+    def edge_weights(self) -> dict[str, float]:
+        """Edge normalisation weight per edge key (empty without edge normalisation)."""
+        if self.edge_norm is None:
+            return {}
+        with torch.no_grad():
+            return {key: float(w) for key, w in self.edge_norm.weights().items()}
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """The network weights (everything but the architecture parameters)."""
@@ -199,11 +358,24 @@ class Supernet(nn.Module):
         return self.arch.as_dict()
 
     def derive_genotype(self) -> Genotype:
-        """The genotype the architecture parameters point to (DARTS discretisation)."""
-        return self.space.derive(self.arch_weights())
+        """The genotype the architecture parameters point to (DARTS discretisation); with edge
+        normalisation every op weight is multiplied by its edge's weight first (PC-DARTS)."""
+        weights = self.arch_weights()
+        edges = self.edge_weights()
+        if edges:
+            weights = {
+                key: {op: w * edges.get(key, 1.0) for op, w in ops.items()}
+                for key, ops in weights.items()
+            }
+        return self.space.derive(weights)
 
     def path_keys(self, genotype: Genotype) -> list[str]:
         """Keys of ``self.net.state_dict()`` that a genotype's path uses."""
+        if self.partial_channels > 1:
+            raise ConfigError(
+                "a partial-channel supernet's ops are 1/K as wide as a standalone network's; "
+                "its paths' weights cannot be copied into one"
+            )
         path = self.space.edge_ops(genotype)
         dropped: set[str] = set()
         for prefix, module in self.net.named_modules():
@@ -246,12 +418,31 @@ def build_standalone(
 
 
 def build_supernet(
-    space: WeightSharingSpace, shape: NetShape, mode: str = "continuous", **net_options: Any
+    space: WeightSharingSpace,
+    shape: NetShape,
+    mode: str = "continuous",
+    *,
+    partial_channels: int = 1,
+    edge_normalization: bool = False,
+    **net_options: Any,
 ) -> Supernet:
-    """The supernet of a space at ``shape``: every candidate on every edge."""
+    """The supernet of a space at ``shape``: every candidate on every edge; with
+    ``partial_channels=K > 1`` its edges run their ops on ``1/K`` of the channels, with
+    ``edge_normalization`` its cell nodes weight their input edges (PC-DARTS, module doc)."""
     if mode not in MODES:
         raise ConfigError(f"supernet mode must be one of {', '.join(MODES)}; got {mode!r}")
-    return Supernet(space, space.network(space.edge_candidates(), shape, **net_options), mode)
+    k = partial_channels
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"partial_channels must be an integer >= 1, got {k!r}")
+    with partial_channel_scope(k):
+        net = space.network(space.edge_candidates(), shape, **net_options)
+    supernet = Supernet(space, net, mode, edge_normalization=bool(edge_normalization))
+    if k > 1 and supernet.partial_channels == 1:
+        raise ConfigError(
+            f"space {space.name!r}: its supernet's edges cannot run on partial channels "
+            "(spaces that support it: cell, nb201)"
+        )
+    return supernet
 
 
 # --- network pieces shared by the cell-based spaces ------------------------------------------

@@ -15,6 +15,20 @@ differentiates through one virtual SGD step ``w' = w - xi * (momentum * buf + gr
 
 where ``w+- = w +- eps * grad_w' L_val(w', alpha)`` and ``eps = epsilon / ||grad_w' L_val||``
 (the paper's finite-difference Hessian-vector product, ``epsilon = 0.01``).
+
+Two later methods are options:
+
+- PC-DARTS (Xu et al., ICLR 2020): ``partial_channels=K`` runs each edge's candidate ops on
+  ``1/K`` of its channels (the rest bypass them, then a channel shuffle), and edge
+  normalisation (on with it unless ``edge_normalization=false``) weights each node's input
+  edges by a softmax of per-edge logits ``beta``, learnt with the alphas; the derivation reads
+  ``softmax(alpha) * softmax(beta)`` (:mod:`search_spaces.supernet`).
+- beta-DARTS (Ye et al., CVPR 2022): ``regularizer="beta-decay"`` adds ``lambda_e *
+  mean_edges logsumexp(alpha_edge)`` to the architecture loss, with ``lambda_e =
+  regularizer_weight * (e - 1) / epochs`` growing linearly over the epochs ``e`` (the paper's
+  ``0.5 e`` over 50 epochs: ``regularizer_weight=25``). Its gradient on an edge is
+  ``lambda_e softmax(alpha_edge) / edges``: the largest alphas are pushed down the most, which
+  keeps an edge's softmax from collapsing onto one op (parameter-free ones, typically).
 """
 
 from __future__ import annotations
@@ -35,6 +49,13 @@ from strategies.oneshot_common import SupernetStrategy, accuracy, alpha_values, 
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
+REGULARIZERS = ("none", "beta-decay")
+
+
+def beta_decay_loss(alphas: list[nn.Parameter]) -> torch.Tensor:
+    """beta-DARTS's regulariser: the mean over edges of ``logsumexp(alpha_edge)``."""
+    return torch.stack([torch.logsumexp(a, dim=0) for a in alphas]).mean()
+
 
 @STRATEGIES.register(
     "darts", description="DARTS: differentiable supernet search, 1st/2nd order (Liu et al. 2019)"
@@ -47,7 +68,11 @@ class Darts(SupernetStrategy):
     cosine-annealed to ``lr_min`` (0.001), ``momentum`` (0.9), ``weight_decay`` (3e-4),
     ``grad_clip`` (5), ``arch_lr`` (3e-3; paper 3e-4 for ~20,000 steps, scaled up for the
     ~100-300 steps of a small dataset), ``arch_betas`` ((0.5, 0.999)), ``arch_weight_decay``
-    (1e-3), ``epsilon`` (0.01), plus the common ones of
+    (1e-3), ``epsilon`` (0.01), ``partial_channels`` (1: off; PC-DARTS uses 4),
+    ``edge_normalization`` (None: on when ``partial_channels > 1``), ``regularizer``
+    (``"none"`` or ``"beta-decay"``), ``regularizer_weight`` (25, beta-DARTS's final weight),
+    ``channels_last`` (False; True stores the supernet's 4-d weights channels-last, which made
+    a CPU step ~15% cheaper in docs/benchmarks.md), plus the common ones of
     :class:`~strategies.oneshot_common.SupernetStrategy`.
     """
 
@@ -71,6 +96,11 @@ class Darts(SupernetStrategy):
         arch_betas: Any = (0.5, 0.999),
         arch_weight_decay: float = 1e-3,
         epsilon: float = 0.01,
+        partial_channels: int = 1,
+        edge_normalization: bool | None = None,
+        regularizer: str = "none",
+        regularizer_weight: float = 25.0,
+        channels_last: bool = False,
         **common: Any,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, **common)
@@ -78,6 +108,38 @@ class Darts(SupernetStrategy):
             raise ConfigError(f"darts: order must be 1 or 2, got {order}")
         if lr <= 0 or arch_lr <= 0 or not 0 <= lr_min <= lr or epsilon <= 0:
             raise ConfigError("darts: lr, arch_lr and epsilon must be > 0 and 0 <= lr_min <= lr")
+        checks = {
+            f"partial_channels must be an integer >= 1, got {partial_channels!r}": (
+                isinstance(partial_channels, int)
+                and not isinstance(partial_channels, bool)
+                and partial_channels >= 1
+            ),
+            f"edge_normalization must be true, false or null, got {edge_normalization!r}": (
+                edge_normalization is None or isinstance(edge_normalization, bool)
+            ),
+            f"regularizer must be one of {', '.join(REGULARIZERS)}, got {regularizer!r}": (
+                regularizer in REGULARIZERS
+            ),
+            f"regularizer_weight must be a number >= 0, got {regularizer_weight!r}": (
+                isinstance(regularizer_weight, int | float)
+                and not isinstance(regularizer_weight, bool)
+                and regularizer_weight >= 0
+            ),
+            f"channels_last must be true or false, got {channels_last!r}": isinstance(
+                channels_last, bool
+            ),
+        }
+        failed = [message for message, ok in checks.items() if not ok]
+        if failed:
+            raise ConfigError(f"darts: {'; '.join(failed)}")
+        self.partial_channels = int(partial_channels)
+        self.edge_normalization = (
+            self.partial_channels > 1 if edge_normalization is None else edge_normalization
+        )
+        self.regularizer = regularizer
+        self.regularizer_weight = float(regularizer_weight)
+        self.reg_weight = 0.0  # the regulariser's weight in the current epoch
+        self.channels_last = channels_last
         self.order = int(order)
         self.lr, self.lr_min = float(lr), float(lr_min)
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
@@ -86,7 +148,17 @@ class Darts(SupernetStrategy):
         self.arch_weight_decay = float(arch_weight_decay)
         self.epsilon = float(epsilon)
 
+    def supernet_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.partial_channels > 1:
+            options["partial_channels"] = self.partial_channels
+        if self.edge_normalization:
+            options["edge_normalization"] = True
+        return options
+
     def setup(self, context: Any) -> None:
+        if self.channels_last:  # 4-d weights in NHWC order; conv outputs follow them
+            self.supernet.to(memory_format=torch.channels_last)
         self.weight_optimizer = torch.optim.SGD(
             self.supernet.weight_parameters(),
             lr=self.lr,
@@ -105,6 +177,8 @@ class Darts(SupernetStrategy):
         lr = cosine_lr(epoch, self.epochs, self.lr, self.lr_min)
         for group in self.weight_optimizer.param_groups:
             group["lr"] = lr
+        if self.regularizer != "none":
+            self.reg_weight = self.regularizer_weight * (epoch - 1) / self.epochs
         self.supernet.train()
         sums = {"train_loss": 0.0, "train_acc": 0.0, "arch_loss": 0.0}
         steps = 0
@@ -118,6 +192,10 @@ class Darts(SupernetStrategy):
         values = {k: v / max(steps, 1) for k, v in sums.items()}
         values.update(value=val_acc, val_loss=val_loss, lr=lr)
         values.update(alpha_values(self.supernet.arch_weights()))
+        edge_weights = getattr(self.supernet, "edge_weights", dict)()
+        values.update({f"beta.{edge}": w for edge, w in edge_weights.items()})
+        if self.regularizer != "none":
+            values["regularizer_weight"] = self.reg_weight
         return values
 
     def weight_step(self, batch: Batch) -> tuple[float, float]:
@@ -134,9 +212,10 @@ class Darts(SupernetStrategy):
         return loss.item(), accuracy(logits.detach(), batch[1])
 
     def arch_step(self, train_batch: Batch, val_batch: Batch, lr: float) -> float:
-        """One Adam step of the architecture parameters; returns the validation-half loss."""
+        """One Adam step of the architecture parameters (plus the regulariser's gradient, if
+        any); returns the validation-half loss."""
         alphas = self.supernet.arch_parameters()
-        grads, val_loss = self.hypergradient(train_batch, val_batch, lr)
+        grads, val_loss = self.arch_gradient(train_batch, val_batch, lr)
         for a, g in zip(alphas, grads, strict=True):
             a.grad = g
         self.arch_optimizer.step()
@@ -144,6 +223,18 @@ class Darts(SupernetStrategy):
         return val_loss
 
     # --- the architecture gradient -------------------------------------------------------------
+    def arch_gradient(
+        self, train_batch: Batch, val_batch: Batch, xi: float
+    ) -> tuple[list[torch.Tensor], float]:
+        """:meth:`hypergradient` plus the regulariser's gradient at this epoch's weight
+        (``reg_weight``); zero for the edge normalisation's betas."""
+        grads, val_loss = self.hypergradient(train_batch, val_batch, xi)
+        if self.regularizer == "beta-decay" and self.reg_weight > 0:
+            alphas = self.supernet.arch_parameters()
+            extra = _grads(beta_decay_loss(self.supernet.alpha_parameters()), alphas)
+            grads = [g + self.reg_weight * e for g, e in zip(grads, extra, strict=True)]
+        return grads, val_loss
+
     def hypergradient(
         self, train_batch: Batch, val_batch: Batch, xi: float
     ) -> tuple[list[torch.Tensor], float]:

@@ -59,6 +59,16 @@ DARTS = merged(
         Option("arch_betas", "list[float]", (0.5, 0.999), "architecture Adam betas"),
         Option("arch_weight_decay", "float", 1e-3, "architecture weight decay"),
         Option("epsilon", "float", 0.01, "finite-difference step of the second-order step"),
+        Option("partial_channels", "int", 1, "PC-DARTS: ops see 1/K of the channels (1: off)"),
+        Option(
+            "edge_normalization",
+            "bool",
+            None,
+            "PC-DARTS edge weights per node (default: on when partial_channels > 1)",
+        ),
+        Option("regularizer", "str", "none", "none, or beta-decay (beta-DARTS)"),
+        Option("regularizer_weight", "float", 25.0, "final beta-decay weight (grows from 0)"),
+        Option("channels_last", "bool", False, "supernet weights in channels-last memory order"),
     ),
     SUPERNET,
 )

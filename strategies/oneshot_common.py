@@ -225,9 +225,9 @@ class SupernetStrategy(OneShotStrategy):
         """Build the supernet (seeded, on the context's device), data streams and optimisers."""
         torch.manual_seed(self.seed)
         splits = context.splits
-        self.supernet = self.space.supernet(splits.shape, mode=self.mode, **self.net_options).to(
-            context.device
-        )
+        self.supernet = self.space.supernet(
+            splits.shape, mode=self.mode, **self.supernet_options(), **self.net_options
+        ).to(context.device)
         weights_half, arch_half = split_halves(splits.train, self.seed)
         self.weight_data = BatchStream(
             weights_half, self.batch_size, self.seed, context.device, self.max_batches
@@ -243,6 +243,11 @@ class SupernetStrategy(OneShotStrategy):
         x, y = batch
         logits = logits_of(self.supernet(x, genotype=genotype))
         return F.cross_entropy(logits, y), logits
+
+    def supernet_options(self) -> dict[str, Any]:
+        """Keyword options of ``space.supernet`` beyond the mode and the network options (such
+        as DARTS's ``partial_channels``); only non-default ones, so any space takes none."""
+        return {}
 
     @abstractmethod
     def setup(self, context: Any) -> None:

@@ -152,12 +152,25 @@ class ModelSpace(SearchSpace):
         return True
 
     def supernet(
-        self, shape: NetShape | None = None, *, mode: str = "continuous", **net_options: Any
+        self,
+        shape: NetShape | None = None,
+        *,
+        mode: str = "continuous",
+        partial_channels: int = 1,
+        edge_normalization: bool = False,
+        **net_options: Any,
     ) -> ModelSupernet:
-        """Every candidate of every choice, with weight-sharing value-choice layers (docs/nn.md)."""
+        """Every candidate of every choice, with weight-sharing value-choice layers (docs/nn.md).
+        ``partial_channels`` and ``edge_normalization`` (PC-DARTS, the cell spaces' supernets)
+        are not supported here: anything but 1 and False is a ConfigError."""
         if mode not in SUPERNET_MODES:
             raise ConfigError(
                 f"supernet mode must be one of {', '.join(SUPERNET_MODES)}; got {mode!r}"
+            )
+        if partial_channels != 1 or edge_normalization:
+            raise ConfigError(
+                f"{self.name}: a model space's supernet has no partial channels or edge "
+                "normalisation (spaces that support them: cell, nb201)"
             )
         frame = frames.Frame("supernet")
         net = self.construct(frame, **net_options)

@@ -1,8 +1,8 @@
 """The weight-sharing network of a :class:`~nasplat.nn.ModelSpace`.
 
 It follows the protocol the one-shot strategies use on the built-in spaces' supernets:
-``forward(x, genotype=None)``, ``arch_parameters``, ``weight_parameters``, ``arch_weights``,
-``derive_genotype``, ``extract_weights``/``load_path_into`` and ``active``.
+``forward(x, genotype=None)``, ``arch_parameters``, ``alpha_parameters``, ``weight_parameters``,
+``arch_weights``, ``derive_genotype``, ``extract_weights``/``load_path_into`` and ``active``.
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ class ModelSupernet(nn.Module):
         return {**{k: genotype[k] for k in self.labels}, **self.fixed}
 
     def arch_parameters(self) -> list[nn.Parameter]:
+        return list(self.alphas)
+
+    def alpha_parameters(self) -> list[nn.Parameter]:
+        """The choice logits (here all of ``arch_parameters``)."""
         return list(self.alphas)
 
     def weight_parameters(self) -> list[nn.Parameter]:
