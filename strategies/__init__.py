@@ -1,8 +1,8 @@
 """Search strategies; importing the package registers them all.
 
-The ones that import torch, Optuna or NumPy (rl, darts, enas, tpe, nsga2, local-search) are
-declared (:meth:`nasplat.registry.Registry.declare`) and imported when first looked up; their
-options are declared in :mod:`strategies.declared`.
+The ones that import torch, Optuna or NumPy (rl, darts, enas, tpe, nsga2, local-search,
+bayesopt) are declared (:meth:`nasplat.registry.Registry.declare`) and imported when first
+looked up; their options are declared in :mod:`strategies.declared`.
 """
 
 from nasplat.registry import STRATEGIES
@@ -15,6 +15,7 @@ DECLARED: dict[str, tuple[str, ...]] = {
     "strategies.tpe": ("tpe",),
     "strategies.nsga2": ("nsga2",),
     "strategies.local_search": ("local-search",),
+    "strategies.bayesopt": ("bayesopt",),
 }
 """Which module registers which strategy (a test checks it against what the modules register)."""
 

@@ -23,6 +23,16 @@ LOCAL_SEARCH = (
     Option("restart_pool", "int", 0, "restart from the best-predicted of N random (0: one)"),
 )
 
+BAYESOPT = (
+    Option("n_init", "int", None, "random genotypes first (default 10; budget < 100: / 10, >= 2)"),
+    Option("parents", "int", 10, "best results whose one-decision neighbours are candidates"),
+    Option("neighbours", "int", 50, "most neighbours of a parent (a random subset beyond)"),
+    Option("n_random", "int", 100, "random candidates besides the neighbours"),
+    Option("acquisition", "str", "ei", "ei (expected improvement) or ucb (mean + beta * sd)"),
+    Option("beta", "float", 1.0, "the sd's weight in ucb"),
+    Option("max_points", "int", 300, "most results the Gaussian process is fitted to"),
+)
+
 RL = (
     Option("lr", "float", 0.01, "controller Adam learning rate"),
     Option("batch_size", "int", None, "samples per update (default 4; budget < 40: budget / 10)"),
@@ -95,6 +105,7 @@ ENAS = merged(
 
 OPTIONS = {
     "local-search": LOCAL_SEARCH,
+    "bayesopt": BAYESOPT,
     "rl": RL,
     "tpe": TPE,
     "nsga2": NSGA2,
