@@ -36,6 +36,44 @@ TINY_CHAIN = [
 ]
 
 
+# --- exclusive tests: scripts/test.sh runs the others on two cores, then these one at a time ---
+# They start a Ray instance or a PostgreSQL server per process, many processes each, or a browser,
+# and some count on timing (trials in flight at once, a driver killed mid-trial).
+EXCLUSIVE_MARKS = ("ray", "postgres", "browser")
+FIXTURE_MARKS = {
+    "ray_session": "ray",
+    "postgres_url": "postgres",
+    "postgres_server_url": "postgres",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--exclusive",
+        choices=("include", "skip", "only"),
+        default="include",
+        help="tests marked ray, postgres or browser: run them too (default), skip them, or "
+        "run only them (scripts/test.sh: skip on two cores, then only, serially)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m and -k deselect
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:  # a test using the fixtures gets the mark, should it lack it
+        for fixture in FIXTURE_MARKS.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(FIXTURE_MARKS[fixture])
+    which = config.getoption("exclusive")
+    if which == "include":
+        return
+    keep, drop = [], []
+    for item in items:
+        exclusive = any(item.get_closest_marker(mark) for mark in EXCLUSIVE_MARKS)
+        (keep if exclusive == (which == "only") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _single_thread_torch() -> None:
     try:
