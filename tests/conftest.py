@@ -16,6 +16,11 @@ TESTS = Path(__file__).resolve().parent
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(TESTS), str(REPO), os.environ.get("PYTHONPATH", "")) if p
 )
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist workers share the cores: their subprocesses (CLI searches, examples) train on
+    # one thread, as the workers do (_single_thread_torch). A thread per core each oversubscribes
+    # the machine and OpenMP's spinning made training 3x slower (a search hit its 600 s timeout).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # small chain networks keep end-to-end searches to about a second per trial
 DARTS_V2 = (  # the published DARTS (second order) cell, as the DARTS code prints it
