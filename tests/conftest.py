@@ -43,8 +43,8 @@ TINY_CHAIN = [
 
 # --- exclusive tests: scripts/test.sh runs the others on two cores, then these one at a time ---
 # They start a Ray instance or a PostgreSQL server per process, many processes each, or a browser,
-# and some count on timing (trials in flight at once, a driver killed mid-trial).
-EXCLUSIVE_MARKS = ("ray", "postgres", "browser")
+# and some count on timing (trials in flight at once, a driver killed mid-trial, wall time).
+EXCLUSIVE_MARKS = ("ray", "postgres", "browser", "serial")
 FIXTURE_MARKS = {
     "ray_session": "ray",
     "postgres_url": "postgres",
@@ -57,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--exclusive",
         choices=("include", "skip", "only"),
         default="include",
-        help="tests marked ray, postgres or browser: run them too (default), skip them, or "
+        help="tests marked ray, postgres, browser or serial: run them too (default), skip them, or "
         "run only them (scripts/test.sh: skip on two cores, then only, serially)",
     )
 
