@@ -16,6 +16,11 @@ TESTS = Path(__file__).resolve().parent
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(TESTS), str(REPO), os.environ.get("PYTHONPATH", "")) if p
 )
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist workers share the cores: their subprocesses (CLI searches, examples) train on
+    # one thread, as the workers do (_single_thread_torch). A thread per core each oversubscribes
+    # the machine and OpenMP's spinning made training 3x slower (a search hit its 600 s timeout).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # small chain networks keep end-to-end searches to about a second per trial
 DARTS_V2 = (  # the published DARTS (second order) cell, as the DARTS code prints it
@@ -34,6 +39,44 @@ TINY_CHAIN = [
     "--space-opt",
     "ops=conv_3x3,max_pool_3x3,sep_conv_3x3,skip_connect",
 ]
+
+
+# --- exclusive tests: scripts/test.sh runs the others on two cores, then these one at a time ---
+# They start a Ray instance or a PostgreSQL server per process, many processes each, or a browser,
+# and some count on timing (trials in flight at once, a driver killed mid-trial, wall time).
+EXCLUSIVE_MARKS = ("ray", "postgres", "browser", "serial")
+FIXTURE_MARKS = {
+    "ray_session": "ray",
+    "postgres_url": "postgres",
+    "postgres_server_url": "postgres",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--exclusive",
+        choices=("include", "skip", "only"),
+        default="include",
+        help="tests marked ray, postgres, browser or serial: run them too (default), skip them, or "
+        "run only them (scripts/test.sh: skip on two cores, then only, serially)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m and -k deselect
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:  # a test using the fixtures gets the mark, should it lack it
+        for fixture in FIXTURE_MARKS.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(FIXTURE_MARKS[fixture])
+    which = config.getoption("exclusive")
+    if which == "include":
+        return
+    keep, drop = [], []
+    for item in items:
+        exclusive = any(item.get_closest_marker(mark) for mark in EXCLUSIVE_MARKS)
+        (keep if exclusive == (which == "only") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -108,6 +108,7 @@ def test_parquet_table(tmp_path: Path) -> None:
     assert BenchmarkTable.load(str(path)).lookup("b", "acc") == 2.5
 
 
+@pytest.mark.serial  # asserts on wall time
 def test_nb201_table_loads_fast_and_returns_the_files_numbers_exactly() -> None:
     rows = nb201_rows()
     BenchmarkTable._cache.clear()

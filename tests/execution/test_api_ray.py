@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 MAIN_SCRIPT = textwrap.dedent(
     """
     import os, sys, torch, nasplat
@@ -47,6 +49,7 @@ MAIN_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.ray
 def test_objective_and_data_from_main_run_on_ray_workers(tmp_path, ray_session):
     script = tmp_path / "search.py"
     script.write_text(MAIN_SCRIPT)

@@ -212,10 +212,13 @@ def test_fashion_mnist_missing_file_names_it(tmp_path: Path) -> None:
     ("file", "content"),
     [
         ("train-images-idx3-ubyte.gz", b"not gzip at all"),
-        ("train-images-idx3-ubyte.gz", gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]))),  # 1-d
+        (
+            "train-images-idx3-ubyte.gz",
+            gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]), mtime=0),
+        ),  # 1-d
         (
             "train-labels-idx1-ubyte.gz",
-            gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 9, 1, 2])),
+            gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 9, 1, 2]), mtime=0),
         ),  # short
     ],
 )

@@ -130,6 +130,7 @@ def test_nan_loss_fails_the_trial_with_its_message() -> None:
     assert all("non-finite loss" in t.error for t in trials)
 
 
+@pytest.mark.serial  # 10 ms of wall time: the first ask must come before it runs out
 def test_time_limit_stops_asking() -> None:
     store = Store("sqlite://")
     run_search(config(budget=100, time_limit=0.01), store, progress=False)

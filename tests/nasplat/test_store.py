@@ -153,6 +153,7 @@ def test_two_processes_writing_one_sqlite_file_lose_nothing(tmp_path: Path) -> N
         assert t.worker == t.genotype["w"]
 
 
+@pytest.mark.serial  # asserts on wall time
 def test_reads_do_not_wait_for_the_write_lock(tmp_path) -> None:
     """In WAL mode a method that only reads opens a deferred transaction: while another
     connection holds the write lock (a search writing a trial), listing still answers at once."""
