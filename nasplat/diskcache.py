@@ -5,7 +5,6 @@ cannot be read or written is recomputed, never an error."""
 from __future__ import annotations
 
 import hashlib
-import json
 import marshal
 import os
 import tempfile
@@ -18,41 +17,22 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NASPLAT_CACHE_DIR") or Path.home() / ".cache" / "nasplat")
 
 
-def cached_json(name: str, key: Any, compute: Callable[[], Any]) -> Any:
-    """``compute()``'s JSON-serialisable result, read from the cache when an earlier call with
-    the same ``name`` and ``key`` (anything with a stable ``repr``) stored it."""
-    return _cached(name, key, compute, "json", _json_dumps, json.loads)
-
-
 def cached_marshal(name: str, key: Any, compute: Callable[[], Any]) -> Any:
-    """As :func:`cached_json` for plain data that is large (lists, dicts, str, bytes, numbers):
-    stored with :mod:`marshal`, which reads megabytes in about a millisecond."""
-    return _cached(name, key, compute, "marshal", marshal.dumps, marshal.loads)
-
-
-def _json_dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")
-
-
-def _cached(
-    name: str,
-    key: Any,
-    compute: Callable[[], Any],
-    suffix: str,
-    dumps: Callable[[Any], bytes],
-    loads: Callable[[bytes], Any],
-) -> Any:
+    """``compute()``'s result (plain data: lists, dicts, str, bytes, numbers, None), read from
+    the cache when an earlier call with the same ``name`` and ``key`` (anything with a stable
+    ``repr``) stored it. Stored with :mod:`marshal`, which reads megabytes in about a
+    millisecond."""
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
-    path = cache_dir() / f"{name}-{digest}.{suffix}"
+    path = cache_dir() / f"{name}-{digest}.marshal"
     try:  # a file is its body's SHA-256, then the body: a damaged file is recomputed
         stored = path.read_bytes()
         if hashlib.sha256(stored[32:]).digest() == stored[:32]:
-            return loads(stored[32:])
+            return marshal.loads(stored[32:])
     except (OSError, ValueError, EOFError, TypeError):
         pass
     value = compute()
     try:
-        body = dumps(value)
+        body = marshal.dumps(value)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False, suffix=".tmp") as f:
             f.write(hashlib.sha256(body).digest() + body)
