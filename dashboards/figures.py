@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -478,6 +479,13 @@ def derived_genotype_figure(derived: pd.DataFrame) -> go.Figure:
 
 
 # --- cell drawing -----------------------------------------------------------------------------------
+class Marks(NamedTuple):
+    """Layout shapes and annotations of a cell drawing, collected before they are set."""
+
+    shapes: list[dict[str, Any]]
+    annotations: list[dict[str, Any]]
+
+
 def _edge_path(
     x0: float, y0: float, x1: float, y1: float, bend: float
 ) -> tuple[str, tuple[float, float], tuple[float, float]]:
@@ -491,11 +499,14 @@ def _edge_path(
     return f"M {x0},{y0} Q {cx},{cy} {x1},{y1}", label, (cx, cy)
 
 
-def _draw_component(fig: go.Figure, component: Component, dy: float) -> None:
+def _draw_component(fig: go.Figure, component: Component, dy: float, marks: Marks) -> None:
+    """The component's nodes as a trace; its edges, arrow heads and title appended to ``marks``
+    (shapes and annotations are set on the layout in one go: adding them one by one copies the
+    layout each time)."""
     where = {n.id: (n.x, n.y + dy) for n in component.nodes}
     shrink = 0.12
     for edge in component.edges:
-        _draw_edge(fig, edge, where, shrink)
+        _draw_edge(edge, where, shrink, marks)
     colors = {"input": "#a8dadc", "node": "#f1faee", "output": "#ffd6a5"}
     fig.add_trace(
         go.Scatter(
@@ -514,53 +525,64 @@ def _draw_component(fig: go.Figure, component: Component, dy: float) -> None:
         )
     )
     xs = [x for x, _ in where.values()]
-    fig.add_annotation(
-        x=min(xs),
-        y=max(y for _, y in where.values()) + 0.55,
-        text=f"<b>{component.title}</b>",
-        showarrow=False,
-        xanchor="left",
+    marks.annotations.append(
+        {
+            "x": min(xs),
+            "y": max(y for _, y in where.values()) + 0.55,
+            "text": f"<b>{component.title}</b>",
+            "showarrow": False,
+            "xanchor": "left",
+        }
     )
 
 
 def _draw_edge(
-    fig: go.Figure, edge: Edge, where: dict[str, tuple[float, float]], shrink: float
+    edge: Edge, where: dict[str, tuple[float, float]], shrink: float, marks: Marks
 ) -> None:
     (x0, y0), (x1, y1) = where[edge.source], where[edge.target]
     path, (lx, ly), (fx, fy) = _edge_path(x0, y0, x1, y1, edge.bend)
     color = {"op": "#1d3557", "skip": "#e76f51", "concat": "#aaa"}.get(edge.style, "#1d3557")
     dash = "dot" if edge.style == "concat" else "solid"
-    fig.add_shape(
-        type="path", path=path, line={"color": color, "width": 1.5, "dash": dash}, layer="below"
+    marks.shapes.append(
+        {
+            "type": "path",
+            "path": path,
+            "line": {"color": color, "width": 1.5, "dash": dash},
+            "layer": "below",
+        }
     )
     # the arrow head: a short segment ending just outside the target node's marker
     length = math.hypot(x1 - fx, y1 - fy) or 1.0
     ux, uy = (x1 - fx) / length, (y1 - fy) / length
     ex, ey = x1 - ux * shrink, y1 - uy * shrink
-    fig.add_annotation(
-        x=ex,
-        y=ey,
-        ax=ex - ux * 0.05,
-        ay=ey - uy * 0.05,
-        xref="x",
-        yref="y",
-        axref="x",
-        ayref="y",
-        text="",
-        showarrow=True,
-        arrowhead=2,
-        arrowsize=1.2,
-        arrowcolor=color,
-        arrowwidth=1.5,
+    marks.annotations.append(
+        {
+            "x": ex,
+            "y": ey,
+            "ax": ex - ux * 0.05,
+            "ay": ey - uy * 0.05,
+            "xref": "x",
+            "yref": "y",
+            "axref": "x",
+            "ayref": "y",
+            "text": "",
+            "showarrow": True,
+            "arrowhead": 2,
+            "arrowsize": 1.2,
+            "arrowcolor": color,
+            "arrowwidth": 1.5,
+        }
     )
     if edge.label:
-        fig.add_annotation(
-            x=lx,
-            y=ly,
-            text=edge.label,
-            showarrow=False,
-            font={"size": 10, "color": color},
-            bgcolor="rgba(255,255,255,0.85)",
+        marks.annotations.append(
+            {
+                "x": lx,
+                "y": ly,
+                "text": edge.label,
+                "showarrow": False,
+                "font": {"size": 10, "color": color},
+                "bgcolor": "rgba(255,255,255,0.85)",
+            }
         )
 
 
@@ -577,12 +599,14 @@ def cell_figure(graph: CellGraph, title: str = "Best architecture") -> go.Figure
             fig, f"{title} ({graph.space}: decisions)", height=min(900, 120 + 24 * len(names))
         )
     fig = go.Figure()
+    marks = Marks([], [])
     dy = 0.0
     for component in graph.components:
         ys = [n.y for n in component.nodes]
         top = max(ys)
-        _draw_component(fig, component, dy - top)
+        _draw_component(fig, component, dy - top, marks)
         dy -= (top - min(ys)) + 1.6
+    fig.update_layout(shapes=marks.shapes, annotations=marks.annotations)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
     height = int(min(1400, max(280, 150 * (-dy) + 80)))
