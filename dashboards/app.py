@@ -67,6 +67,7 @@ def create_app(
     @app.server.route(app.config.routes_pathname_prefix + PLOTLY_ROUTE)
     def _plotly_js() -> Any:
         return send_file(plotly_js_path(), mimetype="text/javascript", max_age=86400)
+
     app.layout = lambda: layout(reader, sources, refresh_s)
 
     @app.server.before_request
