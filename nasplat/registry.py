@@ -296,19 +296,29 @@ _BUILTIN_MODULES = (  # imported by name: the core never imports a plugin packag
     "strategies",
     "evaluators",
 )
-_loaded = False
+_imported: set[str] = set()
+_entry_points_loaded = False
 
 
-def load_builtins() -> None:
-    """Import the built-in plugins and any ``nasplat.plugins`` entry points (idempotent)."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
+def load_builtins(modules: tuple[str, ...] = _BUILTIN_MODULES) -> None:
+    """Import the built-in plugins (or only those ``modules`` of them) and any
+    ``nasplat.plugins`` entry points (idempotent)."""
+    global _entry_points_loaded
     import importlib
-    from importlib.metadata import entry_points
 
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
-    for ep in entry_points(group="nasplat.plugins"):
-        ep.load()
+    for module in modules:
+        if module not in _imported:
+            _imported.add(module)
+            importlib.import_module(module)
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="nasplat.plugins"):
+            ep.load()
+
+
+def load_spaces() -> None:
+    """Only what names a search space: the built-in spaces and the entry points (a command
+    that prints a stored genotype's notation needs no strategy, evaluator or executor)."""
+    load_builtins(("search_spaces",))

@@ -97,7 +97,9 @@ class UnseenFirstTPESampler(TPESampler):
     ) -> np.ndarray:
         values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
         names = list(samples)
-        for i in range(len(values)):
-            if self._is_seen({name: int(samples[name][i]) for name in names}):
-                values[i] = -np.inf
+        # the sampler takes the argmax: rule out seen candidates best first, up to the first new one
+        for i in np.argsort(-values, kind="stable"):
+            if not self._is_seen({name: int(samples[name][i]) for name in names}):
+                break
+            values[i] = -np.inf
         return values

@@ -151,9 +151,9 @@ def search(**kw: Any) -> None:
 
 def study_space(study: Any) -> Any:
     """The search space of a study record, built with its stored options."""
-    from nasplat.registry import SPACES, load_builtins
+    from nasplat.registry import SPACES, load_spaces
 
-    load_builtins()
+    load_spaces()
     return SPACES.get(study.space)(**study.config.get("space_options", {}))
 
 

@@ -118,7 +118,30 @@ def test_seen_candidates_lose_the_acquisition_argmax() -> None:
 
     samples = {"d0": np.array([0.0, 1.0, 0.0, 2.0]), "d1": np.array([1.0, 1.0, 0.0, 3.0])}
     values = sampler._compute_acquisition_func(samples, Flat(), Flat())
-    assert values.tolist() == [-np.inf, 0.0, -np.inf, 0.0]
+    # equal acquisition: the first candidate is seen, so the argmax moves to the first new one
+    assert int(np.argmax(values)) == 1 and values[0] == -np.inf
+
+
+def test_only_candidates_above_the_best_unseen_are_checked() -> None:
+    checked: list[int] = []
+
+    def seen(params: dict) -> bool:
+        checked.append(params["d0"])
+        return params["d0"] in (0, 3)
+
+    sampler = UnseenFirstTPESampler(seen, seed=0)
+
+    class Ranked:  # acquisition = d0's rank: candidate 3 is the best, then 2, 1, 0
+        def __init__(self, sign: float) -> None:
+            self.sign = sign
+
+        def log_pdf(self, samples: dict) -> np.ndarray:
+            return self.sign * samples["d0"]
+
+    samples = {"d0": np.array([0.0, 1.0, 2.0, 3.0])}
+    values = sampler._compute_acquisition_func(samples, Ranked(1.0), Ranked(-1.0))
+    assert int(np.argmax(values)) == 2  # 3 is seen; 2 is the best new candidate
+    assert checked == [3, 2]  # 1 and 0 were never looked up
 
 
 def test_tpe_spends_fewer_fits_on_seen_architectures() -> None:
