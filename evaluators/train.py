@@ -36,6 +36,7 @@ TRAINING = (
     Option("grad_clip", "float", 5.0, "gradient norm clip (null: none)"),
     Option("label_smoothing", "float", 0.0, "label smoothing of the loss"),
     Option("bn_recalibration", "int", 10, "batches to re-estimate BatchNorm on (0: none)"),
+    Option("channels_last", "bool", False, "weights in channels-last order (faster convs on CPU)"),
 )
 """The training loop's settings, with :class:`nasplat.ml.training.TrainConfig`'s defaults."""
 CONSTRAINTS = Option(

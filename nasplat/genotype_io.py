@@ -19,7 +19,9 @@ def read_genotype_text(text: str) -> str:
             with open(text, encoding="utf-8") as handle:
                 return handle.read().strip()
         except UnicodeDecodeError as exc:
-            raise InvalidGenotypeError(f"genotype file {text} is not UTF-8 text ({exc.reason})") from None
+            raise InvalidGenotypeError(
+                f"genotype file {text} is not UTF-8 text ({exc.reason})"
+            ) from None
         except OSError as exc:
             raise NasplatError(f"cannot read genotype file {text}: {exc.strerror or exc}") from None
     if text.endswith((".json", ".txt")):

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from nasplat.budget import Budget
 from nasplat.direction import Direction
 from nasplat.genotype import Genotype
 from nasplat.options import Option
@@ -187,11 +188,25 @@ class OneShotStrategy(Strategy):
     """Supernet training epochs (the progress bar's total)."""
     retrain_epochs: int | None = None
     """Epochs to retrain the derived genotype (None: the study's budget)."""
+    search_data_fraction: float | None = None
+    """Share of the training data the search sees (None: the study's budget's)."""
+    search_resolution: int | None = None
+    """Input size the search sees (None: the study's budget's)."""
     supernet: Any = None
     """The weight-sharing network, once ``search`` has built it."""
 
     def ask(self) -> Genotype:  # pragma: no cover - one-shot strategies do not ask
         raise TypeError(f"one-shot strategy {self.name!r} does not ask; call search()")
+
+    def search_budget(self, budget: Budget) -> Budget:
+        """The data the search trains on: the study's ``budget`` (which the retraining uses)
+        with ``search_data_fraction`` and ``search_resolution`` applied where they are set."""
+        changes: dict[str, Any] = {}
+        if self.search_data_fraction is not None:
+            changes["data_fraction"] = self.search_data_fraction
+        if self.search_resolution is not None:
+            changes["resolution"] = self.search_resolution
+        return budget.replace(**changes) if changes else budget
 
     @abstractmethod
     def search(self, context: Any) -> Genotype:

@@ -12,6 +12,13 @@ SUPERNET = (
     Option("max_batches", "int", None, "cap on weight steps per epoch (default: none)"),
     Option("net", "dict", None, "supernet network options (default: the space's smaller ones)"),
     Option("retrain_epochs", "int", None, "epochs to retrain the result (default: --epochs)"),
+    Option(
+        "search_data_fraction",
+        "float",
+        None,
+        "training data the supernet sees (default: --data-fraction)",
+    ),
+    Option("search_resolution", "int", None, "supernet input size (default: --resolution)"),
 )
 """What every supernet strategy (DARTS, ENAS) takes."""
 

@@ -163,7 +163,10 @@ class SupernetStrategy(OneShotStrategy):
       options given to ``space.supernet`` (e.g. ``{"channels": 8, "layers": 3}``); the
       retrained network uses the space's own options;
     - ``retrain_epochs`` (None: the study's trial budget, ``--epochs`` or the evaluator's
-      default): epochs of the from-scratch retraining of the final genotype.
+      default): epochs of the from-scratch retraining of the final genotype;
+    - ``search_data_fraction``, ``search_resolution`` (None: the study's ``--data-fraction``
+      and ``--resolution``): the supernet trains on this share of the training data at this
+      input size, while the retraining uses the study's (search cheaply, retrain on all of it).
 
     Subclasses implement ``setup``, ``train_epoch``, ``derived``, ``final_genotype`` and the
     ``extra_state``/``load_extra_state`` pair.
@@ -182,6 +185,8 @@ class SupernetStrategy(OneShotStrategy):
         max_batches: int | None = None,
         net: Mapping[str, Any] | None = None,
         retrain_epochs: int | None = None,
+        search_data_fraction: float | None = None,
+        search_resolution: int | None = None,
         **options: Any,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, **options)
@@ -192,6 +197,10 @@ class SupernetStrategy(OneShotStrategy):
             "batch_size must be >= 2": int(batch_size) >= 2,
             "max_batches must be >= 1": max_batches is None or int(max_batches) >= 1,
             "retrain_epochs must be >= 0": retrain_epochs is None or int(retrain_epochs) >= 0,
+            "search_data_fraction must be in (0, 1]": search_data_fraction is None
+            or 0 < float(search_data_fraction) <= 1,
+            "search_resolution must be >= 1": search_resolution is None
+            or int(search_resolution) >= 1,
             "net must be a mapping of network options": net is None or isinstance(net, Mapping),
         }
         failed = [message for message, ok in checks.items() if not ok]
@@ -202,6 +211,10 @@ class SupernetStrategy(OneShotStrategy):
         self.max_batches = None if max_batches is None else int(max_batches)
         self.net_options = search_net(space) if net is None else dict(net)
         self.retrain_epochs = None if retrain_epochs is None else int(retrain_epochs)
+        self.search_data_fraction = (
+            None if search_data_fraction is None else float(search_data_fraction)
+        )
+        self.search_resolution = None if search_resolution is None else int(search_resolution)
         self.supernet: Any = None
         self.epoch = 0
 

@@ -52,7 +52,9 @@ def strategy_options(pairs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 )
 @click.option("--seeds", type=int, default=10, show_default=True, help="Runs per strategy.")
 @click.option("--seed-start", type=int, default=0, show_default=True, help="First seed.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes [min(2, CPUs)].")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Processes [min(2, CPUs)]."
+)
 @click.option("--out", default=None, help="Write one JSON line per run here ('-': stdout).")
 @click.option(
     "--strategy-opt", multiple=True, help="STRATEGY.key=value, e.g. evolution.population_size=10."

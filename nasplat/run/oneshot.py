@@ -167,7 +167,8 @@ def retrain(run: StudyRun, genotype: Genotype, progress: bool = True) -> tuple[T
 
 def search_context(run: StudyRun, trial: TrialRecord) -> OneShotContext:
     """The in-process context of a study's supernet search: the evaluator's data at the
-    study's budget (so ``--data-fraction`` and ``--resolution`` shrink the search too)."""
+    study's budget (so ``--data-fraction`` and ``--resolution`` shrink the search too), with
+    the strategy's ``search_data_fraction`` and ``search_resolution`` applied."""
     from nasplat.ml.training import resolve_device
 
     return OneShotContext(
@@ -175,7 +176,7 @@ def search_context(run: StudyRun, trial: TrialRecord) -> OneShotContext:
         run.study,
         run.space,
         run.config.seed,
-        run.evaluator.load_splits(run.budget),
+        run.evaluator.load_splits(run.strategy.search_budget(run.budget)),  # type: ignore[attr-defined]
         resolve_device(run.config.device),
         trial,
     )

@@ -251,7 +251,8 @@ class RankSpec:
         study = store.get_study(self.study)
         config = stored_config(study)
         space, strategy, evaluator = build_plugins(config)
-        splits = evaluator.load_splits(evaluator.resolve_budget(config.trial_budget()))
+        budget = strategy.search_budget(evaluator.resolve_budget(config.trial_budget()))
+        splits = evaluator.load_splits(budget)
         splits = dataclasses.replace(splits, train=dp.shard(splits.train))
         device = (
             torch.device("cuda", torch.cuda.current_device())

@@ -43,7 +43,12 @@ def start_together(args: list[str], count: int, cwd: Path) -> list[subprocess.Co
     env = {k: v for k, v in os.environ.items() if k != "NASPLAT_STORAGE"}
     procs = [
         subprocess.Popen(
-            [*CLI, *args], cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*CLI, *args],
+            cwd=cwd,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(count)
     ]

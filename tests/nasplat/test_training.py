@@ -295,3 +295,34 @@ def test_seed_everything_seeds_all_generators() -> None:
     assert draw() == first
     seed_everything(12)
     assert draw() != first
+
+
+def test_channels_last_trains_the_same_network_in_another_memory_order(digits: DataSplits) -> None:
+    """``channels_last``: the conv weights are stored NHWC, and training computes the same
+    function (equal up to float rounding) as the default order."""
+
+    def two_convs() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(8 * 8 * 8, 10),
+        )
+
+    plain, nhwc = two_convs(), two_convs()
+    first = train_model(plain, digits, cpu_config())
+    second = train_model(nhwc, digits, cpu_config(channels_last=True))
+    conv = nhwc[2].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert plain[2].weight.is_contiguous()
+    assert torch.allclose(plain[2].weight, conv, atol=1e-3)
+    assert first.val_acc == pytest.approx(second.val_acc, abs=0.01)
+
+
+def test_channels_last_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="channels_last"):
+        TrainConfig(channels_last="yes")  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ from oneshot_helpers import (
 from nasplat.errors import ConfigError
 from nasplat.ml.data import load_dataset
 from nasplat.registry import STRATEGIES
+from nasplat.run.oneshot import OneShotContext
 from nasplat.store import Store
 from search_spaces.nb201 import NB201Space
 from strategies.darts import Darts
@@ -168,3 +170,39 @@ def test_retrain_epochs_0_means_no_retraining(tmp_path: Path) -> None:
         assert [t.tag for t in store.trials("nb201-darts")] == ["supernet"]
     finally:
         store.close()
+
+
+def test_search_sees_its_own_data_and_retraining_the_studys(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``search_data_fraction`` and ``search_resolution`` shrink the supernet's data only; the
+    retrained trial keeps the study's budget (all the data at the native size)."""
+    seen: list[tuple[int, tuple[int, ...]]] = []
+    original = OneShotContext.end_epoch
+
+    def end_epoch(self: OneShotContext, *args: Any) -> None:
+        x, _y = self.splits.train.tensors
+        seen.append((len(x), tuple(x.shape[1:])))
+        original(self, *args)
+
+    monkeypatch.setattr(OneShotContext, "end_epoch", end_epoch)
+    store = Store(sqlite_url)
+    config = tiny_config("darts", epochs=1, search_data_fraction=0.25, search_resolution=6)
+    result = run_search(config, store)
+    full = run_search(tiny_config("darts", epochs=1), Store(sqlite_url.replace(".db", "2.db")))
+    assert result.best is not None and full.best is not None
+    ((searched, shape),) = seen[:1]
+    ((everything, native),) = seen[1:]
+    assert shape == (1, 6, 6) and native == (1, 8, 8)
+    assert abs(searched - everything / 4) <= 10  # stratified: about a quarter of each class
+    retrain = result.best
+    assert retrain.tag == "retrain" and retrain.budget.get("resolution") is None
+    assert retrain.budget.get("data_fraction", 1.0) == 1.0
+
+
+@pytest.mark.parametrize("option", ["search_data_fraction=0", "search_resolution=0"])
+def test_bad_search_fidelity_is_one_line(option: str, tmp_path: Path) -> None:
+    args = ["search", "--space", "nb201", "--strategy", "darts", "--strategy-opt", option]
+    done = run_cli(*args, "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert option.split("=")[0] in done.stderr.strip().splitlines()[-1]
