@@ -731,9 +731,10 @@ def _timeline_heatmap(fig: go.Figure, bins: pd.DataFrame, workers: list[str]) ->
 
 
 def trial_curves_figure(series: dict[str, pd.DataFrame], number: int) -> go.Figure:
-    """Every intermediate series of one trial (``alpha.*`` keys left out)."""
+    """Every intermediate series of one trial (architecture weights, ``alpha.*`` and
+    ``beta.*``, left out)."""
     title = f"Trial {number}: intermediate values"
-    shown = {k: v for k, v in series.items() if not k.startswith("alpha.")}
+    shown = {k: v for k, v in series.items() if not k.startswith(("alpha.", "beta."))}
     if not shown:
         return empty_figure("this trial reported no intermediate values", title)
     fig = go.Figure()

@@ -47,6 +47,9 @@ log = logging.getLogger("nasplat")
 SUPERNET_TAG = "supernet"
 RETRAIN_TAG = "retrain"
 CHECKPOINTS_KEPT = 2
+ARCH_WEIGHT_KEYS = ("alpha.", "beta.")
+"""Prefixes of the per-epoch values that are architecture weights (per op; PC-DARTS per edge):
+recorded, but left out of the epoch's log line."""
 
 
 @dataclass
@@ -115,7 +118,9 @@ class OneShotContext:
         self.store.set_trial_architecture(self.trial.id, canonical)
         self.save_checkpoint({"epoch": epoch, "genotype": canonical.to_dict(), "strategy": state})
         self.epochs_done.append(epoch)
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items() if not k.startswith("alpha."))
+        shown = ", ".join(
+            f"{k}={v:.4g}" for k, v in values.items() if not k.startswith(ARCH_WEIGHT_KEYS)
+        )
         self.log(f"epoch {epoch}: {shown}; derived {self.space.to_notation(canonical)}")
         self.advance(f"val_acc={values.get('value', float('nan')):.4f}")
 

@@ -206,3 +206,20 @@ def test_bad_search_fidelity_is_one_line(option: str, tmp_path: Path) -> None:
     done = run_cli(*args, "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert option.split("=")[0] in done.stderr.strip().splitlines()[-1]
+
+
+def test_each_epoch_is_one_short_log_line(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An epoch's line carries its scalar values and the derived cell's notation, not the
+    per-op (alpha) or per-edge (PC-DARTS beta) architecture weights, which are stored."""
+    caplog.set_level("INFO", logger="nasplat")
+    store = Store(sqlite_url)
+    result = run_search(tiny_config("darts", epochs=1, partial_channels=2), store)
+    lines = [r.getMessage() for r in caplog.records if ": epoch 1:" in r.getMessage()]
+    assert len(lines) == 1 and "derived |" in lines[0] and "value=" in lines[0]
+    assert "alpha." not in lines[0] and "beta." not in lines[0]
+    series = store.intermediate_series(store.trials(result.study.id)[0].id)
+    assert any(k.startswith("beta.") for k in series) and any(
+        k.startswith("alpha.") for k in series
+    )
