@@ -351,6 +351,9 @@ class Store:
                 index.create(connection, checkfirst=True)
         if found < 3:  # the search processes' heartbeats
             _DRIVERS.create(connection, checkfirst=True)
+        if found < 4:  # redundant indexes
+            for name in models.DROPPED_INDEXES:
+                connection.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
         connection.execute(update(_SCHEMA).values(version=SCHEMA_VERSION))
 
     @contextmanager

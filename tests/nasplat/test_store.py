@@ -224,15 +224,17 @@ def test_a_version_1_store_is_upgraded_when_opened(tmp_path: Path) -> None:
         for name in ("ix_trials_study_arch_budget", "ix_trials_study_state_value"):
             connection.exec_driver_sql(f"DROP INDEX {name}")
         connection.exec_driver_sql("DROP TABLE drivers")  # and no heartbeats (3)
+        connection.exec_driver_sql("CREATE INDEX ix_trials_state ON trials (state)")  # (4)
     store.close()
     reopened = Store(url)
     with reopened._writing() as connection:
-        assert connection.scalar(select(nasplat_schema.c.version)) == SCHEMA_VERSION == 3
+        assert connection.scalar(select(nasplat_schema.c.version)) == SCHEMA_VERSION == 4
     reopened.beat("host/1/1")  # the heartbeat table is there
     names = {
         row[1] for row in reopened.engine.connect().exec_driver_sql("PRAGMA index_list(trials)")
     }
     assert {"ix_trials_study_arch_budget", "ix_trials_study_state_value"} <= names
+    assert "ix_trials_state" not in names
     assert reopened.find_evaluated(study.id, Genotype("chain", {"a": 1}), Budget()).value == 0.5
 
 
@@ -261,3 +263,18 @@ def test_trials_are_read_in_pages_of_short_transactions(
     done = store.trials(study.id, states=["COMPLETE"], since=2)
     assert [t.number for t in done] == [2, 4, 5, 7, 8, 10] and len(transactions) == 2
     assert [t.metrics for t in done] == [{"m": float(t.number)} for t in done]
+
+
+def test_a_new_store_has_no_redundant_index(store: Store) -> None:
+    """Version 4 dropped the single-column indexes that a wider index answers too."""
+    from nasplat.store.models import DROPPED_INDEXES
+
+    with store.engine.connect() as connection:
+        names = {
+            row[1]
+            for table in ("trials", "trial_values")
+            for row in connection.exec_driver_sql(f"PRAGMA index_list({table})")
+        }
+    assert names and not names & set(DROPPED_INDEXES)
+    plan = query_plan(store, "SELECT key, value FROM trial_values WHERE trial_id = ?", 1)
+    assert "uq_trial_value_key" in plan or "autoindex" in plan, plan
