@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
 
 
 class _Bar:
@@ -28,10 +30,23 @@ def progress_bar(
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
-        TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class TimeRemaining(ProgressColumn):
+        """Time left at the mean pace of the steps done since the bar started. (rich's own
+        column estimates from the steps of the last 30 s, so epochs of minutes never show
+        one.)"""
+
+        def render(self, task: Any) -> Text:
+            done = task.completed - task.fields["first"]
+            if done <= 0 or not task.elapsed or task.total is None:
+                return Text("-:--:--", style="progress.remaining")
+            left = task.elapsed / done * max(task.total - task.completed, 0)
+            return Text(str(timedelta(seconds=round(left))), style="progress.remaining")
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -39,12 +54,14 @@ def progress_bar(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("elapsed"),
-        TimeRemainingColumn(),
+        TimeRemaining(),
         TextColumn("left"),
         TextColumn("{task.fields[status]}"),
         console=Console(stderr=True),
         transient=False,
     )
     with progress:
-        task = progress.add_task(label, total=total, completed=completed, status="")
+        task = progress.add_task(
+            label, total=total, completed=completed, status="", first=completed
+        )
         yield _Bar(progress, task)

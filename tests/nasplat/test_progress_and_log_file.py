@@ -28,6 +28,20 @@ def test_the_progress_bar_shows_time_elapsed_and_left(capsys: pytest.CaptureFixt
     assert re.search(r"2/4 \d+:\d\d:\d\d elapsed \d+:\d\d:\d\d left best x=1", err), err
 
 
+def test_time_left_after_one_slow_step(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One step of 10 minutes done of 4, the bar resumed at 1 of 5: about 30 minutes left (the
+    mean pace of the steps done here, however long they took)."""
+    clock = [1000.0]
+    monkeypatch.setattr("rich.console.monotonic", lambda: clock[0])
+    with progress_bar(True, total=5, completed=1, label="s") as bar:
+        clock[0] += 600
+        bar.advance("epoch")
+    err = capsys.readouterr().err
+    assert re.search(r"2/5 0:10:00 elapsed 0:30:00 left epoch", err), err
+
+
 def test_log_file_gets_every_record_with_its_time(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "search.log"
     log.parent.mkdir()
