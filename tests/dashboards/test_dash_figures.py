@@ -282,3 +282,48 @@ def test_app_serves_the_page_table_and_panels(built: Built) -> None:
     click = {"points": [{"customdata": ["12", "abc", "..."]}]}
     assert selected_number("fig-trials", {"rowId": "9"}, click) == 12
     assert selected_number("trials", None, None) is None
+
+
+def test_a_refresh_sends_only_the_figures_that_changed(built: Built) -> None:
+    """A new version redraws the Overview, but the best architecture's drawing is not sent
+    again while the best trial stays the same (the page holds its token); a new best is."""
+    pytest.importorskip("dash")
+    from dash_studies import add_trials
+
+    from dashboards.app import create_app
+    from dashboards.sources import store_version
+    from nasplat.budget import Budget
+    from nasplat.genotype import Genotype
+
+    app = create_app(built.url, refresh_s=1)
+    client = app.server.test_client()
+    output = next(key for key in app.callback_map if "panel-tokens.data" in key)
+    reader = app.server.config["nasplat_reader"]
+
+    def draw(tokens: dict[str, str]) -> dict[str, Any]:
+        inputs = [
+            {"id": "tabs", "property": "value", "value": "overview"},
+            {"id": "study", "property": "data", "value": built.study},
+            {"id": "compare", "property": "value", "value": []},
+            {"id": "version", "property": "data", "value": store_version(reader)},
+        ]
+        return _callback(
+            client, output, inputs, [{"id": "panel-tokens", "property": "data", "value": tokens}]
+        )
+
+    first = draw({})
+    tokens = first["panel-tokens"]["data"]
+    assert "fig-cell" in first and tokens["cell"] and tokens["trials"]
+    record = built.store.get_study(built.study)
+    before = built.store.best_trial(record.id)
+    add_trials(built.store, built.study, 3, seed=9, start=100)
+    assert built.store.best_trial(record.id).id == before.id  # none of them is a new best
+    second = draw(tokens)
+    assert "fig-trials" in second and "fig-timeline" in second
+    assert "fig-cell" not in second and second["panel-tokens"]["data"]["cell"] == tokens["cell"]
+    genotype = Genotype("chain", {"layer0.op": "conv_3x3", "layer0.width": 8, "layer0.skip": True})
+    trial = built.store.create_trial(record.id, genotype, Budget(epochs=3))
+    built.store.finish_trial(trial.id, state="COMPLETE", value=0.999)
+    third = draw(second["panel-tokens"]["data"])
+    assert "fig-cell" in third and "0.999" in json.dumps(third["fig-cell"])
+    assert draw({})["panel-tokens"]["data"]["cell"] == third["panel-tokens"]["data"]["cell"]
