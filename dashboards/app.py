@@ -127,26 +127,15 @@ def create_app(
         *[Output(f"fig-{key}", "figure") for key in KEYS],
         *[Output(f"notes-{tab}", "children") for tab in TABS],
         *[Output(f"notes-card-{tab}", "style") for tab in TABS],
-        Output("panel-tokens", "data"),
         Input("tabs", "value"),
         Input("study", "data"),
         Input("compare", "value"),
         Input("version", "data"),
-        State("panel-tokens", "data"),
         prevent_initial_call=True,  # the page arrives with the Overview drawn
     )
-    def draw(
-        tab: str,
-        study: str | None,
-        compare: list[str] | None,
-        version: Any,
-        tokens: dict[str, str] | None,
-    ) -> list[Any]:
-        """The panels of the visible tab; a figure the page already shows (same token, e.g. the
-        best architecture while the best trial stays) is not sent again."""
+    def draw(tab: str, study: str | None, compare: list[str] | None, version: Any) -> list[Any]:
         if not study:
             raise PreventUpdate
-        tokens = dict(tokens or {})
         tab_styles = [{} if t == tab else HIDDEN for t in TABS]
         slots, figures = [dash.no_update] * len(KEYS), [dash.no_update] * len(KEYS)
         notes = {t: dash.no_update for t in TABS}
@@ -156,23 +145,13 @@ def create_app(
             found = sources.draw(study, compare or [], version, key)
             index = KEYS.index(key)
             shown = found is not None and found.figure is not None
-            if found is not None and not shown:
-                listed.append(note(found))
-            if shown and tokens.get(key) == found.token:
-                continue  # on the page already
             slots[index] = {} if shown else HIDDEN
             figures[index] = found.figure if shown else {}
-            tokens[key] = found.token if shown else ""
+            if found is not None and not shown:
+                listed.append(note(found))
         notes[tab] = listed
         note_styles[tab] = {} if listed else HIDDEN
-        return [
-            *tab_styles,
-            *slots,
-            *figures,
-            *notes.values(),
-            *note_styles.values(),
-            tokens,
-        ]
+        return [*tab_styles, *slots, *figures, *notes.values(), *note_styles.values()]
 
     @app.callback(
         Output("trials", "getRowsResponse"),

@@ -133,11 +133,6 @@ def _slot(key: str, found: Panel | None = None, notation: str = "") -> html.Div:
     return html.Div(graph, id=f"slot-{key}", className="card", style=style)
 
 
-def shown_tokens(drawn: dict[str, Panel | None]) -> dict[str, str]:
-    """The tokens of the drawn figures by panel key (what the page holds; see ``Panel.token``)."""
-    return {k: p.token for k, p in drawn.items() if p is not None and p.figure is not None}
-
-
 def layout(reader: Reader, sources: Sources, refresh_s: float) -> html.Div:
     """The page as it arrives: the studies, the newest picked with its summary and Overview
     drawn (the prefetch started with the page request has usually drawn it), the version
@@ -190,7 +185,6 @@ def layout(reader: Reader, sources: Sources, refresh_s: float) -> html.Div:
             dcc.Store(id="version", data=version),
             dcc.Store(id="study", data=latest),
             dcc.Store(id="table-refresh"),
-            dcc.Store(id="panel-tokens", data=shown_tokens(drawn)),
             html.Div(
                 [
                     html.H2("Studies"),

@@ -9,9 +9,8 @@ are read once for the three Overview figures.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from uuid import uuid4
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -54,13 +53,11 @@ TITLES = {
 
 @dataclass(frozen=True)
 class Panel:
-    """A figure, or ``figure`` None and ``note`` saying why there is nothing to draw.
-    ``token`` names this drawing: a page that shows it already need not be sent it again."""
+    """A figure, or ``figure`` None and ``note`` saying why there is nothing to draw."""
 
     key: str
     figure: go.Figure | None
     note: str = ""
-    token: str = field(default_factory=lambda: uuid4().hex, compare=False)
 
     @property
     def title(self) -> str:
@@ -84,13 +81,6 @@ class StudySource:
     ) -> None:
         self.previous = previous  # the same study drawn earlier: its trials are read again only
         # where they can have changed (see data.trial_points)
-        # its best-architecture drawing, kept while the best trial stays the same
-        self.earlier_cell: tuple[Panel, tuple[int, float, Genotype], int] | None = None
-        if previous is not None and previous.drawn.get("cell") is not None:
-            info = previous.__dict__.get("info")
-            best = previous.__dict__.get("best")
-            if info is not None and best is not None:
-                self.earlier_cell = (previous.drawn["cell"], best, info.id)
         self.reader = reader
         self.study = study
         self.compare = [c for c in compare if c != study]
@@ -190,12 +180,7 @@ DRAW: dict[str, Callable[[StudySource], go.Figure | None]] = {
 
 
 def panel(src: StudySource, key: str) -> Panel | None:
-    """One panel, or None when it does not apply to the study (drawn once per source; the best
-    architecture's drawing is the earlier source's while the best trial is the same)."""
-    if key == "cell" and key not in src.drawn and src.earlier_cell is not None:
-        earlier, best, study_id = src.earlier_cell
-        if best == src.best and study_id == src.info.id:
-            src.drawn[key] = earlier
+    """One panel, or None when it does not apply to the study (drawn once per source)."""
     if key not in src.drawn:
         figure = DRAW[key](src)
         reason = None if figure is None else empty_reason(figure)
