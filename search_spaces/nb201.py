@@ -48,10 +48,6 @@ def resolve_op(name: str) -> str:
     return registry_name
 
 
-CANONICAL_MEMO = 50_000
-"""Cells whose canonical form a space instance remembers (all of NAS-Bench-201's 15,625)."""
-
-
 def edge_name(j: int, i: int) -> str:
     return f"edge.{j}.{i}"
 
@@ -133,28 +129,16 @@ class NB201Space(WeightSharingSpace):
         the fewest non-``none`` edges, then the smallest op indices in edge order: a pruned
         cell. 4,930 classes on the benchmark's 15,625 cells. ``isomorphism="nb201"`` uses
         NAS-Bench-201's own key (6,466 classes), ``"prune"`` only prunes dead edges (9,445).
-        Cached per space shape; a call is a dictionary lookup after ~0.4 s the first time,
-        and each cell's representative is remembered (equal cells share one object, so its
-        ``sha`` is computed once).
+        Cached per space shape; a call is a dictionary lookup after ~0.4 s the first time.
         """
         self.validate(genotype)
-        memo = self.__dict__.setdefault("_canonical_memo", {})  # cell -> representative
-        shared = self.__dict__.setdefault("_canonical_shared", {})  # representative -> itself
-        cell = tuple(genotype[name] for name in self.decision_map())
-        found = memo.get(cell)
-        if found is None:
-            dag = canonical_dag(
-                self.options["nodes"],
-                self.dag(genotype),
-                self.options["ops"],
-                rule=self.options["isomorphism"],
-            )
-            if len(memo) >= CANONICAL_MEMO:
-                memo.clear()
-                shared.clear()
-            representative = self.from_dag(dag)
-            found = memo[cell] = shared.setdefault(representative, representative)
-        return found
+        dag = canonical_dag(
+            self.options["nodes"],
+            self.dag(genotype),
+            self.options["ops"],
+            rule=self.options["isomorphism"],
+        )
+        return self.from_dag(dag)
 
     def to_notation(self, genotype: Genotype) -> str:
         return format_dag(self.options["nodes"], self.dag(genotype))
