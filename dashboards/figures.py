@@ -24,6 +24,7 @@ from dashboards.fmt import format_count, format_duration
 from dashboards.limits import TIMELINE_BARS
 from dashboards.style import STATE_COLORS
 from dashboards.thin import binned_concurrency, drawn_caption, time_bins
+from nasplat.strategy import ARCH_WEIGHT_KEYS
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -734,7 +735,7 @@ def trial_curves_figure(series: dict[str, pd.DataFrame], number: int) -> go.Figu
     """Every intermediate series of one trial (architecture weights, ``alpha.*`` and
     ``beta.*``, left out)."""
     title = f"Trial {number}: intermediate values"
-    shown = {k: v for k, v in series.items() if not k.startswith(("alpha.", "beta."))}
+    shown = {k: v for k, v in series.items() if not k.startswith(ARCH_WEIGHT_KEYS)}
     if not shown:
         return empty_figure("this trial reported no intermediate values", title)
     fig = go.Figure()

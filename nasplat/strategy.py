@@ -174,6 +174,11 @@ def _nothing_seen(genotype: Genotype) -> bool:
     return False
 
 
+ARCH_WEIGHT_KEYS = ("alpha.", "beta.")
+"""Prefixes of a one-shot search's per-epoch values that are architecture weights (per op; with
+PC-DARTS also per edge): stored, but left out of the epoch's log line and of trial curves."""
+
+
 class OneShotStrategy(Strategy):
     """A strategy that trains a weight-sharing supernet instead of asking for trials.
 

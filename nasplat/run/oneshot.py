@@ -37,6 +37,7 @@ from nasplat.run.study import StudyRun
 from nasplat.run.trial import describe_error, evaluate_and_record
 from nasplat.space import SearchSpace
 from nasplat.store import StudyRecord, TrialRecord, TrialStore
+from nasplat.strategy import ARCH_WEIGHT_KEYS
 
 if TYPE_CHECKING:
     import torch
@@ -47,9 +48,6 @@ log = logging.getLogger("nasplat")
 SUPERNET_TAG = "supernet"
 RETRAIN_TAG = "retrain"
 CHECKPOINTS_KEPT = 2
-ARCH_WEIGHT_KEYS = ("alpha.", "beta.")
-"""Prefixes of the per-epoch values that are architecture weights (per op; PC-DARTS per edge):
-recorded, but left out of the epoch's log line."""
 
 
 @dataclass

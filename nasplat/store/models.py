@@ -24,7 +24,7 @@ from sqlalchemy import (
 
 SCHEMA_VERSION = 4
 """1: the tables; 2: the loop's indexes; 3: the search processes' heartbeats (``drivers``);
-4: three single-column indexes dropped (:data:`DROPPED_INDEXES`). An older store is upgraded
+4: four single-column indexes dropped (:data:`DROPPED_INDEXES`). An older store is upgraded
 when a writing command opens it."""
 
 DROPPED_INDEXES = (
