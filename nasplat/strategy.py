@@ -100,6 +100,12 @@ class Strategy(ABC):
         self.budget = int(budget) if budget else None  # trials the study will run (None: unknown)
         self._seen: Callable[[Genotype], bool] = _nothing_seen
 
+    def budget_scaled(self, default: int, per: int, least: int) -> int:
+        """A size option's default: ``default``, or with a study budget ``budget // per`` when
+        that is smaller, but at least ``least`` (short searches get proportionally smaller
+        populations, start-up phases and batches)."""
+        return default if self.budget is None else max(least, min(default, self.budget // per))
+
     def avoid(self, seen: Callable[[Genotype], bool]) -> None:
         """``seen(genotype)``: whether the study already has this architecture (canonically).
         Set by the loop before it asks; until then nothing counts as seen."""

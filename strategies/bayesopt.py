@@ -212,7 +212,7 @@ class BayesOpt(Strategy):
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, budget=budget)
         if n_init is None:
-            n_init = 10 if self.budget is None else max(2, min(10, self.budget // 10))
+            n_init = self.budget_scaled(10, per=10, least=2)
         if n_init < 1:
             raise ConfigError(f"bayesopt: n_init must be >= 1, got {n_init}")
         if parents < 0 or n_random < 0 or parents + n_random == 0:

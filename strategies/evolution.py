@@ -69,7 +69,7 @@ class RegularizedEvolution(Strategy):
             space, seed=seed, direction=direction, budget=budget, objectives=objectives
         )
         if population_size is None:  # 20 (Real et al.'s NB201 setting), a quarter of the budget
-            population_size = 20 if self.budget is None else max(2, min(20, self.budget // 4))
+            population_size = self.budget_scaled(20, per=4, least=2)
         if tournament_size is None:  # 10 (tuned on NB201), at most the population
             tournament_size = min(10, int(population_size))
         if population_size < 2:

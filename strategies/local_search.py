@@ -77,7 +77,7 @@ class LocalSearch(Strategy):
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, budget=budget)
         if n_init is None:
-            n_init = 10 if self.budget is None else max(1, min(10, self.budget // 5))
+            n_init = self.budget_scaled(10, per=5, least=1)
         if n_init < 1:
             raise ConfigError(f"local-search: n_init must be >= 1, got {n_init}")
         if order not in ("random", "predicted"):

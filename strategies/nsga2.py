@@ -61,7 +61,7 @@ class NSGA2Strategy(OptunaStrategy):
             space, seed=seed, direction=direction, budget=budget, objectives=objectives
         )
         if population_size is None:
-            population_size = 50 if self.budget is None else max(4, min(50, self.budget // 10))
+            population_size = self.budget_scaled(50, per=10, least=4)
         if int(population_size) < 2:
             raise ConfigError(f"nsga2: population_size must be >= 2, got {population_size}")
         for option, value in (

@@ -242,7 +242,7 @@ class ReinforceStrategy(Strategy):
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, budget=budget)
         if batch_size is None:  # 4, fewer when the budget leaves fewer than 10 updates
-            batch_size = 4 if self.budget is None else max(1, min(4, self.budget // 10))
+            batch_size = self.budget_scaled(4, per=10, least=1)
         if batch_size < 1:
             raise ConfigError(f"rl: batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= baseline_decay < 1.0:

@@ -51,7 +51,7 @@ class TPEStrategy(OptunaStrategy):
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, budget=budget)
         if n_startup_trials is None:  # 10, at most a fifth of the budget (at least 2)
-            n_startup_trials = 10 if self.budget is None else max(2, min(10, self.budget // 5))
+            n_startup_trials = self.budget_scaled(10, per=5, least=2)
         if n_startup_trials < 0:
             raise ConfigError(f"tpe: n_startup_trials must be >= 0, got {n_startup_trials}")
         self.n_startup_trials = n_startup_trials
