@@ -40,7 +40,6 @@ from dashboards.page import (
 from dashboards.plotlyjs import ROUTE as PLOTLY_ROUTE
 from dashboards.plotlyjs import plotly_js_path
 from dashboards.sources import Sources, store_version
-from dashboards.summary import study_summary
 from dashboards.table import FilterError, trial_rows
 
 
@@ -92,8 +91,8 @@ def create_app(
         Input("version", "data"),
         prevent_initial_call=True,
     )
-    def list_studies(_version: Any) -> tuple[list[dict[str, Any]], list[str]]:
-        frame = data.studies_frame(reader)
+    def list_studies(version: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        frame = sources.studies(version)
         return clean_rows(frame[list(STUDY_COLUMNS)].to_dict("records")), frame["name"].tolist()
 
     @app.callback(
@@ -115,10 +114,10 @@ def create_app(
         Input("version", "data"),
         prevent_initial_call=True,  # the page arrives with it
     )
-    def summarize(study: str | None, _version: Any) -> tuple[str, list[Any], str]:
+    def summarize(study: str | None, version: Any) -> tuple[str, list[Any], str]:
         if not study:
             return "No study in this store yet", [], ""
-        summary = study_summary(reader, study)
+        summary = sources.summary(study, version)
         return f"Study {study}", summary_items(summary), summary.notation
 
     @app.callback(

@@ -101,31 +101,47 @@ def best_so_far(
         known = (points or {}).get(name)
         if known is None:
             df = _completed(reader, info)
+            elapsed = _seconds(df["finished"]) - _seconds(df["start"])
         else:
-            done = known[(known["state"] == "COMPLETE") & known["value"].notna()]
-            df = pd.DataFrame(
-                {"number": done["number"], "value": done["value"], "finished": done["end_s"]}
-            ).assign(start=known["start_s"].min())
+            done = ((known["state"] == "COMPLETE") & known["value"].notna()).to_numpy()
+            df = known.loc[done, ["number", "value"]]
+            elapsed = known["end_s"].to_numpy()[done] - known["start_s"].min()
         if df.empty:
             continue
-        df["value"] = df["value"].astype(float)
-        df["elapsed_s"] = _seconds(df["finished"]) - _seconds(df["start"])
-        df["best_by_number"] = _running_best(df["value"].to_numpy(), info.maximize)
-        by_time = df.sort_values(["elapsed_s", "number"], kind="stable")
-        best_by_time = _running_best(by_time["value"].to_numpy(), info.maximize)
-        df.loc[by_time.index, "best_by_time"] = best_by_time
-        changed = df["best_by_number"].ne(df["best_by_number"].shift())
-        time_changed = pd.Series(best_by_time != np.roll(best_by_time, 1), index=by_time.index)
-        time_changed.iloc[0] = True
-        changed |= time_changed.reindex(df.index)
-        changed.iloc[-1] = True
-        df = df[changed].copy()
-        df.insert(0, "study", name)
-        frames.append(df)
+        frames.append(_best_steps(name, df["number"], df["value"], elapsed, info.maximize))
     columns = ["study", "number", "value", "best_by_number", "best_by_time", "elapsed_s"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _best_steps(study: str, number: Any, value: Any, elapsed: Any, maximize: bool) -> pd.DataFrame:
+    """The running bests of one study's completed trials (in number order), by number and by
+    elapsed time, keeping only the rows where either changes, plus the last."""
+    number = np.asarray(number)
+    value = np.asarray(value, dtype=float)
+    elapsed = np.asarray(elapsed, dtype=float)
+    by_number = _running_best(value, maximize)
+    order = np.lexsort((number, elapsed))  # by time, ties by number; NaN times last
+    best_in_time = _running_best(value[order], maximize)
+    by_time = np.empty_like(best_in_time)
+    by_time[order] = best_in_time
+    keep = np.ones(len(value), dtype=bool)
+    keep[1:] = by_number[1:] != by_number[:-1]
+    time_changes = np.ones(len(value), dtype=bool)
+    time_changes[1:] = best_in_time[1:] != best_in_time[:-1]
+    keep[order[time_changes]] = True
+    keep[-1] = True
+    return pd.DataFrame(
+        {
+            "study": study,
+            "number": number[keep],
+            "value": value[keep],
+            "best_by_number": by_number[keep],
+            "best_by_time": by_time[keep],
+            "elapsed_s": elapsed[keep],
+        }
+    )
 
 
 # --- hypervolume ------------------------------------------------------------------------------

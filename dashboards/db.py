@@ -32,6 +32,7 @@ class StudyInfo:
     objective: str
     direction: Direction
     config: dict[str, Any]
+    objectives: tuple[str, ...] = ()  # every objective's name, the first being ``objective``
 
     @property
     def maximize(self) -> bool:
@@ -130,6 +131,7 @@ class Reader:
             objective=str(objective),
             direction=Direction.parse(direction),
             config=dict(row["config"] or {}),
+            objectives=tuple(str(o[0]) for o in row["objectives"]),
         )
 
     def study_names(self) -> list[str]:

@@ -164,10 +164,11 @@ def hypervolume_figure(frame: pd.DataFrame, reference: str = "") -> go.Figure:
 def trials_figure(
     frame: pd.DataFrame, objective: str = "objective", metrics: Sequence[str] = COST_METRICS
 ) -> go.Figure:
-    """Objective against each cost metric present (params, FLOPs, latency), one trace per state,
-    the Pareto front drawn as a line; hover shows the trial, its hash and genotype. Rows whose
-    ``drawn`` column is empty are left out (a thinned frame, see
-    :func:`dashboards.data.trials_frame`) and the subtitle says what is drawn."""
+    """Objective against a cost metric (params, FLOPs, latency: buttons switch between those
+    present, one drawn at a time), one trace per state, the Pareto front drawn as a line; hover
+    shows the trial, its hash and genotype. Rows whose ``drawn`` column is empty are left out (a
+    thinned frame, see :func:`dashboards.data.trials_frame`) and the subtitle says what is
+    drawn."""
     title = f"All trials: {objective} against cost"
     scored = frame[frame["value"].notna()] if not frame.empty else frame
     if scored.empty:
@@ -178,7 +179,6 @@ def trials_figure(
         scored = scored[scored["drawn"] != ""]
     present = [m for m in metrics if m in scored and scored[m].notna().any()]
     axes = present or ["number"]
-    fig = make_subplots(rows=1, cols=len(axes), shared_yaxes=True, horizontal_spacing=0.04)
     hover = (
         "trial %{customdata[0]} (%{customdata[1]})<br>"
         + objective
@@ -191,51 +191,74 @@ def trials_figure(
             axis=-1,
         )
 
-    for col, metric in enumerate(axes, start=1):
-        for state in STATE_ORDER:
-            group = scored[(scored["state"] == state) & scored[metric].notna()]
+    traces, owner = [], []  # owner: the axis (index into axes) each trace belongs to
+    for k, metric in enumerate(axes):
+        groups = [
+            (state, scored[(scored["state"] == state) & scored[metric].notna()])
+            for state in STATE_ORDER
+        ]
+        flag = f"pareto_{metric}"
+        if flag in scored:
+            groups.append(("Pareto front", scored[scored[flag]].sort_values(metric)))
+        for name, group in groups:
             if group.empty:
                 continue
-            fig.add_trace(
+            front = name == "Pareto front"
+            traces.append(
                 _scatter(
                     len(group),
                     x=group[metric],
                     y=group["value"],
-                    mode="markers",
-                    marker={"color": _translucent(STATE_COLORS[state]), "size": 6},
-                    name=state,
-                    legendgroup=state,
-                    showlegend=col == 1,
+                    mode="lines+markers" if front else "markers",
+                    line={"shape": "hv", "color": "#222", "width": 1.5} if front else None,
+                    marker=(
+                        {"symbol": "diamond", "size": 9, "color": "#222"}
+                        if front
+                        else {"color": _translucent(STATE_COLORS[name]), "size": 6}
+                    ),
+                    name=name,
+                    legendgroup=name,
+                    visible=k == 0,
                     customdata=custom(group),
                     hovertemplate=hover,
-                ),
-                row=1,
-                col=col,
-            )
-        flag = f"pareto_{metric}"
-        if flag in scored:
-            front = scored[scored[flag]].sort_values(metric)
-            if not front.empty:
-                fig.add_trace(
-                    _scatter(
-                        len(front),
-                        x=front[metric],
-                        y=front["value"],
-                        mode="lines+markers",
-                        line={"shape": "hv", "color": "#222", "width": 1.5},
-                        marker={"symbol": "diamond", "size": 9, "color": "#222"},
-                        name="Pareto front",
-                        legendgroup="pareto",
-                        showlegend=col == 1,
-                        customdata=custom(front),
-                        hovertemplate=hover,
-                    ),
-                    row=1,
-                    col=col,
                 )
-        log = metric != "number" and (scored[metric] > 0).all()
-        fig.update_xaxes(title_text=metric, type="log" if log else "linear", row=1, col=col)
-    fig.update_yaxes(title_text=objective, row=1, col=1)
+            )
+            owner.append(k)
+    fig = go.Figure(traces)
+
+    def x_axis(metric: str) -> dict[str, Any]:
+        log = metric != "number" and bool((scored[metric].dropna() > 0).all())
+        return {"title": {"text": metric}, "type": "log" if log else "linear"}
+
+    fig.update_layout(xaxis=x_axis(axes[0]), yaxis={"title": {"text": objective}})
+    if len(axes) > 1:
+        fig.update_layout(
+            updatemenus=[
+                {
+                    "type": "buttons",
+                    "direction": "right",
+                    "x": 1,
+                    "xanchor": "right",
+                    "y": 1.02,
+                    "yanchor": "bottom",
+                    "buttons": [
+                        {
+                            "label": metric,
+                            "method": "update",
+                            "args": [
+                                {"visible": [o == k for o in owner]},
+                                {
+                                    "xaxis.title.text": metric,
+                                    "xaxis.type": x_axis(metric)["type"],
+                                    "xaxis.autorange": True,
+                                },
+                            ],
+                        }
+                        for k, metric in enumerate(axes)
+                    ],
+                }
+            ]
+        )
     return _layout(fig, title, height=440, caption=caption)
 
 

@@ -12,13 +12,12 @@ from typing import Any
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from dashboards import data
 from dashboards.db import Reader
 from dashboards.panels import Panel
 from dashboards.plotlyjs import ROUTE as PLOTLY_ROUTE
 from dashboards.sources import Sources, store_version
 from dashboards.style import CSS, STATE_COLORS
-from dashboards.summary import Summary, study_summary
+from dashboards.summary import Summary
 from dashboards.table import COLUMNS, NUMERIC_COLUMNS
 
 TABS = {
@@ -137,15 +136,15 @@ def layout(reader: Reader, sources: Sources, refresh_s: float) -> html.Div:
     """The page as it arrives: the studies, the newest picked with its summary and Overview
     drawn (the prefetch started with the page request has usually drawn it), the version
     token. The page's first figures need no callback."""
-    frame = data.studies_frame(reader)
+    version = store_version(reader)
+    frame = sources.studies(version)
     rows = clean_rows(frame[list(STUDY_COLUMNS)].to_dict("records"))
     latest = rows[-1]["name"] if rows else None
-    version = store_version(reader)
     drawn: dict[str, Panel | None] = {}
     title, items, notation = "No study in this store yet", [], ""
     if latest is not None:
         drawn = {key: sources.draw(latest, [], version, key) for key in TABS["overview"]}
-        summary = study_summary(reader, latest)
+        summary = sources.summary(latest, version)
         title, items, notation = f"Study {latest}", summary_items(summary), summary.notation
     notes = [note(p) for p in drawn.values() if p is not None and p.figure is None]
     panels = {

@@ -34,6 +34,7 @@ from dashboards.figures import (
 )
 from dashboards.fmt import format_value
 from dashboards.limits import MAX_POINTS, TIMELINE_BARS
+from dashboards.summary import Summary, summary_with_best
 from nasplat.genotype import Genotype
 
 TITLES = {
@@ -87,6 +88,15 @@ class StudySource:
         self.top_k = top_k
         self.max_points = max_points
         self.drawn: dict[str, Panel | None] = {}  # panels already drawn, by key
+        self.kept_cell = None if previous is None else previous.cell_drawing()
+
+    def cell_drawing(self) -> tuple[tuple[int, int, float], Panel | None] | None:
+        """(study id, best trial number, value) and the best-architecture panel drawn for it, if
+        drawn: a later source of the study keeps the drawing while the best trial stays."""
+        best = self.__dict__.get("best")
+        if "cell" not in self.drawn or best is None:
+            return None
+        return (self.info.id, best[0], best[1]), self.drawn["cell"]
 
     @cached_property
     def info(self) -> StudyInfo:
@@ -114,6 +124,10 @@ class StudySource:
     def best(self) -> tuple[int, float, Genotype] | None:
         return data.best_genotype(self.reader, self.study)
 
+    @cached_property
+    def summary(self) -> Summary:
+        return summary_with_best(self.reader, self.study, self.best)
+
 
 def _best_so_far(src: StudySource) -> go.Figure:
     frame = data.best_so_far(src.reader, [src.study, *src.compare], {src.study: src.points})
@@ -122,6 +136,8 @@ def _best_so_far(src: StudySource) -> go.Figure:
 
 def _hypervolume(src: StudySource) -> go.Figure | None:
     """Multi-objective studies only (their trials carry a ``hypervolume`` metric)."""
+    if len(src.info.objectives) < 2:
+        return None
     frame = data.hypervolume_history(src.reader, src.study)
     return None if frame.empty else hypervolume_figure(frame, data.reference_text(src.info))
 
@@ -181,6 +197,10 @@ DRAW: dict[str, Callable[[StudySource], go.Figure | None]] = {
 
 def panel(src: StudySource, key: str) -> Panel | None:
     """One panel, or None when it does not apply to the study (drawn once per source)."""
+    if key == "cell" and src.kept_cell is not None and src.best is not None:
+        (study_id, number, value), kept = src.kept_cell
+        if (study_id, number, value) == (src.info.id, src.best[0], src.best[1]):
+            src.drawn.setdefault(key, kept)
     if key not in src.drawn:
         figure = DRAW[key](src)
         reason = None if figure is None else empty_reason(figure)

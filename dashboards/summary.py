@@ -98,6 +98,14 @@ def notation(genotype: Genotype, space_options: dict[str, Any] | None = None) ->
 
 def study_summary(reader: Reader, study: str) -> Summary:
     """The summary of ``study``: counts by state in SQL, the best trial and its notation."""
+    return summary_with_best(reader, study, data.best_genotype(reader, study))
+
+
+def summary_with_best(
+    reader: Reader, study: str, best: tuple[int, float, Genotype] | None
+) -> Summary:
+    """:func:`study_summary` with the best trial already read (see
+    :func:`dashboards.data.best_genotype`)."""
     info = reader.study(study)
     t = models.trials
     counts = dict(
@@ -107,7 +115,6 @@ def study_summary(reader: Reader, study: str) -> Summary:
     )
     ordered = {s: int(counts.pop(s, 0)) for s in data.STATE_ORDER}
     ordered.update({str(s): int(n) for s, n in counts.items()})
-    best = data.best_genotype(reader, study)
     extra: dict[str, Any] = {}
     if best is not None:
         number, value, genotype = best

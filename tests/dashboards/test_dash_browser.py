@@ -53,10 +53,12 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def points(browser: Browser, graph: str, trace: str) -> int:
-    """Points of the traces named ``trace`` in a rendered plotly graph (from the DOM's data)."""
+    """Points of the shown traces named ``trace`` in a rendered plotly graph (from the DOM's
+    data; a hidden trace keeps none there)."""
     return browser.evaluate(
         f"((document.querySelector('#{graph} .js-plotly-plot') || {{}})._fullData || [])"
-        f".filter(t => t.name === '{trace}').reduce((n, t) => n + t.x.length, 0)"
+        f".filter(t => t.name === '{trace}' && t.visible === true)"
+        ".reduce((n, t) => n + t.x.length, 0)"
     )
 
 
@@ -157,6 +159,18 @@ def test_live_dashboard_and_offline_report(built: Built, tmp_path: Path) -> None
             assert "repeating-linear-gradient" in style[0] and style[1] == "none"
             complete_points = points(browser, "fig-trials", "COMPLETE")
             assert complete_points > 0
+            # the trials scatter draws one cost metric at a time; its buttons switch metric
+            graph = "document.querySelector('#fig-trials .js-plotly-plot')"
+            browser.evaluate(
+                "document.querySelectorAll('#fig-trials .updatemenu-button')[1]"
+                ".dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+            )
+            browser.wait_for(f"{graph}.layout.xaxis.title.text === 'flops'", timeout=10)
+            assert points(browser, "fig-trials", "COMPLETE") == complete_points
+            assert browser.evaluate(
+                f"{graph}._fullData.filter(t => t.visible === true).every(t => t.xaxis === 'x')"
+                f" && {graph}.data.filter(t => t.visible === true).length * 3 === {graph}.data.length"
+            )
 
             # a search writes more trials: the page shows them after the next refresh
             add_trials(store, built.study, 6, seed=5, start=200)

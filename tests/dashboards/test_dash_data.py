@@ -287,6 +287,34 @@ def test_trial_points_read_again_only_what_changed(built: Built, reader: Reader)
     assert merged.set_index("id").loc[extra.id, "state"] == "INTERRUPTED"
 
 
+def test_sources_share_reads_per_version_and_keep_the_best_drawing(
+    built: Built, reader: Reader
+) -> None:
+    from dashboards.sources import Sources, store_version
+
+    sources = Sources(reader, top_k=20, max_points=None)
+    store, study = built.store, built.study
+    version = store_version(reader)
+    assert sources.studies(version) is sources.studies(version)  # read once per version
+    summary = sources.summary(study, version)
+    assert summary is sources.summary(study, version)
+    cell = sources.draw(study, [], version, "cell")
+    # a worse trial: a new version, the same best trial, so the same drawing
+    record = store.get_study(study)
+    worse = store.create_trial(record.id, chain_genotype(random.Random(8)), Budget(epochs=3))
+    store.finish_trial(worse.id, state="COMPLETE", value=0.01)
+    newer = store_version(reader)
+    assert newer != version
+    assert sources.studies(newer) is not sources.studies(version)
+    assert sources.summary(study, newer).trials == summary.trials + 1
+    assert sources.draw(study, [], newer, "cell") is cell
+    # a better one: drawn again, titled with the new best trial
+    better = store.create_trial(record.id, chain_genotype(random.Random(9)), Budget(epochs=3))
+    store.finish_trial(better.id, state="COMPLETE", value=2.0)
+    redrawn = sources.draw(study, [], store_version(reader), "cell")
+    assert redrawn is not cell and f"trial {better.number}," in redrawn.figure.layout.title.text
+
+
 def test_package_import_stays_light() -> None:
     import subprocess
     import sys

@@ -48,7 +48,16 @@ def test_every_figure_draws_real_traces(built: Built, reader: Reader) -> None:
         t for t in built.store.trials(built.study, states=["COMPLETE"]) if "params" in t.metrics
     ]
     shown = sum(len(t.x) for t in trials.data if t.name == "COMPLETE")
-    assert shown == 3 * len(with_cost)  # one point per trial on each cost panel
+    assert shown == 3 * len(with_cost)  # one point per trial for each cost metric
+    # one cost metric drawn at a time; the buttons switch the visible traces and the x axis
+    (menu,) = trials.layout.updatemenus
+    assert [b.label for b in menu.buttons] == ["params", "flops", "latency_ms"]
+    visible = [t.name for t in trials.data if t.visible]
+    assert "COMPLETE" in visible and len(visible) == len(trials.data) // 3
+    for button in menu.buttons:
+        mask, axis = button.args
+        assert sum(mask["visible"]) == len(visible) and axis["xaxis.title.text"] == button.label
+    assert trials.layout.xaxis.title.text == "params"
     assert not trials.layout.title.subtitle.text  # nothing thinned
     assert {t.name for t in figures["curves"].data} >= {
         "COMPLETE curves",
