@@ -12,6 +12,7 @@ from nasplat.errors import InvalidGenotypeError
 
 Value = str | int | float | bool | None
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)  # exact types: the fast check (subclasses go the long way)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,27 @@ class Decision:
         return {"name": self.name, "choices": list(self.choices)}
 
 
+def _checked(items: tuple[Any, ...]) -> dict[str, Value]:
+    """(name, value) pairs as a dict, each checked: one error line naming what is wrong."""
+    index: dict[str, Value] = {}
+    for pair in items:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise InvalidGenotypeError(
+                f"genotype entries must be (name, value) pairs, got {pair!r}"
+            )
+        key, value = pair
+        if not isinstance(key, str):
+            raise InvalidGenotypeError(f"decision name must be a string, got {key!r}")
+        if not isinstance(value, _SCALARS):
+            raise InvalidGenotypeError(
+                f"decision {key!r} has a non-scalar value {value!r} (str, int, float, bool or null)"
+            )
+        if key in index:
+            raise InvalidGenotypeError(f"decision {key!r} appears twice")
+        index[key] = value
+    return index
+
+
 class Genotype(Mapping[str, Value]):
     """A space name plus a frozen, ordered mapping from decision names to chosen values.
 
@@ -41,27 +63,18 @@ class Genotype(Mapping[str, Value]):
     __slots__ = ("_space", "_items", "_index", "_sha")
 
     def __init__(self, space: str, decisions: Mapping[str, Value] | Any) -> None:
-        items = tuple(decisions.items() if isinstance(decisions, Mapping) else decisions)
         if not isinstance(space, str) or not space:
             raise InvalidGenotypeError("genotype needs a non-empty space name")
-        index: dict[str, Value] = {}
-        for pair in items:
-            if not (isinstance(pair, tuple | list) and len(pair) == 2):
-                raise InvalidGenotypeError(
-                    f"genotype entries must be (name, value) pairs, got {pair!r}"
-                )
-            key, value = pair
-            if not isinstance(key, str):
-                raise InvalidGenotypeError(f"decision name must be a string, got {key!r}")
-            if not isinstance(value, _SCALARS):
-                raise InvalidGenotypeError(
-                    f"decision {key!r} has a non-scalar value {value!r} (str, int, float, bool or null)"
-                )
-            if key in index:
-                raise InvalidGenotypeError(f"decision {key!r} appears twice")
-            index[key] = value
+        if isinstance(decisions, dict):  # the common case, checked in bulk
+            index = dict(decisions)
+            if not all(type(k) is str and type(v) in _SCALAR_TYPES for k, v in index.items()):
+                index = _checked(tuple(index.items()))
+        else:
+            index = _checked(
+                tuple(decisions.items() if isinstance(decisions, Mapping) else decisions)
+            )
         self._space = space
-        self._items = tuple((k, v) for k, v in index.items())
+        self._items = tuple(index.items())
         self._index = index
         self._sha: str | None = None
 

@@ -106,19 +106,35 @@ class SearchSpace(ABC):
                 f"genotype is for space {genotype.space!r}, not {self.name!r}"
             )
         known = self.decision_map()
-        for key in genotype:
-            if key not in known:
-                raise InvalidGenotypeError(f"unknown decision {key!r} for space {self.name!r}")
-        for decision in known.values():
-            if decision.name not in genotype:
-                raise InvalidGenotypeError(f"decision {decision.name!r} is missing")
-            value = genotype[decision.name]
-            if not any(type(c) is type(value) and c == value for c in decision.choices):
-                raise InvalidGenotypeError(
-                    f"decision {decision.name!r} has value {value!r}; choices: "
-                    + ", ".join(map(repr, decision.choices))
-                )
+        allowed = self._allowed_values()
+        if len(genotype) != len(known) or not all(
+            (type(v), v) in allowed.get(k, ()) for k, v in genotype.items()
+        ):  # something is off: find what, in the order a user reads it
+            for key in genotype:
+                if key not in known:
+                    raise InvalidGenotypeError(f"unknown decision {key!r} for space {self.name!r}")
+            for decision in known.values():
+                if decision.name not in genotype:
+                    raise InvalidGenotypeError(f"decision {decision.name!r} is missing")
+                value = genotype[decision.name]
+                if (type(value), value) not in allowed[decision.name]:
+                    raise InvalidGenotypeError(
+                        f"decision {decision.name!r} has value {value!r}; choices: "
+                        + ", ".join(map(repr, decision.choices))
+                    )
         self.check(genotype)
+
+    def _allowed_values(self) -> dict[str, frozenset[tuple[type, Value]]]:
+        """Per decision, its choices as (type, value) pairs: 1, 1.0 and True are different
+        choices."""
+        cached = self.__dict__.get("_allowed")
+        if cached is None:
+            cached = {
+                name: frozenset((type(c), c) for c in d.choices)
+                for name, d in self.decision_map().items()
+            }
+            self.__dict__["_allowed"] = cached
+        return cached
 
     def check(self, genotype: Genotype) -> None:
         """Structural checks beyond per-decision choices (override in subclasses)."""
