@@ -37,6 +37,9 @@ TRAINING = (
     Option("label_smoothing", "float", 0.0, "label smoothing of the loss"),
     Option("bn_recalibration", "int", 10, "batches to re-estimate BatchNorm on (0: none)"),
     Option("channels_last", "bool", False, "weights in channels-last order (faster convs on CPU)"),
+    Option(
+        "augment", "str", "none", "training images changed per batch: none, crop, flip, crop+flip"
+    ),
 )
 """The training loop's settings, with :class:`nasplat.ml.training.TrainConfig`'s defaults."""
 CONSTRAINTS = Option(

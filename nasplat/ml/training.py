@@ -137,7 +137,9 @@ class TrainConfig:
     up to this many training batches (a fixed subset drawn once per run; 0: keep the running
     averages of training). Models without BatchNorm are not touched. ``channels_last``: the
     model's 4-d weights (and so its convolutions' outputs) in channels-last memory order, which
-    trains convolutional networks faster on CPUs (docs/benchmarks.md).
+    trains convolutional networks faster on CPUs (docs/benchmarks.md). ``augment``: random
+    changes to each training batch of images (:func:`augment_batch`): ``none``, ``crop``,
+    ``flip`` or ``crop+flip``.
     """
 
     epochs: int = 10
@@ -155,6 +157,7 @@ class TrainConfig:
     nesterov: bool = False
     bn_recalibration: int = 10
     channels_last: bool = False
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
@@ -170,10 +173,43 @@ class TrainConfig:
             "num_threads must be >= 1 or None": self.num_threads is None or self.num_threads >= 1,
             "bn_recalibration must be >= 0": self.bn_recalibration >= 0,
             "channels_last must be true or false": isinstance(self.channels_last, bool),
+            f"augment must be none or a '+' list of {', '.join(AUGMENTATIONS)}, got "
+            f"{self.augment!r}": self.augment == "none"
+            or (
+                isinstance(self.augment, str)
+                and all(a in AUGMENTATIONS for a in self.augment.split("+"))
+            ),
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
             raise ConfigError(f"invalid training config: {'; '.join(failed)}")
+
+
+AUGMENTATIONS = ("crop", "flip")
+"""What ``TrainConfig.augment`` may combine."""
+
+
+def augment_batch(xb: torch.Tensor, augment: str, generator: torch.Generator) -> torch.Tensor:
+    """A batch of images (N, C, H, W) randomly changed per image: ``crop`` shifts each image
+    by up to an eighth of its size (at least 1 pixel) in each direction, filling with zeros
+    (the padded random crop of CIFAR training); ``flip`` mirrors half of them left to right.
+    Other inputs (not 4-d) and ``none`` pass unchanged. Draws from ``generator`` (CPU)."""
+    if augment == "none" or xb.dim() != 4:
+        return xb
+    n, _, height, width = xb.shape
+    parts = augment.split("+")
+    if "flip" in parts:
+        flipped = torch.rand(n, generator=generator) < 0.5
+        xb = torch.where(flipped.to(xb.device)[:, None, None, None], xb.flip(3), xb)
+    if "crop" in parts:
+        pad = max(1, min(height, width) // 8)
+        padded = F.pad(xb, (pad, pad, pad, pad))
+        dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(xb.device)
+        rows = (torch.arange(height, device=xb.device)[None, :] + dy[:, None])[:, :, None]
+        cols = (torch.arange(width, device=xb.device)[None, :] + dx[:, None])[:, None, :]
+        picked = padded[torch.arange(n, device=xb.device)[:, None, None], :, rows, cols]
+        xb = picked.permute(0, 3, 1, 2).contiguous()
+    return xb
 
 
 def _check_choice(what: str, value: str, choices: dict[str, Any]) -> None:
@@ -343,6 +379,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     generator: torch.Generator
     calibration: list[torch.Tensor] = field(default_factory=list)
+    augmenter: torch.Generator | None = None  # draws the batches' augmentations
 
     def recalibrate(self) -> None:
         """Re-estimate BatchNorm statistics on the run's fixed calibration batches."""
@@ -355,6 +392,8 @@ class _Run:
         for index in _batches(len(self.y), self.config.batch_size, self.generator):
             index = index.to(self.device)
             xb, yb = self.x[index], self.y[index]
+            if self.augmenter is not None:
+                xb = augment_batch(xb, self.config.augment, self.augmenter)
             self.optimizer.zero_grad(set_to_none=True)
             out = _logits(self.model(xb))
             loss = F.cross_entropy(out, yb, label_smoothing=self.config.label_smoothing)
@@ -390,7 +429,11 @@ def _start_run(model: nn.Module, splits: DataSplits, config: TrainConfig) -> _Ru
         drawn = torch.Generator().manual_seed(config.seed + 1)
         batches = _batches(len(y), config.batch_size, drawn)[: config.bn_recalibration]
         calibration = [index.to(device) for index in batches]
-    return _Run(model, config, device, x, y, optimizer, scheduler, generator, calibration)
+    # its own generator too: the same batches in the same order with or without augmentation
+    augmenter = None if config.augment == "none" else torch.Generator().manual_seed(config.seed + 2)
+    return _Run(
+        model, config, device, x, y, optimizer, scheduler, generator, calibration, augmenter
+    )
 
 
 def _is_better(record: dict[str, float], best: dict[str, float] | None) -> bool:

@@ -16,6 +16,7 @@ from nasplat.evaluator import Reporter
 from nasplat.ml.data import DataSplits, load_dataset
 from nasplat.ml.training import (
     TrainConfig,
+    augment_batch,
     evaluate_model,
     resolve_device,
     seed_everything,
@@ -251,6 +252,7 @@ def test_evaluate_model_matches_manual_computation_and_keeps_mode(tiny: DataSpli
         ({"epochs": -1}, "epochs must be >= 0"),
         ({"batch_size": 0, "lr": 0.0}, "batch_size must be >= 1; lr must be > 0"),
         ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"augment": "crop+rotate"}, "augment must be none or a '\\+' list of crop, flip"),
     ],
 )
 def test_train_config_validation(changes: dict[str, object], message: str) -> None:
@@ -326,3 +328,69 @@ def test_channels_last_trains_the_same_network_in_another_memory_order(digits: D
 def test_channels_last_must_be_a_boolean() -> None:
     with pytest.raises(ConfigError, match="channels_last"):
         TrainConfig(channels_last="yes")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def test_augment_batch_shifts_and_mirrors_each_image() -> None:
+    x = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16) + 1
+    many = x.repeat(32, 1, 1, 1)
+    generator = torch.Generator().manual_seed(0)
+    flipped = augment_batch(many, "flip", generator)
+    mirrored = [bool(torch.equal(f, o.flip(2))) for f, o in zip(flipped, many, strict=True)]
+    kept = [bool(torch.equal(f, o)) for f, o in zip(flipped, many, strict=True)]
+    assert all(m != k for m, k in zip(mirrored, kept, strict=True))  # each one or the other
+    assert 10 < sum(mirrored) < 54  # about half of 64
+    cropped = augment_batch(many, "crop", generator)
+    assert cropped.shape == many.shape
+    shifts = set()
+    for out, image in zip(cropped, many, strict=True):
+        # a shift by (dy, dx) within 16 // 8 = 2 pixels, zeros where the image left the frame
+        matches = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(out, _shifted(image, dy, dx))
+        ]
+        assert len(matches) == 1
+        shifts.add(matches[0])
+    assert len(shifts) > 10  # different shifts for different images
+    assert augment_batch(many, "none", generator) is many
+    flat = torch.ones(4, 10)
+    assert augment_batch(flat, "crop+flip", generator) is flat  # not images: unchanged
+
+
+def _shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    out = torch.zeros_like(image)
+    h, w = image.shape[1:]
+    out[:, max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)] = image[
+        :, max(0, dy) : h - max(0, -dy), max(0, dx) : w - max(0, -dx)
+    ]
+    return out
+
+
+def test_augmented_training_sees_changed_images_in_the_same_order(tiny: DataSplits) -> None:
+    seen: dict[str, list[torch.Tensor]] = {"none": [], "flip": []}
+
+    class Recording(nn.Module):
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key, self.inner = key, small_cnn(classes=4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training:
+                seen[self.key].append(x.clone())
+            return self.inner(x)
+
+    for key in seen:
+        train_model(Recording(key), tiny, cpu_config(epochs=1, augment=key, bn_recalibration=0))
+    plain, changed = seen["none"], seen["flip"]
+    assert len(plain) == len(changed) > 3
+    pairs = [
+        (a, b) for pa, pb in zip(plain, changed, strict=True) for a, b in zip(pa, pb, strict=True)
+    ]
+    # each image is the one the plain run saw at that place, as it was or mirrored
+    assert all(torch.equal(b, a) or torch.equal(b, a.flip(2)) for a, b in pairs)
+    mirrored = sum(not torch.equal(b, a) for a, b in pairs)
+    assert 0.3 < mirrored / len(pairs) < 0.7
