@@ -301,9 +301,10 @@ def main() -> None:
             prefill(big, "big", args.big)
             fill = time.perf_counter() - start
             small_t, big_t = [], []
-            for _ in range(args.repeats):
-                small_t.append(statistics.median(nasplat_loop(big, 200, "small", progress=True)))
-                big_t.append(statistics.median(nasplat_loop(big, 200, "big", progress=True)))
+            for r in range(args.repeats):  # alternate which study goes first
+                for name in ("small", "big") if r % 2 == 0 else ("big", "small"):
+                    times = statistics.median(nasplat_loop(big, 200, name, progress=True))
+                    (small_t if name == "small" else big_t).append(times)
             a, b = statistics.median(big_t), statistics.median(small_t)
             rows.append((f"per-trial at trial {args.big:,} vs trial 100 (ms, median; bulk fill {fill:.0f} s)",
                          f"{a * 1e3:.3f}", f"{b * 1e3:.3f}", f"{a / b:.2f}"))  # fmt: skip
