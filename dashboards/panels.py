@@ -90,13 +90,13 @@ class StudySource:
         self.drawn: dict[str, Panel | None] = {}  # panels already drawn, by key
         self.kept_cell = None if previous is None else previous.cell_drawing()
 
-    def cell_drawing(self) -> tuple[tuple[int, int, float], Panel | None] | None:
-        """(study id, best trial number, value) and the best-architecture panel drawn for it, if
+    def cell_drawing(self) -> tuple[tuple[int, int, float], go.Figure] | None:
+        """(study id, best trial number, value) and the best-architecture figure drawn for it, if
         drawn: a later source of the study keeps the drawing while the best trial stays."""
-        best = self.__dict__.get("best")
-        if "cell" not in self.drawn or best is None:
+        best, drawn = self.__dict__.get("best"), self.drawn.get("cell")
+        if best is None or drawn is None or drawn.figure is None:
             return None
-        return (self.info.id, best[0], best[1]), self.drawn["cell"]
+        return (self.info.id, best[0], best[1]), drawn.figure
 
     @cached_property
     def info(self) -> StudyInfo:
@@ -157,6 +157,8 @@ def _cell(src: StudySource) -> go.Figure:
     if src.best is None:
         return empty_figure("no completed trial yet", "Best architecture")
     number, value, genotype = src.best
+    if src.kept_cell is not None and src.kept_cell[0] == (src.info.id, number, value):
+        return src.kept_cell[1]
     objective = src.info.objective
     return cell_figure(
         genotype_graph(genotype, src.info.config.get("space_options")),
@@ -197,10 +199,6 @@ DRAW: dict[str, Callable[[StudySource], go.Figure | None]] = {
 
 def panel(src: StudySource, key: str) -> Panel | None:
     """One panel, or None when it does not apply to the study (drawn once per source)."""
-    if key == "cell" and src.kept_cell is not None and src.best is not None:
-        (study_id, number, value), kept = src.kept_cell
-        if (study_id, number, value) == (src.info.id, src.best[0], src.best[1]):
-            src.drawn.setdefault(key, kept)
     if key not in src.drawn:
         figure = DRAW[key](src)
         reason = None if figure is None else empty_reason(figure)
