@@ -7,11 +7,14 @@ for the step timings; ``--quality`` adds a default digits search and a random se
 the same wall-clock limit, about 10 minutes more). ``--variants`` instead times the cheaper
 step settings against the plain first-order step in the same run (a few minutes of CPU):
 PC-DARTS (``partial_channels=4``), ``channels_last=true`` (the supernet's weights in NHWC
-order), both, and the per-epoch evaluation under ``torch.inference_mode`` instead of
-``torch.no_grad``; on digits and on random tensors of
-Fashion-MNIST's shape at 14x14. ``--retrain`` times the retraining's training step (the ``train``
-evaluator's loop, a sampled cell at the space's default size, batch 128) with
-``channels_last=true`` against the default, at 28x28 and 14x14, interleaved.
+order), the same with the strided dilated convs run directly (not at stride 1, see
+``search_spaces.ops.conv.StridedDilatedConv2d``), both PC-DARTS and channels-last, and the
+per-epoch evaluation under ``torch.inference_mode`` instead of ``torch.no_grad``; on digits and
+on random tensors of Fashion-MNIST's shape at 14x14. ``--retrain`` times the retraining's
+training step (the ``train`` evaluator's loop at the cell space's default size, batch 128; a
+sampled cell and the cell ENAS derived on Fashion-MNIST) with ``channels_last=true``, with and
+without the stride-1 path of strided dilated convs, against the default, at 28x28 and 20x20,
+interleaved.
 """
 
 from __future__ import annotations
@@ -86,10 +89,13 @@ def variant_timers(splits: Any) -> dict[str, Callable[[], None]]:
         ("plain", {}),
         ("pc4", {"partial_channels": 4}),
         ("channels_last", {"channels_last": True}),
+        ("channels_last_direct", {"channels_last": True}),
         ("pc4_channels_last", {"partial_channels": 4, "channels_last": True}),
     ):
         darts = Darts(CellSpace(), **options)
         darts.build(context)
+        if name == "channels_last_direct":
+            direct_dilated_convs(darts.supernet)
         train, val = darts.weight_data.next(), darts.arch_data.next()
 
         def step(darts: Any = darts, train: Any = train, val: Any = val) -> None:
@@ -134,9 +140,9 @@ def variants(rounds: int) -> list[str]:
         "evaluation is the per-epoch pass of the supernet over the validation split "
         "(batches of 512).",
         "",
-        "| data | plain s/step | PC-DARTS K=4 | channels_last | both | eval s (no_grad) "
-        "| eval under inference_mode |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| data | plain s/step | PC-DARTS K=4 | channels_last | channels_last, direct "
+        "dilated | both | eval s (no_grad) | eval under inference_mode |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, splits in (
         ("digits 8x8 (val 359)", load_dataset("digits")),
@@ -146,7 +152,8 @@ def variants(rounds: int) -> list[str]:
         plain, evaluation = t["plain"], t["eval_no_grad"]
         lines.append(
             f"| {label} | {plain:.3f} | {t['pc4'] / plain:.2f}x | "
-            f"{t['channels_last'] / plain:.2f}x | {t['pc4_channels_last'] / plain:.2f}x | "
+            f"{t['channels_last'] / plain:.2f}x | {t['channels_last_direct'] / plain:.2f}x | "
+            f"{t['pc4_channels_last'] / plain:.2f}x | "
             f"{evaluation:.3f} | "
             f"{t['eval_inference_mode'] / evaluation:.2f}x |"
         )
@@ -154,49 +161,89 @@ def variants(rounds: int) -> list[str]:
     return lines
 
 
-def retrain_seconds(resolution: int, rounds: int, steps: int = 2) -> dict[bool, float]:
+ENAS_FASHION_CELL = (
+    "Genotype(normal=[('avg_pool_3x3', 0), ('skip_connect', 1), ('dil_conv_5x5', 1), "
+    "('max_pool_3x3', 2), ('sep_conv_3x3', 0), ('sep_conv_5x5', 2), ('sep_conv_3x3', 1), "
+    "('avg_pool_3x3', 3)], normal_concat=[2, 3, 4, 5], reduce=[('sep_conv_5x5', 0), "
+    "('avg_pool_3x3', 1), ('skip_connect', 0), ('max_pool_3x3', 1), ('dil_conv_5x5', 0), "
+    "('dil_conv_5x5', 1), ('sep_conv_3x3', 3), ('sep_conv_5x5', 4)], reduce_concat=[2, 3, 4, 5])"
+)
+"""The cell ENAS derived on Fashion-MNIST (docs/benchmarks.md): two strided dilated convs."""
+RETRAIN_SETTINGS = ("default", "channels_last_direct", "channels_last")
+
+
+def direct_dilated_convs(model: Any) -> int:
+    """Make ``model``'s strided dilated convs run the direct strided conv (the code before the
+    stride-1 training path); returns how many there are."""
+    from torch import nn
+
+    from search_spaces.ops.conv import StridedDilatedConv2d
+
+    found = [m for m in model.modules() if isinstance(m, StridedDilatedConv2d)]
+    for module in found:
+        module.__class__ = nn.Conv2d
+    return len(found)
+
+
+def retrain_seconds(
+    genotype_text: str | None, resolution: int, rounds: int, steps: int = 2
+) -> dict[str, float]:
     """Median wall-clock seconds per training step of the ``train`` evaluator's loop (the cell
-    space's default network for a sampled genotype, batch 128), by ``channels_last``."""
+    space's default network, batch 128) by setting: NCHW weights, channels-last weights with
+    the direct strided dilated convs, channels-last weights as shipped."""
     import random
 
     from nasplat.ml.training import TrainConfig, _start_run
     from search_spaces.cell import CellSpace
 
     space = CellSpace()
-    genotype = space.sample(random.Random(0))
+    genotype = (
+        space.sample(random.Random(0))
+        if genotype_text is None
+        else space.from_notation(genotype_text)
+    )
     splits = random_splits(resolution, n=128 * steps)
     runs = {}
-    for channels_last in (False, True):
+    for setting in RETRAIN_SETTINGS:
         torch.manual_seed(0)
         model = space.build(genotype, splits.shape)
-        config = TrainConfig(epochs=1, device="cpu", channels_last=channels_last)
-        runs[channels_last] = _start_run(model, splits, config)
-        runs[channels_last].train_epoch(1)  # warm-up
-    times: dict[bool, list[float]] = {False: [], True: []}
+        if setting == "channels_last_direct":
+            direct_dilated_convs(model)
+        config = TrainConfig(epochs=1, device="cpu", channels_last=setting != "default")
+        runs[setting] = _start_run(model, splits, config)
+        runs[setting].train_epoch(1)  # warm-up
+    times: dict[str, list[float]] = {setting: [] for setting in runs}
     for _ in range(rounds):
-        for channels_last, run in runs.items():
+        for setting, run in runs.items():
             started = time.perf_counter()
             run.train_epoch(1)
-            times[channels_last].append((time.perf_counter() - started) / steps)
+            times[setting].append((time.perf_counter() - started) / steps)
     return {key: statistics.median(values) for key, values in times.items()}
 
 
 def retrain(rounds: int) -> list[str]:
-    """The Markdown table of the retraining step with channels-last weights."""
+    """The Markdown table of the retraining step: channels-last weights, and the stride-1
+    training path of strided dilated convs, as ratios against the default."""
     lines = [
         f"CPU ({platform.machine()}, {torch.get_num_threads()} torch threads, torch "
-        f"{torch.__version__}); the `train` evaluator's training loop on a sampled cell-space "
-        "genotype at the space's default size (5 cells, 16 channels), batch 128, random "
-        f"Fashion-MNIST-shaped data; median wall-clock seconds per step of {rounds} interleaved "
-        "rounds of 2 steps after a warm-up.",
+        f"{torch.__version__}); the `train` evaluator's training loop at the cell space's "
+        "default size (5 cells, 16 channels), batch 128, random Fashion-MNIST-shaped data; "
+        f"median wall-clock seconds per step of {rounds} interleaved rounds of 2 steps after "
+        "a warm-up. `direct`: channels-last weights with the strided dilated convs run "
+        "directly (before the stride-1 path).",
         "",
-        "| resolution | default s/step | channels_last=true |",
-        "|---:|---:|---:|",
+        "| cell | resolution | default s/step | channels_last, direct | channels_last |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for resolution in (28, 14):
-        t = retrain_seconds(resolution, rounds)
-        lines.append(f"| {resolution}x{resolution} | {t[False]:.3f} | {t[True] / t[False]:.2f}x |")
-        print(lines[-1], flush=True)
+    for label, text in (("sampled (seed 0)", None), ("ENAS Fashion-MNIST", ENAS_FASHION_CELL)):
+        for resolution in (28, 20):
+            t = retrain_seconds(text, resolution, rounds)
+            base = t["default"]
+            lines.append(
+                f"| {label} | {resolution}x{resolution} | {base:.3f} | "
+                f"{t['channels_last_direct'] / base:.2f}x | {t['channels_last'] / base:.2f}x |"
+            )
+            print(lines[-1], flush=True)
     return lines
 
 

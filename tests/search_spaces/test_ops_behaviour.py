@@ -13,6 +13,7 @@ import search_spaces.ops  # noqa: F401  (registers the ops)
 from nasplat.ml.profiling import count_params
 from nasplat.registry import OPS
 from search_spaces.ops.common import LayerNorm2d
+from search_spaces.ops.conv import StridedDilatedConv2d, conv
 from search_spaces.ops.graph import (
     adjacency_neighbors,
     gat_propagate,
@@ -49,6 +50,33 @@ def test_dil_conv_parameter_count_and_dilation(k: int) -> None:
     op = build(f"dil_conv_{k}x{k}", 4, 6)
     assert count_params(op) == 4 * k * k + 4 * 6 + 2 * 6
     assert modules_of(op, nn.Conv2d)[0].dilation == (2, 2)
+
+
+@pytest.mark.parametrize("k,size", [(3, 9), (5, 10)])
+def test_strided_dil_conv_training_path_matches_direct_conv(k: int, size: int) -> None:
+    """On channels-last input in training, the strided dilated conv runs at stride 1 and keeps
+    every second output; outputs and gradients equal the direct strided conv's."""
+    torch.manual_seed(0)
+    fast = conv(6, 6, k, 2, dilation=2, groups=6)
+    assert isinstance(fast, StridedDilatedConv2d)
+    direct = nn.Conv2d(6, 6, k, 2, 2 * (k - 1) // 2, 2, 6, bias=False)
+    direct.load_state_dict(fast.state_dict())
+    x = torch.randn(4, 6, size, size).to(memory_format=torch.channels_last)
+    outs, grads = [], []
+    for module in (fast, direct):
+        xi = x.clone().requires_grad_()
+        out = module(xi)
+        (out * torch.arange(out.numel()).reshape(out.shape)).sum().backward()
+        outs.append(out)
+        grads += [xi.grad, module.weight.grad]
+    assert outs[0].shape == (4, 6, (size + 1) // 2, (size + 1) // 2)
+    torch.testing.assert_close(outs[0], outs[1])
+    for fast_grad, direct_grad in zip(grads[:2], grads[2:], strict=True):  # summed in other orders
+        torch.testing.assert_close(fast_grad, direct_grad, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # inference takes the direct conv (what the FLOP counter sees)
+        torch.testing.assert_close(fast(x), direct(x))
+    assert not isinstance(conv(6, 6, k, 1, dilation=2, groups=6), StridedDilatedConv2d)
+    assert not isinstance(conv(6, 6, k, 2, groups=6), StridedDilatedConv2d)
 
 
 @pytest.mark.parametrize("c_in,c_out,groups,expect", [(8, 12, 4, 4), (6, 6, 4, 2), (5, 7, 4, 1)])
