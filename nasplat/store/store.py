@@ -26,6 +26,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -80,6 +81,7 @@ from nasplat.store.records import (
     TrialRecord,
     checked_objectives,
 )
+from nasplat.store.wal import WAL_BOUND_PAGES, WalCheckpointer
 
 DEFAULT_STORAGE = "sqlite:///nasplat.db"
 SCHEMA_LOCK = 0x6E617370  # PostgreSQL advisory lock held while the schema is created
@@ -115,7 +117,9 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def _make_engine(url: str, create: bool = True) -> Engine:
+def _make_engine(url: str, create: bool = True) -> tuple[Engine, WalCheckpointer | None]:
+    """The engine, and for a SQLite file opened for writing the thread that checkpoints its
+    WAL (its commits checkpoint only past :data:`WAL_BOUND_PAGES`; :mod:`nasplat.store.wal`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -124,7 +128,7 @@ def _make_engine(url: str, create: bool = True) -> Engine:
         ) from None
     if parsed.get_backend_name() != "sqlite":
         try:
-            return create_engine(url, pool_pre_ping=True, future=True)
+            return create_engine(url, pool_pre_ping=True, future=True), None
         except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
             raise StorageError(f"cannot use storage URL {url!r}: {exc}") from None
     database = parsed.database or ""
@@ -147,6 +151,9 @@ def _make_engine(url: str, create: bool = True) -> Engine:
 
         kwargs = {"creator": connect}
     engine = create_engine(url, **kwargs)
+    checkpointer = (
+        WalCheckpointer(database) if read_only_uri is not None and not reading_only else None
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -157,6 +164,8 @@ def _make_engine(url: str, create: bool = True) -> Engine:
         elif not memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if checkpointer is not None:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BOUND_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -165,7 +174,14 @@ def _make_engine(url: str, create: bool = True) -> Engine:
         reading = reading_only or conn.get_execution_options().get(READ_ONLY, False)
         conn.connection.driver_connection.execute("BEGIN" if reading else "BEGIN IMMEDIATE")
 
-    return engine
+    if checkpointer is not None:
+
+        @event.listens_for(engine, "commit")
+        def _on_commit(conn: Any) -> None:
+            if not conn.get_execution_options().get(READ_ONLY, False):
+                checkpointer.committed()
+
+    return engine, checkpointer
 
 
 TRIAL_PAGE = 2000
@@ -261,7 +277,9 @@ class Store:
         read-only (so a store on read-only media can be read)."""
         self.url = resolve_storage_url(url)
         self.create = create
-        self.engine = _make_engine(self.url, create)
+        self.engine, self._checkpointer = _make_engine(self.url, create)
+        if self._checkpointer is not None:  # an unclosed store's thread stops when it goes
+            weakref.finalize(self, self._checkpointer.close)
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._arch_ids: dict[tuple[str, str], int] = {}  # committed rows only (never deleted)
         self._driver = self.engine.dialect.name == "sqlite"  # hot statements on the driver
@@ -287,6 +305,8 @@ class Store:
         return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._writer_lock:
             if self._writer is not None:
                 self._writer.close()
