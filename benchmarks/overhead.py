@@ -3,6 +3,8 @@
 Every figure is a ratio of alternated runs (the machine is shared), written as a markdown
 table to stdout:
 
+- the same loop (3,000 trials) with its store's WAL checkpoint thread against SQLite's
+  default checkpoints (inside the commit that passes 1,000 log pages), alternated (``wal``);
 - loop overhead per trial: nasplat's trial loop (random strategy, SQLite file store, the
   nb201 space's 6 decisions, an evaluator that returns a number) against Optuna
   (``study.optimize``, random sampler, in-memory storage, 6 categorical parameters of 5);
@@ -32,6 +34,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -238,6 +242,31 @@ def writer_delay(url: str, study: str, folder: str) -> tuple[float, float]:
     return max(alone), max(during)
 
 
+@contextmanager
+def sqlite_default_checkpoints() -> Iterator[None]:
+    """Stores opened inside checkpoint as SQLite does by default (inside the commit that takes
+    the log past 1,000 pages, no checkpoint thread): the code before the seventh pass."""
+    from sqlalchemy import event
+
+    from nasplat.store import store as store_module
+
+    shipped = store_module._make_engine
+
+    def default_checkpoints(url: str, create: bool = True) -> Any:
+        engine, checkpointer = shipped(url, create)
+        if checkpointer is not None:
+            checkpointer.every = 10**18
+            event.listen(engine, "connect", lambda dbapi, _: dbapi.execute(
+                "PRAGMA wal_autocheckpoint=1000"))  # fmt: skip
+        return engine, checkpointer
+
+    store_module._make_engine = default_checkpoints
+    try:
+        yield
+    finally:
+        store_module._make_engine = shipped
+
+
 class Rows:
     """The table, printed row by row as the figures come in."""
 
@@ -256,8 +285,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument(
         "--parts",
-        default="loop,process,big,reader,best,proposals",
-        help="comma list of: loop, process, big, reader (needs big), best (needs process), "
+        default="loop,wal,process,big,reader,best,proposals",
+        help="comma list of: loop, wal, process, big, reader (needs big), best (needs process), "
         "proposals",
     )
     args = parser.parse_args()
@@ -273,6 +302,16 @@ def main() -> None:
             a, b = statistics.median(ours), statistics.median(theirs)
             rows.append(("loop overhead per trial (ms)", f"{a * 1e3:.3f}", f"{b * 1e3:.3f}",
                          f"{a / b:.2f}"))  # fmt: skip
+        if "wal" in parts:  # 1b. the loop with SQLite's default checkpoints against as shipped
+            shipped_t, default_t = [], []
+            for r in range(2 * args.repeats):
+                for default in (False, True) if r % 2 == 0 else (True, False):
+                    with sqlite_default_checkpoints() if default else nullcontext():
+                        times = nasplat_loop(f"sqlite:///{folder}/wal{r}{default}.db", 3000, "w")
+                    (default_t if default else shipped_t).append(sum(times) / len(times))
+            a, b = statistics.median(shipped_t), statistics.median(default_t)
+            rows.append(("loop per trial, checkpoint thread vs SQLite's default checkpoints (ms)",
+                         f"{a * 1e3:.3f}", f"{b * 1e3:.3f}", f"{a / b:.2f}"))  # fmt: skip
         if "process" in parts:  # 2. whole process, 200-trial random NB201 table search
             script = Path(folder) / "optuna_nb201.py"
             script.write_text(OPTUNA_SCRIPT)
