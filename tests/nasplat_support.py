@@ -234,17 +234,22 @@ def drop_postgres_database(server_url: str, name: str) -> None:
         engine.dispose()
 
 
-def small_store(path: Path) -> None:
-    """A nasplat store with one study and one COMPLETE trial (no training)."""
-    store = Store(f"sqlite:///{path}")
-    study = store.create_study(
-        "s",
+def make_study(store: Store, name: str = "s", direction: str = "maximize") -> Any:
+    """A chain-space study optimising ``val_acc`` (no search runs)."""
+    return store.create_study(
+        name,
         space="chain",
         strategy="random",
         evaluator="train",
-        objectives=[("val_acc", "maximize")],
-        config={},
+        objectives=[("val_acc", direction)],
+        config={"seed": 1},
     )
+
+
+def small_store(path: Path) -> None:
+    """A nasplat store with one study and one COMPLETE trial (no training)."""
+    store = Store(f"sqlite:///{path}")
+    study = make_study(store)
     genotype = Genotype("chain", {"op": "conv"})
     trial = store.create_trial(study.id, genotype, Budget(epochs=1))
     store.finish_trial(trial.id, state="COMPLETE", value=0.5, metrics={"val_acc": 0.5})

@@ -4,23 +4,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from nasplat_support import make_study
 from sqlalchemy import select, update
 
 from nasplat import Budget, Genotype
 from nasplat.errors import StorageError
 from nasplat.store import Store
 from nasplat.store.models import SCHEMA_VERSION, nasplat_schema
-
-
-def make_study(store: Store, name: str = "s", direction: str = "maximize"):
-    return store.create_study(
-        name,
-        space="chain",
-        strategy="random",
-        evaluator="train",
-        objectives=[("val_acc", direction)],
-        config={"seed": 1},
-    )
 
 
 @pytest.fixture(params=["memory", "file"])

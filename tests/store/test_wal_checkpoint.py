@@ -5,20 +5,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from nasplat_support import make_study
+
 from nasplat import Budget, Genotype
 from nasplat.store import Store
 from nasplat.store.wal import WAL_BOUND_PAGES
 
 
 def _fill(store: Store, trials: int) -> None:
-    study = store.create_study(
-        "s",
-        space="chain",
-        strategy="random",
-        evaluator="train",
-        objectives=[("val_acc", "maximize")],
-        config={},
-    )
+    study = make_study(store)
     for i in range(trials):
         trial = store.create_trial(study.id, Genotype("chain", {"a": i}), Budget())
         store.finish_trial(trial.id, state="COMPLETE", value=i / trials, metrics={"val_acc": i})
@@ -42,8 +37,7 @@ def test_the_thread_checkpoints_so_the_next_commit_restarts_the_log(tmp_path: Pa
         if every == 20:
             assert store._checkpointer.flush()  # the commits since the last wake-up too
             assert store._checkpointer.checkpoints >= 2
-        store.create_study("t", space="chain", strategy="random", evaluator="train",
-                           objectives=[("val_acc", "maximize")], config={})  # fmt: skip
+        make_study(store, "t")
         frames[name] = _log_frames(path)
         store.close()
     # checkpointed by the thread, the log restarted at the last commit: only its pages are
