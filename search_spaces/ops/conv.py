@@ -50,7 +50,8 @@ class StridedDilatedConv2d(nn.Conv2d):
 def conv(
     c_in: int, c_out: int, k: int, stride: int, dilation: int = 1, groups: int = 1
 ) -> nn.Conv2d:
-    cls = StridedDilatedConv2d if check_stride(stride) > 1 and dilation > 1 else nn.Conv2d
+    stride = check_stride(stride)
+    cls = StridedDilatedConv2d if stride > 1 and dilation > 1 else nn.Conv2d
     return cls(c_in, c_out, k, stride, _pad(k, dilation), dilation, groups, bias=False)
 
 
