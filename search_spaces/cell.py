@@ -13,7 +13,8 @@ draws two distinct inputs, as DARTS derives them.
 
 Network options (space defaults, overridable per ``build``): ``layers`` (5: small enough for
 8x8 digits; DARTS uses 8 for search and 20 for CIFAR-10 evaluation), ``channels`` (16; DARTS
-evaluation 36), ``stem_multiplier`` (3), ``auxiliary`` (False: when True the network returns
+evaluation 36), ``stem_multiplier`` (3), ``stem_stride`` (1; 2 halves the input once, so the
+cells of a 28x28 input run at 14x14), ``auxiliary`` (False: when True the network returns
 ``(logits, aux_logits)`` in training mode, the auxiliary head reading the cell at 2/3 depth;
 eval mode always returns logits), ``drop_path_prob`` (0.0; an attribute of the network, set it
 per epoch). Reduction cells sit at 1/3 and 2/3 depth and double the channels.
@@ -105,6 +106,7 @@ class CellSpace(WeightSharingSpace):
         "layers": 5,
         "channels": 16,
         "stem_multiplier": 3,
+        "stem_stride": 1,
         "auxiliary": False,
         "drop_path_prob": 0.0,
     }
@@ -117,6 +119,7 @@ class CellSpace(WeightSharingSpace):
                 "layers": "cells in the network (DARTS: 8 to search, 20 to evaluate)",
                 "channels": "channels of the first cells (DARTS evaluation: 36)",
                 "stem_multiplier": "stem channels = stem_multiplier x channels",
+                "stem_stride": "stride of the stem conv (2: cells at half the input size)",
                 "auxiliary": "auxiliary head at 2/3 depth (training returns two logits)",
                 "drop_path_prob": "drop-path probability (set per epoch)",
             },
@@ -329,8 +332,11 @@ class CellSpace(WeightSharingSpace):
         if layers < 1:
             raise ConfigError(f"cell network needs layers >= 1, got {layers}")
         c_cur = scaled(int(opts["channels"]), shape.width_mult)
+        stem_stride = int(opts["stem_stride"])
+        if stem_stride not in (1, 2):
+            raise ConfigError(f"cell network needs stem_stride 1 or 2, got {stem_stride}")
         c_pp = c_p = int(opts["stem_multiplier"]) * c_cur
-        stem = conv_bn(shape.in_channels, c_p)
+        stem = conv_bn(shape.in_channels, c_p, stem_stride)
         aux_index = 2 * layers // 3
         reductions = {layers // 3, aux_index}
         blocks, reduction_prev, c_aux = [], False, c_p

@@ -451,9 +451,10 @@ def scaled(channels: int, width_mult: float) -> int:
     return max(1, int(round(channels * width_mult)))
 
 
-def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
-    """The stem: 3x3 conv (no bias) + BN."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
+def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """The stem: 3x3 conv (no bias, ``stride``) + BN."""
+    conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out))
 
 
 class ClassifierHead(nn.Sequential):

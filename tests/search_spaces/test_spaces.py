@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import search_spaces.ops  # noqa: F401  (registers the ops)
-from nasplat.errors import InvalidGenotypeError, UnknownNameError
+from nasplat.errors import ConfigError, InvalidGenotypeError, UnknownNameError
 from nasplat.genotype import Genotype
 from nasplat.registry import SPACES
 from nasplat.shape import NetShape
@@ -277,6 +277,20 @@ def test_unknown_op_or_network_option_is_an_error(name: str) -> None:
     space = tiny_space(name)
     with pytest.raises(Exception, match="bogus"):
         space.build(space.sample(random.Random(0)), bogus=1)
+
+
+def test_cell_stem_stride_halves_the_cells_input() -> None:
+    space = tiny_space("cell", layers=3)
+    genotype = space.sample(random.Random(0))
+    x = torch.randn(2, 1, 8, 8)
+    plain, strided = space.build(genotype), space.build(genotype, stem_stride=2)
+    assert plain.stem(x).shape[-2:] == (8, 8) and strided.stem(x).shape[-2:] == (4, 4)
+    assert strided(x).shape == (2, 10)
+    assert sum(p.numel() for p in plain.parameters()) == sum(
+        p.numel() for p in strided.parameters()
+    )
+    with pytest.raises(ConfigError, match="stem_stride"):
+        space.build(genotype, stem_stride=3)
 
 
 def test_cell_auxiliary_head_and_drop_path() -> None:
