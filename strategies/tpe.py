@@ -71,22 +71,37 @@ class TPEStrategy(OptunaStrategy):
     def _params_seen(self, params: dict[str, int]) -> bool:
         """Whether the study has seen the genotype of these choice indices (False while
         ``params`` does not name every decision: TPE's independent mode samples one at a
-        time)."""
+        time). A genotype once seen stays seen, so those are remembered by their indices."""
         if len(params) < len(self.distributions):
             return False
-        return self._seen(decode(self.space, [params[name] for name in self.distributions]))
+        key = tuple(params[name] for name in self.distributions)
+        if key in self._seen_keys:
+            return True
+        if not self._seen(decode(self.space, key, self._decisions)):
+            return False
+        self._seen_keys.add(key)
+        return True
+
+    def _new_study(self) -> None:
+        self._decisions = self.space.decisions()
+        self._seen_keys: set[tuple[int, ...]] = set()
+        super()._new_study()
 
 
 class UnseenFirstTPESampler(TPESampler):
-    """Optuna's TPE sampler that picks, of its ``n_ei_candidates`` candidates, the best by
-    acquisition *the study has not seen*.
+    """Optuna's TPE sampler that proposes the best candidate by acquisition *the study has not
+    seen*.
 
-    Plain TPE proposes its argmax candidate, which late in a search is often an architecture
-    already evaluated (or one equivalent to it); each such proposal costs a whole TPE fit
-    before the strategy can ask again. Ruling the seen candidates out of the argmax spends the
-    same fit on the best new one. When every candidate has been seen, the argmax is returned as
-    before and the strategy closes it and asks again.
+    Plain TPE proposes the argmax of its ``n_ei_candidates`` candidates, which late in a search
+    is often an architecture already evaluated (or one equivalent to it); each such proposal
+    costs a whole TPE fit before the strategy can ask again. Here the seen candidates are ruled
+    out of the argmax, and when all of them were seen the same fit draws up to
+    ``extra_rounds`` more batches of candidates from its model of the good trials. Only when
+    every one of those was seen is the argmax returned as before, and the strategy closes it
+    and asks again.
     """
+
+    extra_rounds = 8
 
     def __init__(self, is_seen: Any, **options: Any) -> None:
         super().__init__(**options)
@@ -95,9 +110,25 @@ class UnseenFirstTPESampler(TPESampler):
     def _compute_acquisition_func(
         self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any
     ) -> np.ndarray:
+        values = self._unseen_first(samples, mpe_below, mpe_above)
+        for _ in range(self.extra_rounds):
+            if np.isfinite(values).any():
+                break
+            more = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
+            for name in samples:  # the caller takes its proposal from this same dict
+                samples[name] = np.concatenate([samples[name], more[name]])
+            values = np.concatenate([values, self._unseen_first(more, mpe_below, mpe_above)])
+        if not np.isfinite(values).any():  # all seen: the plain argmax, closed by the strategy
+            values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+        return values
+
+    def _unseen_first(
+        self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any
+    ) -> np.ndarray:
+        """The acquisition values with the seen candidates ranked above the best unseen one set
+        to -inf (all -inf when every candidate was seen)."""
         values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
         names = list(samples)
-        # the sampler takes the argmax: rule out seen candidates best first, up to the first new one
         for i in np.argsort(-values, kind="stable"):
             if not self._is_seen({name: int(samples[name][i]) for name in names}):
                 break

@@ -147,3 +147,47 @@ def test_only_candidates_above_the_best_unseen_are_checked() -> None:
 def test_tpe_spends_fewer_fits_on_seen_architectures() -> None:
     ours, plain = closed_seen_proposals(TPEStrategy, 150), closed_seen_proposals(PlainTPE, 150)
     assert plain > 20 and ours < plain / 4
+
+
+class Drawing:
+    """A Parzen estimator stand-in: flat density; ``sample`` draws the next of ``draws``."""
+
+    def __init__(self, draws: list[float]) -> None:
+        self.draws = draws
+
+    def log_pdf(self, samples: dict) -> np.ndarray:
+        return np.zeros(len(samples["d0"]))
+
+    def sample(self, rng: object, size: int) -> dict:
+        return {"d0": np.array([self.draws.pop(0) for _ in range(size)])}
+
+
+def test_all_seen_candidates_draw_more_from_the_same_fit() -> None:
+    sampler = UnseenFirstTPESampler(lambda params: params["d0"] < 5, seed=0, n_ei_candidates=2)
+    samples = {"d0": np.array([0.0, 1.0])}
+    below = Drawing([2.0, 3.0, 4.0, 7.0])
+    values = sampler._compute_acquisition_func(samples, below, Drawing([]))
+    # two more batches were drawn into the caller's dict; the argmax is the first unseen one
+    assert samples["d0"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 7.0]
+    assert len(values) == 6 and samples["d0"][int(np.argmax(values))] == 7.0
+
+
+def test_all_seen_after_every_extra_round_gives_the_plain_argmax() -> None:
+    sampler = UnseenFirstTPESampler(lambda params: True, seed=0, n_ei_candidates=1)
+    sampler.extra_rounds = 2
+    samples = {"d0": np.array([0.0])}
+    values = sampler._compute_acquisition_func(samples, Drawing([1.0, 2.0]), Drawing([]))
+    assert samples["d0"].tolist() == [0.0, 1.0, 2.0] and np.isfinite(values).all()
+
+
+def test_seen_genotypes_are_looked_up_once() -> None:
+    looked_up: list = []
+    strategy = TPEStrategy(ToySpace(), seed=0)
+    first = strategy.space.decisions()[0].choices[0]
+    strategy.avoid(lambda genotype: looked_up.append(genotype) or genotype["d0"] == first)
+    params = {name: 0 for name in strategy.distributions}
+    assert strategy._params_seen(params) and strategy._params_seen(params)
+    assert len(looked_up) == 1  # seen stays seen: the second answer came from memory
+    unseen = {**params, "d0": 1}
+    assert not strategy._params_seen(unseen) and not strategy._params_seen(unseen)
+    assert len(looked_up) == 3  # an unseen genotype may be evaluated since: asked each time
