@@ -48,6 +48,8 @@ class NetworkCosts:
     def measure(self, genotype: Genotype, names: Iterable[str]) -> dict[str, float]:
         """The costs ``names`` (a subset of :data:`BUILT_COSTS`) of ``genotype``'s network."""
         wanted = [n for n in dict.fromkeys(names) if n in BUILT_COSTS]
+        if not wanted:
+            return {}
         key = (self._key, self.space.canonicalize(genotype).sha)
         known = self._cache.setdefault(key, {})
         missing = [n for n in wanted if n not in known]

@@ -39,6 +39,8 @@ from search_spaces.common import (
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 ALIASES = {"nor_conv_1x1": "conv_1x1", "nor_conv_3x3": "conv_3x3"}
 """NAS-Bench-201 op names -> registry names."""
+MEMO_SIZE = 20_000
+"""Genotypes whose canonical form a space remembers (the default space has 15,625)."""
 
 
 def resolve_op(name: str) -> str:
@@ -129,8 +131,13 @@ class NB201Space(WeightSharingSpace):
         the fewest non-``none`` edges, then the smallest op indices in edge order: a pruned
         cell. 4,930 classes on the benchmark's 15,625 cells. ``isomorphism="nb201"`` uses
         NAS-Bench-201's own key (6,466 classes), ``"prune"`` only prunes dead edges (9,445).
-        Cached per space shape; a call is a dictionary lookup after ~0.4 s the first time.
+        Cached per space shape; a call is a dictionary lookup after ~0.4 s the first time, and
+        each space remembers the answers it gave (up to :data:`MEMO_SIZE` genotypes).
         """
+        memo = self.__dict__.setdefault("_canonical_memo", {})
+        found = memo.get(genotype)
+        if found is not None:
+            return found
         self.validate(genotype)
         dag = canonical_dag(
             self.options["nodes"],
@@ -138,7 +145,10 @@ class NB201Space(WeightSharingSpace):
             self.options["ops"],
             rule=self.options["isomorphism"],
         )
-        return self.from_dag(dag)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[genotype] = canonical = self.from_dag(dag)
+        return canonical
 
     def to_notation(self, genotype: Genotype) -> str:
         return format_dag(self.options["nodes"], self.dag(genotype))
