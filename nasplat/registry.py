@@ -102,6 +102,8 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         if name not in self._items and isinstance(name, str) and ":" in name:
             self._import(name)
+        if name not in self._items and load_entry_points():  # a plugin may register it
+            return self.get(name)
         try:
             obj = self._items[name]
         except KeyError:
@@ -300,25 +302,38 @@ _imported: set[str] = set()
 _entry_points_loaded = False
 
 
-def load_builtins(modules: tuple[str, ...] = _BUILTIN_MODULES) -> None:
-    """Import the built-in plugins (or only those ``modules`` of them) and any
-    ``nasplat.plugins`` entry points (idempotent)."""
-    global _entry_points_loaded
+def load_builtins(
+    modules: tuple[str, ...] = _BUILTIN_MODULES, *, entry_points: bool = True
+) -> None:
+    """Import the built-in plugins (or only those ``modules`` of them) and, unless
+    ``entry_points`` is False, any ``nasplat.plugins`` entry points (idempotent). Without them,
+    a registry loads the entry points when a name it is asked for is missing."""
     import importlib
 
     for module in modules:
         if module not in _imported:
             _imported.add(module)
             importlib.import_module(module)
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        from importlib.metadata import entry_points
+    if entry_points:
+        load_entry_points()
 
-        for ep in entry_points(group="nasplat.plugins"):
-            ep.load()
+
+def load_entry_points() -> bool:
+    """Import every ``nasplat.plugins`` entry point, once per process (reading the installed
+    packages' metadata takes tens of milliseconds). Returns whether this call loaded them."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return False
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="nasplat.plugins"):
+        ep.load()
+    return True
 
 
 def load_spaces() -> None:
-    """Only what names a search space: the built-in spaces and the entry points (a command
-    that prints a stored genotype's notation needs no strategy, evaluator or executor)."""
-    load_builtins(("search_spaces",))
+    """Only what names a search space: the built-in spaces, and the entry points if a space
+    is not among them (a command that prints a stored genotype's notation needs no strategy,
+    evaluator or executor)."""
+    load_builtins(("search_spaces",), entry_points=False)

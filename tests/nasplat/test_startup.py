@@ -17,7 +17,7 @@ import evaluators
 import nasplat.ml
 import search_spaces.ops
 import strategies
-from nasplat.errors import NasplatError
+from nasplat.errors import NasplatError, UnknownNameError
 from nasplat.registry import DATASETS, OPS, PROXIES, STRATEGIES, Deferred, Registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,3 +138,33 @@ def test_listing_options_imports_no_torch(tmp_path: Path) -> None:
     for name in ("chain", "darts", "train", "ray"):  # darts: declared, not imported
         out = _without_torch(["list", "options", name, "--format", "json"], tmp_path)
         assert json.loads(out.rsplit("TORCH", 1)[0])
+
+
+def test_entry_points_are_read_only_when_a_name_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.metadata
+
+    from nasplat import registry
+
+    things: Registry[object] = Registry("thing")
+    things.add("builtin", object())
+    reads: list[str] = []
+
+    class Plugin:
+        def load(self) -> None:
+            things.add("late", object())
+
+    def entry_points(group: str) -> list[Plugin]:
+        reads.append(group)
+        return [Plugin()]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    registry.load_spaces()  # what `nasplat best` loads: no metadata read yet
+    things.get("builtin")
+    assert reads == []
+    assert things.get("late") is not None  # the miss read the entry points once
+    with pytest.raises(UnknownNameError):
+        things.get("unknown")
+    assert reads == ["nasplat.plugins"]
