@@ -309,7 +309,10 @@ def _is_number(text: str) -> bool:
 def notations(space: SearchSpace, genotype: Genotype) -> list[str]:
     """The strings to try for a genotype: its own notation, then its canonical form's."""
     first = space.to_notation(genotype)
-    canonical = space.to_notation(space.canonicalize(genotype))
+    canonical_form = space.canonicalize(genotype)
+    if canonical_form == genotype:
+        return [first]
+    canonical = space.to_notation(canonical_form)
     return [first] if canonical == first else [first, canonical]
 
 
@@ -406,8 +409,9 @@ class TabularEvaluator(Evaluator):
     def table(self) -> BenchmarkTable:
         return BenchmarkTable.load(self.table_path)
 
-    def cost_columns(self) -> list[str]:
-        return [c for c in self.table.columns if any(word in c for word in COST_WORDS)]
+    def cost_columns(self, table: BenchmarkTable | None = None) -> list[str]:
+        table = self.table if table is None else table
+        return [c for c in table.columns if any(word in c for word in COST_WORDS)]
 
     def metric_names(self) -> list[str]:
         alias = ["val_acc"] if self.divisor is not None else []
@@ -422,13 +426,13 @@ class TabularEvaluator(Evaluator):
         source = {"table": self.table.name, "metric": self.metric}
         return budget.replace(extra={**budget.extra, **source})
 
-    def arch_string(self, genotype: Genotype) -> str:
+    def arch_string(self, genotype: Genotype, table: BenchmarkTable | None = None) -> str:
         """The table key of a genotype: its notation if present, else its canonical notation."""
         try:
             candidates = notations(self.space, genotype)
         except InvalidGenotypeError as exc:
             raise ArchitectureNotInTable(f"genotype is not in this space: {exc}") from None
-        table = self.table
+        table = self.table if table is None else table
         for arch in candidates:
             if arch in table:
                 return arch
@@ -452,10 +456,10 @@ class TabularEvaluator(Evaluator):
 
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
         start = time.perf_counter()
-        table = self.table
-        arch = self.arch_string(genotype)
+        table = self.table  # one look at the file per trial
+        arch = self.arch_string(genotype, table)
         row = table.row(arch)
-        columns = list(dict.fromkeys([self.metric, *self.cost_columns()]))
+        columns = list(dict.fromkeys([self.metric, *self.cost_columns(table)]))
         metrics = {c: float(table.column(c)[row]) for c in columns}
         if self.constraints:
             reason = violation(self.constraints, self._constrained(genotype, row))

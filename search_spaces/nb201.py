@@ -40,7 +40,8 @@ NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3
 ALIASES = {"nor_conv_1x1": "conv_1x1", "nor_conv_3x3": "conv_3x3"}
 """NAS-Bench-201 op names -> registry names."""
 MEMO_SIZE = 20_000
-"""Genotypes whose canonical form a space remembers (the default space has 15,625)."""
+"""Genotypes whose canonical form is remembered per space shape (the default has 15,625)."""
+_CANONICAL_MEMO: dict[tuple[Any, ...], dict[Genotype, Genotype]] = {}
 
 
 def resolve_op(name: str) -> str:
@@ -109,6 +110,7 @@ class NB201Space(WeightSharingSpace):
             )
         super().__init__(ops=list(dict.fromkeys(ops_t)), nodes=nodes, isomorphism=isomorphism)
         self.options.update(self.net_options(net_defaults))
+        self._memo_key = (self.name, nodes, tuple(self.options["ops"]), isomorphism)
 
     def decisions(self) -> list[Decision]:
         ops = tuple(self.options["ops"])
@@ -132,9 +134,10 @@ class NB201Space(WeightSharingSpace):
         cell. 4,930 classes on the benchmark's 15,625 cells. ``isomorphism="nb201"`` uses
         NAS-Bench-201's own key (6,466 classes), ``"prune"`` only prunes dead edges (9,445).
         Cached per space shape; a call is a dictionary lookup after ~0.4 s the first time, and
-        each space remembers the answers it gave (up to :data:`MEMO_SIZE` genotypes).
+        the answers are remembered per space shape (up to :data:`MEMO_SIZE` genotypes), so the
+        loop's space and the evaluator's compute each one once.
         """
-        memo = self.__dict__.setdefault("_canonical_memo", {})
+        memo = _CANONICAL_MEMO.setdefault(self._memo_key, {})
         found = memo.get(genotype)
         if found is not None:
             return found
