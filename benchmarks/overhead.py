@@ -1,7 +1,8 @@
 """Loop overhead against Optuna, and how it holds as a study grows (issue #16).
 
-Every figure is a ratio of alternated runs (the machine is shared), written as a markdown
-table to stdout:
+Every figure is a ratio of alternated runs (the machine is shared): the median of the ratios
+of runs made next to each other, so that a drift of the machine's speed over minutes does not
+move it; written as a markdown table to stdout:
 
 - the same loop (3,000 trials) with its store's WAL checkpoint thread against SQLite's
   default checkpoints (inside the commit that passes 1,000 log pages), alternated (``wal``);
@@ -16,7 +17,8 @@ table to stdout:
   TPE's loop time against Optuna's own ``optimize`` with the same sampler settings (medians
   of ``--repeats`` alternated runs of each);
 - how long ``nasplat trials`` on the 100k study delays a concurrent writer's trial;
-- ``nasplat best`` wall time.
+- ``nasplat best`` wall time, next to the time Python takes to start and import click and
+  SQLAlchemy (its floor; it tells a slow spell of the machine from a slow command).
 
 Usage: python benchmarks/overhead.py [--repeats 3] [--big 100000] [--parts loop,process,...]
 
@@ -268,6 +270,13 @@ def sqlite_default_checkpoints() -> Iterator[None]:
         store_module._make_engine = shipped
 
 
+def paired(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """Medians of both sides, and the median of the ratios of the runs made next to each other
+    (each pair saw the same machine speed, which drifts over minutes here)."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return statistics.median(ours), statistics.median(theirs), statistics.median(ratios)
+
+
 class Rows:
     """The table, printed row by row as the figures come in."""
 
@@ -300,9 +309,9 @@ def main() -> None:
             for r in range(args.repeats):
                 ours.append(sum(nasplat_loop(url, args.trials, f"loop{r}")) / args.trials)
                 theirs.append(optuna_loop(args.trials) / args.trials)
-            a, b = statistics.median(ours), statistics.median(theirs)
+            a, b, ratio = paired(ours, theirs)
             rows.append(("loop overhead per trial (ms)", f"{a * 1e3:.3f}", f"{b * 1e3:.3f}",
-                         f"{a / b:.2f}"))  # fmt: skip
+                         f"{ratio:.2f}"))  # fmt: skip
         if "wal" in parts:  # 1b. the loop with SQLite's default checkpoints against as shipped
             shipped_t, default_t = [], []
             for r in range(2 * args.repeats):
@@ -310,9 +319,9 @@ def main() -> None:
                     with sqlite_default_checkpoints() if default else nullcontext():
                         times = nasplat_loop(f"sqlite:///{folder}/wal{r}{default}.db", 3000, "w")
                     (default_t if default else shipped_t).append(sum(times) / len(times))
-            a, b = statistics.median(shipped_t), statistics.median(default_t)
+            a, b, ratio = paired(shipped_t, default_t)
             rows.append(("loop per trial, checkpoint thread vs SQLite's default checkpoints (ms)",
-                         f"{a * 1e3:.3f}", f"{b * 1e3:.3f}", f"{a / b:.2f}"))  # fmt: skip
+                         f"{a * 1e3:.3f}", f"{b * 1e3:.3f}", f"{ratio:.2f}"))  # fmt: skip
         if "process" in parts:  # 2. whole process, 200-trial random NB201 table search
             script = Path(folder) / "optuna_nb201.py"
             script.write_text(OPTUNA_SCRIPT)
@@ -326,14 +335,21 @@ def main() -> None:
                     folder,
                 ))  # fmt: skip
                 theirs.append(timed_process([sys.executable, str(script)], folder))
-            a, b = statistics.median(ours[1:]), statistics.median(theirs[1:])
+            a, b, ratio = paired(ours[1:], theirs[1:])
             rows.append(("whole process, 200-trial NB201 table search (s)", f"{a:.2f}", f"{b:.2f}",
-                         f"{a / b:.2f}"))  # fmt: skip
+                         f"{ratio:.2f}"))  # fmt: skip
         if "best" in parts and "process" in parts:  # 6. nasplat best
-            best = [timed_process(
-                [sys.executable, "-m", "nasplat", "best", "--study", "nb201-random-tabular", "--storage",
-                 f"sqlite:///{folder}/p0.db"], folder) for _ in range(args.repeats)]  # fmt: skip
-            rows.append(("`nasplat best` (s)", f"{statistics.median(best):.2f}", "", ""))
+            best, floor = [], []
+            for _ in range(args.repeats):  # the floor: starting Python and importing its libraries
+                best.append(timed_process(
+                    [sys.executable, "-m", "nasplat", "best", "--study", "nb201-random-tabular",
+                     "--storage", f"sqlite:///{folder}/p0.db"], folder))  # fmt: skip
+                floor.append(
+                    timed_process([sys.executable, "-c", "import click, sqlalchemy"], folder)
+                )
+            rows.append(("`nasplat best` (s; reference: `python -c 'import click, sqlalchemy'`)",
+                         f"{statistics.median(best):.2f}", f"{statistics.median(floor):.2f}",
+                         f"+{statistics.median(best) - statistics.median(floor):.2f} s"))  # fmt: skip
         if "big" in parts:  # 3. per-trial cost at 100k vs 100 (progress bar on)
             big = f"sqlite:///{folder}/big.db"
             start = time.perf_counter()
@@ -345,9 +361,9 @@ def main() -> None:
                 for name in ("small", "big") if r % 2 == 0 else ("big", "small"):
                     times = statistics.median(nasplat_loop(big, 200, name, progress=True))
                     (small_t if name == "small" else big_t).append(times)
-            a, b = statistics.median(big_t), statistics.median(small_t)
+            a, b, ratio = paired(big_t, small_t)
             rows.append((f"per-trial at trial {args.big:,} vs trial 100 (ms, median; bulk fill {fill:.0f} s)",
-                         f"{a * 1e3:.3f}", f"{b * 1e3:.3f}", f"{a / b:.2f}"))  # fmt: skip
+                         f"{a * 1e3:.3f}", f"{b * 1e3:.3f}", f"{ratio:.2f}"))  # fmt: skip
             if "reader" in parts:  # 5. a reader of the big study against a writer
                 alone, during = writer_delay(big, "big", folder)
                 rows.append((f"writer's slowest trial while `nasplat trials` reads {args.big:,} (ms)",
@@ -369,9 +385,9 @@ def main() -> None:
             else:
                 sampler = optuna.samplers.TPESampler(n_startup_trials=10, multivariate=True, constant_liar=True, seed=0)  # fmt: skip
                 theirs.append(optuna_loop(args.trials, sampler))
-    a, b = statistics.median(ours), statistics.median(theirs)
+    a, b, ratio = paired(ours, theirs)
     rows.append((f"tpe {args.trials:,} trials vs Optuna optimize (s, median of {args.repeats} "
-                 "alternated)", f"{a:.1f}", f"{b:.1f}", f"{a / b:.2f}"))  # fmt: skip
+                 "alternated)", f"{a:.1f}", f"{b:.1f}", f"{ratio:.2f}"))  # fmt: skip
 
 
 if __name__ == "__main__":
