@@ -1,5 +1,5 @@
 """``python -m nasplat`` runs the command line."""
 
-from nasplat.cli import main
+from nasplat.cli import run
 
-main()
+run()
