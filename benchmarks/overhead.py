@@ -349,7 +349,7 @@ def main() -> None:
                 )
             rows.append(("`nasplat best` (s; reference: `python -c 'import click, sqlalchemy'`)",
                          f"{statistics.median(best):.2f}", f"{statistics.median(floor):.2f}",
-                         f"+{statistics.median(best) - statistics.median(floor):.2f} s"))  # fmt: skip
+                         f"{statistics.median(best) - statistics.median(floor):+.2f} s"))  # fmt: skip
         if "big" in parts:  # 3. per-trial cost at 100k vs 100 (progress bar on)
             big = f"sqlite:///{folder}/big.db"
             start = time.perf_counter()
@@ -368,7 +368,7 @@ def main() -> None:
                 alone, during = writer_delay(big, "big", folder)
                 rows.append((f"writer's slowest trial while `nasplat trials` reads {args.big:,} (ms)",
                              f"{during * 1e3:.1f}", f"{alone * 1e3:.1f} (no reader)",
-                             f"+{(during - alone) * 1e3:.1f} ms"))  # fmt: skip
+                             f"{(during - alone) * 1e3:+.1f} ms"))  # fmt: skip
     if "proposals" not in parts:
         return
     # 4. proposals per trial, and TPE against Optuna's optimize
