@@ -131,9 +131,9 @@ class EarlyStopEvaluator(TrainEvaluator):
         if watcher.best_state is None:
             return result
         model.load_state_dict(watcher.best_state)
-        val_acc, val_loss = evaluate_model(model, splits.val)
-        train_acc, train_loss = evaluate_model(model, splits.train)
-        test_acc = evaluate_model(model, splits.test)[0]
+        val_acc, val_loss = evaluate_model(model, splits.val, tta=config.tta)
+        train_acc, train_loss = evaluate_model(model, splits.train, tta=config.tta)
+        test_acc = evaluate_model(model, splits.test, tta=config.tta)[0]
         return TrainResult(
             val_acc=val_acc,
             val_loss=val_loss,

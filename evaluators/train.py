@@ -40,6 +40,13 @@ TRAINING = (
     Option(
         "augment", "str", "none", "training images changed per batch: none, crop, flip, crop+flip"
     ),
+    Option(
+        "tta",
+        "str",
+        "none",
+        "test-time augmentation of every evaluation: none, or flip (mean "
+        "of the image's and its mirror's class probabilities)",
+    ),
 )
 """The training loop's settings, with :class:`nasplat.ml.training.TrainConfig`'s defaults."""
 CONSTRAINTS = Option(

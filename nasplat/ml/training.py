@@ -139,7 +139,9 @@ class TrainConfig:
     model's 4-d weights (and so its convolutions' outputs) in channels-last memory order, which
     trains convolutional networks faster on CPUs (docs/benchmarks.md). ``augment``: random
     changes to each training batch of images (:func:`augment_batch`): ``none``, ``crop``,
-    ``flip`` or ``crop+flip``.
+    ``flip`` or ``crop+flip``. ``tta``: test-time augmentation of every evaluation (validation
+    each epoch, test, train): ``none``, or ``flip`` (the mean of the class probabilities of each
+    image and its mirror image; :func:`evaluate_model`).
     """
 
     epochs: int = 10
@@ -158,6 +160,7 @@ class TrainConfig:
     bn_recalibration: int = 10
     channels_last: bool = False
     augment: str = "none"
+    tta: str = "none"
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
@@ -179,6 +182,7 @@ class TrainConfig:
                 isinstance(self.augment, str)
                 and all(a in AUGMENTATIONS for a in self.augment.split("+"))
             ),
+            f"tta must be one of {', '.join(TTA_MODES)}, got {self.tta!r}": self.tta in TTA_MODES,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -186,6 +190,7 @@ class TrainConfig:
 
 
 AUGMENTATIONS = ("crop", "flip")
+TTA_MODES = ("none", "flip")
 """What ``TrainConfig.augment`` may combine."""
 
 
@@ -268,10 +273,13 @@ def evaluate_model(
     *,
     batch_size: int = 512,
     device: torch.device | str | None = None,
+    tta: str = "none",
 ) -> tuple[float, float]:
     """``(accuracy, mean cross-entropy)`` of ``model`` on ``dataset`` in eval mode.
 
     ``device`` defaults to the model's; the model's train/eval mode is restored afterwards.
+    ``tta="flip"``: each image (4-d input) is classified by the mean of its and its mirror
+    image's class probabilities, and the loss is the cross-entropy of that mean.
     """
     x, y = _class_data(dataset)
     if len(y) == 0:
@@ -285,6 +293,9 @@ def evaluate_model(
             xb = x[start : start + batch_size].to(device)
             yb = y[start : start + batch_size].to(device)
             out = _logits(model(xb))
+            if tta == "flip" and xb.dim() == 4:
+                mean = (out.softmax(dim=1) + _logits(model(xb.flip(3))).softmax(dim=1)) / 2
+                out = mean.clamp_min(1e-12).log()  # log-probabilities: the same argmax and loss
             loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
             correct += int((out.argmax(dim=1) == yb).sum())
     finally:
@@ -380,6 +391,11 @@ class _Run:
     generator: torch.Generator
     calibration: list[torch.Tensor] = field(default_factory=list)
     augmenter: torch.Generator | None = None  # draws the batches' augmentations
+
+    def evaluate(self, dataset: Dataset) -> tuple[float, float]:
+        """``(accuracy, loss)`` of the model on ``dataset`` with the run's test-time
+        augmentation."""
+        return evaluate_model(self.model, dataset, device=self.device, tta=self.config.tta)
 
     def recalibrate(self) -> None:
         """Re-estimate BatchNorm statistics on the run's fixed calibration batches."""
@@ -496,7 +512,7 @@ def _fit(
         epoch_start = time.perf_counter()
         train_loss, train_acc = run.train_epoch(epoch)
         run.recalibrate()
-        val_acc, val_loss = evaluate_model(run.model, splits.val, device=run.device)
+        val_acc, val_loss = run.evaluate(splits.val)
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -526,13 +542,11 @@ def _result(
     history, best = fitted.history, fitted.best
     final = best if restore_best else (history[-1] if history else None)
     if final is None:  # no epoch was run: evaluate the untrained weights
-        val_acc, val_loss = evaluate_model(run.model, splits.val, device=run.device)
-        train_acc, train_loss = evaluate_model(run.model, splits.train, device=run.device)
+        val_acc, val_loss = run.evaluate(splits.val)
+        train_acc, train_loss = run.evaluate(splits.train)
         final = {"val_acc": val_acc, "val_loss": val_loss}
         final |= {"train_acc": train_acc, "train_loss": train_loss}
-    test_acc = (
-        evaluate_model(run.model, splits.test, device=run.device)[0] if evaluate_test else None
-    )
+    test_acc = run.evaluate(splits.test)[0] if evaluate_test else None
     return TrainResult(
         val_acc=final["val_acc"],
         val_loss=final["val_loss"],

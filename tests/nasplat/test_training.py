@@ -253,6 +253,7 @@ def test_evaluate_model_matches_manual_computation_and_keeps_mode(tiny: DataSpli
         ({"batch_size": 0, "lr": 0.0}, "batch_size must be >= 1; lr must be > 0"),
         ({"label_smoothing": 1.0}, "label_smoothing"),
         ({"augment": "crop+rotate"}, "augment must be none or a '\\+' list of crop, flip"),
+        ({"tta": "rotate"}, "tta must be one of none, flip, got 'rotate'"),
     ],
 )
 def test_train_config_validation(changes: dict[str, object], message: str) -> None:
@@ -331,6 +332,29 @@ def test_channels_last_must_be_a_boolean() -> None:
 
 
 # --------------------------------------------------------------------------- augmentation
+
+
+def test_training_with_flip_tta_reports_the_tta_accuracies(digits: DataSplits) -> None:
+    model = small_cnn()
+    result = train_model(model, digits, cpu_config(epochs=1, tta="flip"))
+    val = evaluate_model(model, digits.val, tta="flip")
+    assert (result.val_acc, result.val_loss) == pytest.approx(val)
+    assert result.history[-1]["val_acc"] == pytest.approx(val[0])  # each epoch's too
+    assert result.test_acc == pytest.approx(evaluate_model(model, digits.test, tta="flip")[0])
+
+
+def test_flip_tta_classifies_by_the_mean_of_image_and_mirror() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 4 * 4, 3))  # not mirror-symmetric
+    x, y = torch.randn(40, 2, 4, 4), torch.randint(0, 3, (40,))
+    data = TensorDataset(x, y)
+    with torch.no_grad():
+        mean = (model(x).softmax(1) + model(x.flip(3)).softmax(1)) / 2
+    expected_acc = float((mean.argmax(1) == y).float().mean())
+    expected_loss = float(nn.functional.nll_loss(mean.log(), y))
+    acc, loss = evaluate_model(model, data, batch_size=16, tta="flip")
+    assert acc == pytest.approx(expected_acc) and loss == pytest.approx(expected_loss, rel=1e-5)
+    assert evaluate_model(model, data, tta="none") != (acc, loss)  # the mirror changed answers
 
 
 def test_augment_batch_shifts_and_mirrors_each_image() -> None:
