@@ -190,8 +190,9 @@ class TrainConfig:
 
 
 AUGMENTATIONS = ("crop", "flip")
-TTA_MODES = ("none", "flip")
 """What ``TrainConfig.augment`` may combine."""
+TTA_MODES = ("none", "flip")
+"""What ``TrainConfig.tta`` may be."""
 
 
 def augment_batch(xb: torch.Tensor, augment: str, generator: torch.Generator) -> torch.Tensor:
