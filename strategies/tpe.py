@@ -110,24 +110,24 @@ class UnseenFirstTPESampler(TPESampler):
     def _compute_acquisition_func(
         self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any
     ) -> np.ndarray:
-        values = self._unseen_first(samples, mpe_below, mpe_above)
+        raw = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+        values = self._unseen_first(samples, raw)
         for _ in range(self.extra_rounds):
             if np.isfinite(values).any():
                 break
             more = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
+            more_raw = super()._compute_acquisition_func(more, mpe_below, mpe_above)
             for name in samples:  # the caller takes its proposal from this same dict
                 samples[name] = np.concatenate([samples[name], more[name]])
-            values = np.concatenate([values, self._unseen_first(more, mpe_below, mpe_above)])
-        if not np.isfinite(values).any():  # all seen: the plain argmax, closed by the strategy
-            values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
-        return values
+            raw = np.concatenate([raw, more_raw])
+            values = np.concatenate([values, self._unseen_first(more, more_raw)])
+        # all seen: the plain argmax, which the strategy closes
+        return values if np.isfinite(values).any() else raw
 
-    def _unseen_first(
-        self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any
-    ) -> np.ndarray:
-        """The acquisition values with the seen candidates ranked above the best unseen one set
-        to -inf (all -inf when every candidate was seen)."""
-        values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+    def _unseen_first(self, samples: dict[str, np.ndarray], raw: np.ndarray) -> np.ndarray:
+        """A copy of the acquisition values ``raw`` with the seen candidates ranked above the
+        best unseen one set to -inf (all -inf when every candidate was seen)."""
+        values = raw.copy()
         names = list(samples)
         for i in np.argsort(-values, kind="stable"):
             if not self._is_seen({name: int(samples[name][i]) for name in names}):
