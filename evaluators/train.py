@@ -17,6 +17,7 @@ from nasplat.budget import Budget, EvalResult
 from nasplat.errors import ConfigError
 from nasplat.evaluator import Evaluator, Reporter, pop_common_options, reject_unknown_options
 from nasplat.genotype import Genotype
+from nasplat.ml.train_config import TrainConfig
 from nasplat.options import Option
 from nasplat.registry import EVALUATORS
 from nasplat.shape import NetShape
@@ -48,7 +49,7 @@ TRAINING = (
         "of the image's and its mirror's class probabilities)",
     ),
 )
-"""The training loop's settings, with :class:`nasplat.ml.training.TrainConfig`'s defaults."""
+"""The training loop's settings, with :class:`nasplat.ml.train_config.TrainConfig`'s defaults."""
 CONSTRAINTS = Option(
     "constraints", "list[str]", None, 'reject before training, e.g. "params<=1e6" (params, '
     "flops, latency_ms)"
@@ -97,6 +98,7 @@ class TrainEvaluator(Evaluator):
         self.epochs = int(epochs)
         self.keep_weights = bool(keep_weights)
         self.restore_best = bool(restore_best)
+        TrainConfig(epochs=self.epochs, **options)  # bad values fail here, before any trial
         self.train_options = options
         self.constraints: tuple[Constraint, ...] = parse_constraints(constraints, PRE_TRAINING)
         if self.constraints:
@@ -166,7 +168,7 @@ class TrainEvaluator(Evaluator):
     def evaluate(self, genotype: Genotype, budget: Budget, reporter: Reporter) -> EvalResult:
 
         from nasplat.ml.profiling import profile
-        from nasplat.ml.training import TrainConfig, resolve_device, seed_everything, state_bytes
+        from nasplat.ml.training import resolve_device, seed_everything, state_bytes
 
         budget = self.resolve_budget(budget)
         reason = self.precheck(genotype, budget)

@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 
 from nasplat.errors import ConfigError
 from nasplat.ml.data import tensors_of
+from nasplat.ml.train_config import TrainConfig
 
 if TYPE_CHECKING:
     from nasplat.evaluator import Reporter
@@ -127,74 +128,6 @@ _OPTIMIZERS: dict[str, Callable[[Any, TrainConfig], torch.optim.Optimizer]] = {
 }
 
 
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of one training run; validated on construction (ConfigError).
-
-    ``schedule`` is applied per optimisation step; ``nesterov`` applies to ``sgd`` only;
-    ``num_threads`` sets torch's intra-op threads for the run and restores them afterwards.
-    ``bn_recalibration``: before each validation, re-estimate BatchNorm running statistics on
-    up to this many training batches (a fixed subset drawn once per run; 0: keep the running
-    averages of training). Models without BatchNorm are not touched. ``channels_last``: the
-    model's 4-d weights (and so its convolutions' outputs) in channels-last memory order, which
-    trains convolutional networks faster on CPUs (docs/benchmarks.md). ``augment``: random
-    changes to each training batch of images (:func:`augment_batch`): ``none``, ``crop``,
-    ``flip`` or ``crop+flip``. ``tta``: test-time augmentation of every evaluation (validation
-    each epoch, test, train): ``none``, or ``flip`` (the mean of the class probabilities of each
-    image and its mirror image; :func:`evaluate_model`).
-    """
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    schedule: str = "cosine"
-    grad_clip: float | None = 5.0
-    label_smoothing: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    num_threads: int | None = None
-    nesterov: bool = False
-    bn_recalibration: int = 10
-    channels_last: bool = False
-    augment: str = "none"
-    tta: str = "none"
-
-    def __post_init__(self) -> None:
-        _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
-        _check_choice("schedule", self.schedule, _SCHEDULES)
-        checks = {
-            "epochs must be >= 0": self.epochs >= 0,
-            "batch_size must be >= 1": self.batch_size >= 1,
-            "lr must be > 0": self.lr > 0,
-            "momentum must be >= 0": self.momentum >= 0,
-            "weight_decay must be >= 0": self.weight_decay >= 0,
-            "grad_clip must be > 0 or None": self.grad_clip is None or self.grad_clip > 0,
-            "label_smoothing must be in [0, 1)": 0 <= self.label_smoothing < 1,
-            "num_threads must be >= 1 or None": self.num_threads is None or self.num_threads >= 1,
-            "bn_recalibration must be >= 0": self.bn_recalibration >= 0,
-            "channels_last must be true or false": isinstance(self.channels_last, bool),
-            f"augment must be none or a '+' list of {', '.join(AUGMENTATIONS)}, got "
-            f"{self.augment!r}": self.augment == "none"
-            or (
-                isinstance(self.augment, str)
-                and all(a in AUGMENTATIONS for a in self.augment.split("+"))
-            ),
-            f"tta must be one of {', '.join(TTA_MODES)}, got {self.tta!r}": self.tta in TTA_MODES,
-        }
-        failed = [message for message, ok in checks.items() if not ok]
-        if failed:
-            raise ConfigError(f"invalid training config: {'; '.join(failed)}")
-
-
-AUGMENTATIONS = ("crop", "flip")
-"""What ``TrainConfig.augment`` may combine."""
-TTA_MODES = ("none", "flip")
-"""What ``TrainConfig.tta`` may be."""
-
-
 def augment_batch(xb: torch.Tensor, augment: str, generator: torch.Generator) -> torch.Tensor:
     """A batch of images (N, C, H, W) randomly changed per image: ``crop`` shifts each image
     by up to an eighth of its size (at least 1 pixel) in each direction, filling with zeros
@@ -216,11 +149,6 @@ def augment_batch(xb: torch.Tensor, augment: str, generator: torch.Generator) ->
         picked = padded[torch.arange(n, device=xb.device)[:, None, None], :, rows, cols]
         xb = picked.permute(0, 3, 1, 2).contiguous()
     return xb
-
-
-def _check_choice(what: str, value: str, choices: dict[str, Any]) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown {what} {value!r}; known: {', '.join(sorted(choices))}")
 
 
 @dataclass

@@ -70,12 +70,20 @@ def test_proxy_check_prints_and_stores_correlations(tmp_path: Path) -> None:
         (["--constraint", "params<<3"], "bad constraint"),
         (["--constraint", "accuracy>=3"], "unknown metric 'accuracy'"),
         (["--objective", "val_acc,flops", "--direction", "maximize,sideways"], "direction must be"),
+        (["--evaluator-opt", "tta=rotate"], "tta must be one of none, flip, got 'rotate'"),
+        (["--evaluator-opt", "augment=crop+spin"], "augment must be none or a '+' list"),
+        (["--evaluator-opt", "optimizer=lbfgs"], "unknown optimizer 'lbfgs'"),
+        (["--evaluator-opt", "lr=-1"], "lr must be > 0"),
+        (["--evaluator-opt", "lr=fast"], "a value of the wrong type"),
+        (["--evaluator", "low-fidelity", "--evaluator-opt", "tta=rotate"], "tta must be one of"),
     ],
 )
 def test_bad_evaluator_input_is_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     code, _, err = main(tmp_path, "search", "--space", "chain", *TINY_ARGS, "--budget", "1", *args)
     assert code == 2 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    if (tmp_path / "nasplat.db").exists():  # refused before a study or trial is written
+        assert Store(f"sqlite:///{tmp_path / 'nasplat.db'}").list_studies() == []
 
 
 def test_tabular_cli_search_and_missing_arch(tmp_path: Path) -> None:

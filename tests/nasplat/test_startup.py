@@ -93,6 +93,7 @@ def test_registering_the_builtins_imports_no_torch(tmp_path: Path) -> None:
         "import sys; from nasplat.registry import SPACES, OPS, DATASETS, load_builtins\n"
         "load_builtins(); SPACES.create('nb201'); SPACES.create('cell'); OPS.get('sep_conv_3x3')\n"
         "DATASETS.get('digits')\n"
+        "from nasplat.ml.train_config import TrainConfig; TrainConfig(tta='flip')\n"
         "print('torch' in sys.modules, 'optuna' in sys.modules)"
     )
     assert _run(code, tmp_path).split() == ["False", "False"]

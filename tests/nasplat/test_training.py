@@ -254,11 +254,19 @@ def test_evaluate_model_matches_manual_computation_and_keeps_mode(tiny: DataSpli
         ({"label_smoothing": 1.0}, "label_smoothing"),
         ({"augment": "crop+rotate"}, "augment must be none or a '\\+' list of crop, flip"),
         ({"tta": "rotate"}, "tta must be one of none, flip, got 'rotate'"),
+        ({"lr": "fast"}, "a value of the wrong type"),
     ],
 )
 def test_train_config_validation(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**changes)
+
+
+def test_the_config_names_what_the_loop_builds() -> None:
+    from nasplat.ml import train_config, training
+
+    assert sorted(train_config.OPTIMIZERS) == sorted(training._OPTIMIZERS)
+    assert sorted(train_config.SCHEDULES) == sorted(training._SCHEDULES)
 
 
 # --------------------------------------------------------------------------- devices + seeds
