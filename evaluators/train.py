@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -98,8 +99,10 @@ class TrainEvaluator(Evaluator):
         self.epochs = int(epochs)
         self.keep_weights = bool(keep_weights)
         self.restore_best = bool(restore_best)
-        TrainConfig(epochs=self.epochs, **options)  # bad values fail here, before any trial
-        self.train_options = options
+        # checked here, before any trial; each trial runs it at its budget's epochs
+        self.train_config = TrainConfig(
+            epochs=self.epochs, seed=self.seed, device=self.device, **options
+        )
         self.constraints: tuple[Constraint, ...] = parse_constraints(constraints, PRE_TRAINING)
         if self.constraints:
             self.options["constraints"] = [str(c) for c in self.constraints]
@@ -180,9 +183,7 @@ class TrainEvaluator(Evaluator):
         model = self.build_network(genotype, budget, splits)
         shape = self.net_shape(budget, splits).example_input_shape()
         cost = profile(model, shape)
-        config = TrainConfig(
-            epochs=budget.epochs, seed=self.seed, device=self.device, **self.train_options
-        )
+        config = dataclasses.replace(self.train_config, epochs=budget.epochs)
         result = self.fit(model, splits, config, reporter)
         metrics = {
             "val_acc": result.val_acc,

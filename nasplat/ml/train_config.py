@@ -39,10 +39,11 @@ class TrainConfig:
     averages of training). Models without BatchNorm are not touched. ``channels_last``: the
     model's 4-d weights (and so its convolutions' outputs) in channels-last memory order, which
     trains convolutional networks faster on CPUs (docs/benchmarks.md). ``augment``: random
-    changes to each training batch of images (:func:`nasplat.ml.training.augment_batch`): ``none``, ``crop``,
-    ``flip`` or ``crop+flip``. ``tta``: test-time augmentation of every evaluation (validation
-    each epoch, test, train): ``none``, or ``flip`` (the mean of the class probabilities of each
-    image and its mirror image; :func:`nasplat.ml.training.evaluate_model`).
+    changes to each training batch of images (:func:`nasplat.ml.training.augment_batch`):
+    ``none``, ``crop``, ``flip`` or ``crop+flip``. ``tta``: test-time augmentation of every
+    evaluation (validation each epoch, test, train): ``none``, or ``flip`` (the mean of the
+    class probabilities of each image and its mirror image;
+    :func:`nasplat.ml.training.evaluate_model`).
     """
 
     epochs: int = 10
