@@ -8,10 +8,17 @@ DARTS's retraining. Every run goes through the real search loop (``run_search``,
 SQLite store); a run's figure is its best trial by validation accuracy, with that trial's test
 accuracy. ENAS's own run is shorter than DARTS's; its wall time is reported beside it.
 
+Every run of one invocation shares the study settings given on the command line (``--epochs``,
+``--data-fraction``, ``--resolution``, ``--space-opt``, ``--evaluator-opt``, as ``nasplat
+search`` takes them); ``--oneshot-opt`` goes to both one-shot strategies, ``--darts-opt`` to
+DARTS alone and ``--evolution-opt`` to evolution. Each run records these settings; a file may
+hold several settings, and the tables use only the runs of the settings given.
+
 Run: ``OMP_NUM_THREADS=1 python benchmarks/oneshot_vs_blackbox.py --seeds 0,1,2 --out
 compare.jsonl`` (one JSON line per run, appended as each ends; runs already in the file are
 skipped, so a killed run resumes). Two processes with different ``--seeds`` may share the file
-to use two cores. Then ``--summary`` prints the Markdown for docs/benchmarks.md.
+to use two cores. Then ``--summary`` (with the same settings) prints the Markdown for
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any
 
 import torch
 
-from nasplat.config import SearchConfig
+from nasplat.config import SearchConfig, parse_option_pairs
 from nasplat.registry import load_builtins
 from nasplat.run import run_search
 from nasplat.store import Store
@@ -38,15 +45,28 @@ BLACK_BOX = ("random", "evolution")
 METHODS = ONE_SHOT + BLACK_BOX
 
 
+def strategy_options(method: str, setting: dict[str, Any]) -> dict[str, Any]:
+    """The strategy options of ``method`` under ``setting`` (see the module docstring)."""
+    options = dict(setting["oneshot_options"]) if method in ONE_SHOT else {}
+    options.update(setting.get(f"{method}_options", {}))
+    return options
+
+
 def one_run(
-    method: str, seed: int, dataset: str, time_limit: float | None, workdir: Path
+    method: str, seed: int, setting: dict[str, Any], time_limit: float | None, workdir: Path
 ) -> dict[str, Any]:
     """One search; its best trial by validation accuracy, wall and CPU time, trial count."""
     store = Store(f"sqlite:///{workdir / f'{method}-{seed}.db'}")
     config = SearchConfig(
         space="cell",
+        space_options=setting["space_options"],
         strategy=method,
-        dataset=dataset,
+        strategy_options=strategy_options(method, setting),
+        evaluator_options=setting["evaluator_options"],
+        dataset=setting["dataset"],
+        epochs=setting["epochs"],
+        data_fraction=setting["data_fraction"],
+        resolution=setting["resolution"],
         seed=seed,
         device="cpu",
         study=f"{method}-{seed}",
@@ -62,7 +82,8 @@ def one_run(
     return {
         "method": method,
         "seed": seed,
-        "dataset": dataset,
+        "dataset": setting["dataset"],
+        "setting": setting,
         "time_limit": time_limit,
         "val_acc": best.value,
         "test_acc": best.metrics["test_acc"],
@@ -111,31 +132,78 @@ def summary(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def read_runs(path: Path) -> list[dict[str, Any]]:
+def read_runs(path: Path, setting: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs in ``path`` made with ``setting`` (runs from before settings were recorded
+    count as the dataset's defaults)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in runs if r.get("setting", default_setting(r["dataset"])) == setting]
+
+
+def default_setting(dataset: str) -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "epochs": None,
+        "data_fraction": 1.0,
+        "resolution": None,
+        "space_options": {},
+        "evaluator_options": {},
+        "oneshot_options": {},
+        "darts_options": {},
+        "evolution_options": {},
+    }
+
+
+def setting_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        **default_setting(args.dataset),
+        "epochs": args.epochs,
+        "data_fraction": args.data_fraction,
+        "resolution": args.resolution,
+        **{
+            f"{group}_options": parse_option_pairs(getattr(args, f"{group}_opt"), f"--{group}-opt")
+            for group in ("space", "evaluator", "oneshot", "darts", "evolution")
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--dataset", default="digits", help="dataset of every run")
+    parser.add_argument("--epochs", type=int, help="training epochs of every trained cell")
+    parser.add_argument("--data-fraction", type=float, default=1.0, help="share of the data")
+    parser.add_argument("--resolution", type=int, help="image side of every run")
+    for group, whom in [
+        ("space", "the cell space"),
+        ("evaluator", "the train evaluator"),
+        ("oneshot", "darts and enas"),
+        ("darts", "darts"),
+        ("evolution", "evolution"),
+    ]:
+        parser.add_argument(
+            f"--{group}-opt",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"option of {whom} (repeatable)",
+        )
     parser.add_argument("--out", type=Path, default=Path("compare.jsonl"), help="JSON lines")
     parser.add_argument("--summary", action="store_true", help="only print the tables")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    setting = setting_from_args(args)
     if not args.summary:
         load_builtins()
         with tempfile.TemporaryDirectory() as tmp:
             for seed in seeds:
                 for method in METHODS:
-                    runs = [r for r in read_runs(args.out) if r["dataset"] == args.dataset]
-                    mine = {(r["method"], r["seed"]): r for r in runs}
+                    mine = {(r["method"], r["seed"]): r for r in read_runs(args.out, setting)}
                     if (method, seed) in mine:
                         continue
                     limit = mine[("darts", seed)]["seconds"] if method in BLACK_BOX else None
-                    run = one_run(method, seed, args.dataset, limit, Path(tmp))
+                    run = one_run(method, seed, setting, limit, Path(tmp))
                     with args.out.open("a") as f:
                         f.write(json.dumps(run) + "\n")
                     print(
@@ -143,10 +211,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"{run['val_acc']:.4f}, {run['trials']} trials, {run['seconds']:.0f} s",
                         flush=True,
                     )
-    runs = [r for r in read_runs(args.out) if r["dataset"] == args.dataset]
+    runs = read_runs(args.out, setting)
     threads = sorted({r.get("threads", "?") for r in runs}, key=str)
+    given = {k: v for k, v in setting.items() if v != default_setting(args.dataset)[k]}
     print(
-        f"\ncell space on {args.dataset}; CPU ({platform.machine()}, torch threads per run: "
+        f"\ncell space on {args.dataset}; settings {json.dumps(given)}; CPU ({platform.machine()}, torch threads per run: "
         f"{', '.join(map(str, threads))}, torch {torch.__version__}).\n"
     )
     print(summary(runs))

@@ -183,7 +183,9 @@ class TrainEvaluator(Evaluator):
         model = self.build_network(genotype, budget, splits)
         shape = self.net_shape(budget, splits).example_input_shape()
         cost = profile(model, shape)
-        config = dataclasses.replace(self.train_config, epochs=budget.epochs)
+        config = dataclasses.replace(
+            self.train_config, epochs=budget.epochs, time_limit=budget.extra.get("time_limit")
+        )
         result = self.fit(model, splits, config, reporter)
         metrics = {
             "val_acc": result.val_acc,
@@ -197,6 +199,8 @@ class TrainEvaluator(Evaluator):
         }
         if result.test_acc is not None:
             metrics["test_acc"] = result.test_acc
+        if config.time_limit is not None:  # the epochs may have been cut to it
+            metrics["epochs_run"] = float(result.epochs_run)
         weights = state_bytes(model) if self.keep_weights else None
         return EvalResult(metrics, state_dict=weights, epochs_run=result.epochs_run)
 

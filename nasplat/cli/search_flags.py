@@ -140,7 +140,12 @@ SEARCH_FLAGS = (
         "--reference-point", "Hypervolume reference point, one value per objective (comma list).",
         "the first completed trial, each objective made twice as bad",
     ),
-    config_flag("--time-limit", "Stop asking after this many seconds.", "none", type=float),
+    config_flag(
+        "--time-limit",
+        "Stop asking after this many seconds (one-shot: cut the retraining's epochs to fit).",
+        "none",
+        type=float,
+    ),
     config_flag("--study", "Study name.", "SPACE-STRATEGY[-EVALUATOR][-N], no evaluator if train"),
     click.option(
         "--resume", cls=Shown, is_flag=True, show_default="off",

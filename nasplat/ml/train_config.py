@@ -44,6 +44,11 @@ class TrainConfig:
     evaluation (validation each epoch, test, train): ``none``, or ``flip`` (the mean of the
     class probabilities of each image and its mirror image;
     :func:`nasplat.ml.training.evaluate_model`).
+    ``time_limit``: seconds the run's epochs may take (None: no limit). After each epoch the
+    epoch count is cut to what the mean epoch so far says fits in the time left (at least one
+    epoch runs), and the learning-rate schedule is re-planned over the new count, so it only
+    falls sooner; the final test evaluation comes on top. Machine-dependent: the one-shot
+    retraining sets it from a study's ``--time-limit``.
     """
 
     epochs: int = 10
@@ -63,6 +68,7 @@ class TrainConfig:
     channels_last: bool = False
     augment: str = "none"
     tta: str = "none"
+    time_limit: float | None = None
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -95,5 +101,6 @@ class TrainConfig:
                 and all(a in AUGMENTATIONS for a in self.augment.split("+"))
             ),
             f"tta must be one of {', '.join(TTA_MODES)}, got {self.tta!r}": self.tta in TTA_MODES,
+            "time_limit must be > 0 or None": self.time_limit is None or self.time_limit > 0,
         }
         return [message for message, ok in checks.items() if not ok]

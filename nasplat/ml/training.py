@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
 import math
 import random
 import time
@@ -49,6 +50,8 @@ __all__ = [
     "seed_everything",
     "train_model",
 ]
+
+log = logging.getLogger("nasplat")
 
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -101,6 +104,17 @@ def _constant(step: int, total: int) -> float:
 
 
 _SCHEDULES: dict[str, Callable[[int, int], float]] = {"cosine": _cosine, "constant": _constant}
+
+
+@dataclass
+class _StepSchedule:
+    """The learning-rate factor of each step over ``total`` steps (``total`` may be cut)."""
+
+    factor: Callable[[int, int], float]
+    total: int
+
+    def __call__(self, step: int) -> float:
+        return self.factor(step, self.total)
 
 
 def _sgd(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
@@ -317,6 +331,7 @@ class _Run:
     y: torch.Tensor
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
+    schedule: _StepSchedule
     generator: torch.Generator
     calibration: list[torch.Tensor] = field(default_factory=list)
     augmenter: torch.Generator | None = None  # draws the batches' augmentations
@@ -364,9 +379,10 @@ def _start_run(model: nn.Module, splits: DataSplits, config: TrainConfig) -> _Ru
         model.to(memory_format=torch.channels_last)
     x, y = (t.to(device) for t in _class_data(splits.train))
     optimizer = _OPTIMIZERS[config.optimizer](model.parameters(), config)
-    total = config.epochs * _batch_count(len(y), config.batch_size)
-    factor = _SCHEDULES[config.schedule]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(step, total))
+    schedule = _StepSchedule(
+        _SCHEDULES[config.schedule], config.epochs * _batch_count(len(y), config.batch_size)
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     generator = torch.Generator().manual_seed(config.seed)
     calibration: list[torch.Tensor] = []
     if config.bn_recalibration and batchnorm_layers(model):
@@ -377,7 +393,17 @@ def _start_run(model: nn.Module, splits: DataSplits, config: TrainConfig) -> _Ru
     # its own generator too: the same batches in the same order with or without augmentation
     augmenter = None if config.augment == "none" else torch.Generator().manual_seed(config.seed + 2)
     return _Run(
-        model, config, device, x, y, optimizer, scheduler, generator, calibration, augmenter
+        model,
+        config,
+        device,
+        x,
+        y,
+        optimizer,
+        scheduler,
+        schedule,
+        generator,
+        calibration,
+        augmenter,
     )
 
 
@@ -420,7 +446,7 @@ def train_model(
     with _intra_op_threads(config.num_threads):
         run = _start_run(model, splits, config)
         try:
-            fitted = _fit(run, splits, reporter, restore_best)
+            fitted = _fit(run, splits, reporter, restore_best, started)
         finally:
             model.eval()
             model.zero_grad(set_to_none=True)
@@ -434,10 +460,14 @@ def _fit(
     splits: DataSplits,
     reporter: Reporter | None,
     restore_best: bool,
+    started: float,
 ) -> _Fitted:
-    """The epoch loop (keeping the best weights only with ``restore_best``)."""
+    """The epoch loop (keeping the best weights only with ``restore_best``); epochs are cut to
+    ``config.time_limit`` counted from ``started``."""
     fitted = _Fitted()
-    for epoch in range(1, run.config.epochs + 1):
+    epochs, epoch = run.config.epochs, 0
+    while epoch < epochs:
+        epoch += 1
         epoch_start = time.perf_counter()
         train_loss, train_acc = run.train_epoch(epoch)
         run.recalibrate()
@@ -457,7 +487,33 @@ def _fit(
                 fitted.best_state = copy.deepcopy(run.model.state_dict())
         if reporter is not None:
             reporter.report(epoch, val_acc)
+        if run.config.time_limit is not None:
+            epochs = _cut_to_time_limit(run, fitted.history, epochs, started)
     return fitted
+
+
+def _cut_to_time_limit(
+    run: _Run, history: list[dict[str, float]], epochs: int, started: float
+) -> int:
+    """``epochs``, cut to the epochs run plus those the mean epoch so far says fit in what is
+    left of ``config.time_limit``; a cut re-plans the learning-rate schedule over the new
+    count."""
+    assert run.config.time_limit is not None
+    done = len(history)
+    left = started + run.config.time_limit - time.perf_counter()
+    mean = sum(record["seconds"] for record in history) / done
+    fits = done + int(max(left, 0.0) // max(mean, 1e-9))
+    if fits >= epochs:
+        return epochs
+    log.info(
+        "time limit %.0f s: training cut from %d to %d epochs (%.1f s per epoch)",
+        run.config.time_limit,
+        epochs,
+        fits,
+        mean,
+    )
+    run.schedule.total = fits * _batch_count(len(run.y), run.config.batch_size)
+    return fits
 
 
 def _result(

@@ -15,7 +15,8 @@ The study then holds:
 
 A strategy checkpoint is written after every epoch (``{"one_shot": {epoch, genotype,
 strategy}}``); ``--resume`` continues from the last one, skips the search when the supernet
-trial is COMPLETE, and reruns a retraining that was interrupted. The supernet search runs where
+trial is COMPLETE, and reruns a retraining that was interrupted. ``--time-limit`` bounds the
+session: the search runs its epochs, then the retraining's are cut to the time left. The supernet search runs where
 the study's executor says (:meth:`nasplat.executor.Executor.search_one_shot`): in this process,
 or data-parallel over Ray Train workers.
 """
@@ -140,9 +141,13 @@ def supernet_trial(run: StudyRun) -> tuple[TrialRecord, int]:
     return run.store.create_trial(run.study.id, placeholder, budget, tag=SUPERNET_TAG), 1
 
 
-def retrain(run: StudyRun, genotype: Genotype, progress: bool = True) -> tuple[TrialRecord, int]:
+def retrain(
+    run: StudyRun, genotype: Genotype, progress: bool = True, deadline: float | None = None
+) -> tuple[TrialRecord, int]:
     """Train ``genotype`` from scratch as an ordinary trial, with a progress bar over its
-    epochs; ``(trial, trials created)``."""
+    epochs; ``(trial, trials created)``. With a ``deadline`` (``time.monotonic()``) its epochs
+    are cut to the time left (``TrainConfig.time_limit``); the trial keeps the study's budget
+    and records ``epochs_run``."""
     store, study = run.store, run.study
     canonical = run.space.canonicalize(genotype)
     epochs = run.strategy.retrain_epochs  # type: ignore[attr-defined]
@@ -155,6 +160,10 @@ def retrain(run: StudyRun, genotype: Genotype, progress: bool = True) -> tuple[T
         "%s: retraining the derived genotype from scratch (trial %d)", study.name, trial.number
     )
     label = f"{study.name} retrain"
+    if deadline is not None:
+        left = max(deadline - time.monotonic(), 1.0)  # at least one epoch runs anyway
+        log.info("%s: --time-limit leaves %.0f s for the retraining", study.name, left)
+        budget = budget.replace(extra={**budget.extra, "time_limit": left})
     with progress_bar(progress, total=budget.epochs or 1, label=label) as bar:
         evaluate_and_record(
             store,
@@ -189,6 +198,8 @@ def run_one_shot(run: StudyRun, progress: bool = True) -> SearchResult:
     """Run a one-shot strategy's search, then retrain its genotype (see the module doc)."""
     store, study = run.store, run.study
     strategy: Any = run.strategy
+    time_limit = run.config.time_limit
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     retraining = latest_trial(store, study.id, RETRAIN_TAG)
     if retraining is not None and retraining.state == "RUNNING":
         store.interrupt_running(study.id)  # an earlier session was killed while retraining
@@ -225,5 +236,5 @@ def run_one_shot(run: StudyRun, progress: bool = True) -> SearchResult:
     if strategy.retrain_epochs == 0:  # the derived genotype is the result, untrained
         log.info("%s: --retrain-epochs 0: not retrained", study.name)
         return SearchResult(study, created, None, derived=genotype)
-    best, retrained = retrain(run, genotype, progress)
+    best, retrained = retrain(run, genotype, progress, deadline)
     return SearchResult(study, created + retrained, best if best.state == "COMPLETE" else None)

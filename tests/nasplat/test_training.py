@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -189,6 +191,32 @@ def test_restore_best_keeps_best_epoch_weights(tiny: DataSplits) -> None:
     assert_same_weights(model, one_epoch)
 
 
+def test_time_limit_cuts_the_epochs(tiny: DataSplits) -> None:
+    """1,000 epochs of about 10 ms each would take seconds; the limit stops them early, after
+    at least one."""
+    config = cpu_config(epochs=1000, time_limit=0.3)
+    result = train_model(small_cnn(classes=4), tiny, config)
+    assert 1 <= result.epochs_run < 1000 and len(result.history) == result.epochs_run
+    assert result.test_acc is not None
+
+
+def test_a_time_limit_cut_replans_the_schedule_over_the_epochs_that_fit() -> None:
+    from nasplat.ml.training import _cosine, _cut_to_time_limit, _StepSchedule
+
+    config = TrainConfig(epochs=10, batch_size=10, time_limit=100.0)
+    run = SimpleNamespace(config=config, y=torch.zeros(50), schedule=_StepSchedule(_cosine, 50))
+    history = [{"seconds": 10.0}, {"seconds": 10.0}]
+    started = time.perf_counter() - 75.0  # 25 s left: two more 10-s epochs fit
+    assert _cut_to_time_limit(run, history, 10, started) == 4  # type: ignore[arg-type]
+    assert run.schedule.total == 4 * 5  # five batches of ten per epoch
+    assert run.schedule(10) == pytest.approx(0.5) and run.schedule(20) == pytest.approx(0.0)
+    run.schedule.total = 50
+    assert _cut_to_time_limit(run, history, 10, time.perf_counter()) == 10  # type: ignore[arg-type]
+    assert run.schedule.total == 50  # enough time: nothing changes
+    late = time.perf_counter() - 200.0  # past the limit: no further epoch
+    assert _cut_to_time_limit(run, history, 10, late) == 2  # type: ignore[arg-type]
+
+
 def test_zero_epochs_only_evaluates(tiny: DataSplits) -> None:
     model = small_cnn(classes=4)
     before = weights(model)
@@ -255,6 +283,7 @@ def test_evaluate_model_matches_manual_computation_and_keeps_mode(tiny: DataSpli
         ({"augment": "crop+rotate"}, "augment must be none or a '\\+' list of crop, flip"),
         ({"tta": "rotate"}, "tta must be one of none, flip, got 'rotate'"),
         ({"lr": "fast"}, "a value of the wrong type"),
+        ({"time_limit": 0}, "time_limit must be > 0 or None"),
     ],
 )
 def test_train_config_validation(changes: dict[str, object], message: str) -> None:

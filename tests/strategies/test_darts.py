@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -154,6 +155,25 @@ def test_resume_after_search_only_retrains(sqlite_url: str) -> None:
     first = run_search(tiny_config("darts", epochs=1), store)
     again = run_search(tiny_config("darts", epochs=1), store, resume=True)
     assert again.trials_run == 0 and again.best is not None and again.best.id == first.best.id
+
+
+def test_time_limit_cuts_the_retraining_to_the_time_left(sqlite_url: str) -> None:
+    """``--time-limit`` bounds a one-shot session: the search runs its epochs, then the
+    retraining's epochs are cut to the time left (at least one runs; 200 would take far
+    longer than the 1 s left). The trial keeps the study's budget, records the epochs it ran,
+    and a resumed study finds it."""
+    store = Store(sqlite_url)
+    config = tiny_config("darts", epochs=1, retrain_epochs=200)
+    config = dataclasses.replace(config, time_limit=0.01)
+    result = run_search(config, store)
+    retrain = result.best
+    assert retrain is not None and retrain.tag == "retrain" and retrain.state == "COMPLETE"
+    assert 1 <= retrain.metrics["epochs_run"] < 200
+    assert retrain.budget["epochs"] == 200 and "time_limit" not in retrain.budget["extra"]
+    again = run_search(config, store, resume=True)
+    assert again.trials_run == 0 and again.best is not None and again.best.id == retrain.id
+    plain = run_search(tiny_config("darts", epochs=1), Store(sqlite_url.replace(".db", "2.db")))
+    assert plain.best is not None and "epochs_run" not in plain.best.metrics
 
 
 def test_retrain_epochs_0_means_no_retraining(tmp_path: Path) -> None:
