@@ -17,8 +17,9 @@ A strategy checkpoint is written after every epoch (``{"one_shot": {epoch, genot
 strategy}}``); ``--resume`` continues from the last one, skips the search when the supernet
 trial is COMPLETE, and reruns a retraining that was interrupted. ``--time-limit`` bounds the
 session: the search runs its epochs, then the retraining's are cut to the time left. The
-supernet search runs where the study's executor says (:meth:`nasplat.executor.Executor.search_one_shot`): in this process,
-or data-parallel over Ray Train workers.
+supernet search runs where the study's executor says
+(:meth:`nasplat.executor.Executor.search_one_shot`): in this process, or data-parallel over
+Ray Train workers.
 """
 
 from __future__ import annotations
