@@ -50,6 +50,9 @@ class PatienceReporter(Reporter):
         elif step - self.best[0] >= self.patience:
             raise _PatienceExhausted
 
+    def replan(self, steps: int) -> None:
+        self.inner.replan(steps)
+
 
 @EVALUATORS.register(
     "early-stop", description="training with per-epoch pruning (median, ASHA, ...)"

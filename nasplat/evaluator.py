@@ -20,16 +20,20 @@ class Reporter:
     """Receives intermediate values of one trial and decides whether it should stop.
 
     ``report(step, value)`` records the value (through ``sink``) and raises
-    :class:`TrialPruned` when ``should_prune`` says so. Evaluators call it once per epoch.
+    :class:`TrialPruned` when ``should_prune`` says so. Evaluators call it once per epoch, and
+    ``replan(steps)`` when a time limit cuts the steps the trial will report (``on_replan``:
+    e.g. a progress bar's total).
     """
 
     def __init__(
         self,
         sink: Callable[[int, float], None] | None = None,
         should_prune: Callable[[int, float], bool] | None = None,
+        on_replan: Callable[[int], None] | None = None,
     ) -> None:
         self._sink = sink
         self._should_prune = should_prune
+        self._on_replan = on_replan
         self.history: list[tuple[int, float]] = []
 
     def report(self, step: int, value: float) -> None:
@@ -38,6 +42,11 @@ class Reporter:
             self._sink(step, float(value))
         if self._should_prune is not None and self._should_prune(step, float(value)):
             raise TrialPruned(f"pruned at step {step}")
+
+    def replan(self, steps: int) -> None:
+        """The trial now reports ``steps`` steps in all (fewer than planned)."""
+        if self._on_replan is not None:
+            self._on_replan(steps)
 
     @property
     def last_step(self) -> int | None:

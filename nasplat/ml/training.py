@@ -436,7 +436,8 @@ def train_model(
 
     The model is moved to ``config.device`` and stays there. After each epoch the BatchNorm
     statistics are re-estimated (``config.bn_recalibration``, :func:`recalibrate_batchnorm`) and
-    ``reporter.report(epoch, val_acc)`` is called (epochs count from 1); a
+    ``reporter.report(epoch, val_acc)`` is called (epochs count from 1), and
+    ``reporter.replan(epochs)`` when ``config.time_limit`` cuts the epochs; a
     :class:`~nasplat.errors.TrialPruned` it raises propagates. A non-finite training loss
     raises FloatingPointError at once. With ``restore_best`` the best-validation epoch's
     weights are loaded at the end. Whatever happens, the model is left in eval mode without
@@ -488,7 +489,9 @@ def _fit(
         if reporter is not None:
             reporter.report(epoch, val_acc)
         if run.config.time_limit is not None:
-            epochs = _cut_to_time_limit(run, fitted.history, epochs, started)
+            planned, epochs = epochs, _cut_to_time_limit(run, fitted.history, epochs, started)
+            if epochs != planned and reporter is not None:
+                reporter.replan(epochs)
     return fitted
 
 

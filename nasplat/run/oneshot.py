@@ -147,8 +147,8 @@ def retrain(
 ) -> tuple[TrialRecord, int]:
     """Train ``genotype`` from scratch as an ordinary trial, with a progress bar over its
     epochs; ``(trial, trials created)``. With a ``deadline`` (``time.monotonic()``) its epochs
-    are cut to the time left (``TrainConfig.time_limit``); the trial keeps the study's budget
-    and records ``epochs_run``."""
+    are cut to the time left (``TrainConfig.time_limit``), and so is the bar's total; the
+    trial keeps the study's budget and records ``epochs_run``."""
     store, study = run.store, run.study
     canonical = run.space.canonicalize(genotype)
     epochs = run.strategy.retrain_epochs  # type: ignore[attr-defined]
@@ -174,6 +174,7 @@ def retrain(
             run.evaluator,
             keep_weights=run.config.keep_weights,
             on_report=lambda _step, value: bar.advance(f"val_acc={value:.4f}"),
+            on_replan=bar.set_total,
         )
     return store.get_trial(trial.id), 1
 

@@ -17,6 +17,11 @@ class _Bar:
         if self._progress is not None:
             self._progress.update(self._task, advance=1, status=text)  # type: ignore[attr-defined]
 
+    def set_total(self, total: int) -> None:
+        """A new total (a time limit cut the steps), so the time left counts only those."""
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)  # type: ignore[attr-defined]
+
 
 @contextmanager
 def progress_bar(

@@ -56,9 +56,11 @@ def store_reporter(
     trial_id: int,
     pruner: Pruner | None = None,
     on_report: Callable[[int, float], None] | None = None,
+    on_replan: Callable[[int], None] | None = None,
 ) -> Reporter:
     """A reporter that writes intermediate values to the store and consults the pruner
-    (``on_report``: also told each value, e.g. a progress bar)."""
+    (``on_report``: also told each value, ``on_replan`` each cut of the steps, e.g. for a
+    progress bar)."""
 
     def sink(step: int, value: float) -> None:
         store.report_intermediate(trial_id, step, value)
@@ -71,7 +73,7 @@ def store_reporter(
         def should_prune(step: int, value: float) -> bool:
             return bool(pruner.should_prune(store, study_id, trial_id, step, value))
 
-    return Reporter(sink, should_prune)
+    return Reporter(sink, should_prune, on_replan)
 
 
 def evaluate_and_record(
@@ -83,10 +85,11 @@ def evaluate_and_record(
     *,
     keep_weights: str = "best",
     on_report: Callable[[int, float], None] | None = None,
+    on_replan: Callable[[int], None] | None = None,
 ) -> TrialOutcome:
     """Evaluate an already created trial in this process and store its outcome (used outside
     the trial loop: ``nasplat train``, a one-shot search's retraining)."""
-    reporter = store_reporter(store, study.id, trial.id, evaluator.pruner(), on_report)
+    reporter = store_reporter(store, study.id, trial.id, evaluator.pruner(), on_report, on_replan)
     task = TrialTask(trial.id, trial.number, trial.genotype, budget)
     outcome = run_trial(task, evaluator, reporter, study.objective)
     store.finish_trial(

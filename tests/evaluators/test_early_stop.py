@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import evaluators.pruners as pruners_module
-from evaluators.early_stop import EarlyStopEvaluator
+from evaluators.early_stop import EarlyStopEvaluator, PatienceReporter
 from evaluators.pruners import OptunaPruner
 from nasplat.budget import Budget
 from nasplat.errors import ConfigError
@@ -130,6 +130,13 @@ def test_patience_stops_and_restores_the_best_epoch(tiny: Any) -> None:
     assert values[best - 1] == max(values) > max(values[best:])
     assert result.metrics["val_acc"] == pytest.approx(values[best - 1])  # best weights restored
     assert evaluator.pruner() is None
+
+
+def test_the_patience_reporter_passes_a_time_limit_cut_on() -> None:
+    plans: list[int] = []
+    watcher = PatienceReporter(Reporter(on_replan=plans.append), None, 3, 0.0)
+    watcher.replan(4)
+    assert plans == [4]
 
 
 def test_early_stop_option_errors(tiny: Any) -> None:

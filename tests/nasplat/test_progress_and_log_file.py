@@ -42,6 +42,21 @@ def test_time_left_after_one_slow_step(
     assert re.search(r"2/5 0:10:00 elapsed 0:30:00 left epoch", err), err
 
 
+def test_a_cut_total_shortens_the_time_left(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A time limit cut 14 planned epochs to 5 after the first (10 minutes): 40 minutes left,
+    not 130."""
+    clock = [1000.0]
+    monkeypatch.setattr("rich.console.monotonic", lambda: clock[0])
+    with progress_bar(True, total=14, label="s") as bar:
+        clock[0] += 600
+        bar.set_total(5)
+        bar.advance("epoch")
+    err = capsys.readouterr().err
+    assert re.search(r"1/5 0:10:00 elapsed 0:40:00 left epoch", err), err
+
+
 def test_log_file_gets_every_record_with_its_time(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "search.log"
     log.parent.mkdir()

@@ -195,9 +195,13 @@ def test_time_limit_cuts_the_epochs(tiny: DataSplits) -> None:
     """1,000 epochs of about 10 ms each would take seconds; the limit stops them early, after
     at least one."""
     config = cpu_config(epochs=1000, time_limit=0.3)
-    result = train_model(small_cnn(classes=4), tiny, config)
+    plans: list[int] = []
+    reporter = Reporter(on_replan=plans.append)
+    result = train_model(small_cnn(classes=4), tiny, config, reporter=reporter)
     assert 1 <= result.epochs_run < 1000 and len(result.history) == result.epochs_run
     assert result.test_acc is not None
+    # the reporter hears each cut (e.g. a progress bar's total), the last being the epochs run
+    assert plans and plans[-1] == result.epochs_run and plans == sorted(plans, reverse=True)
 
 
 def test_a_time_limit_cut_replans_the_schedule_over_the_epochs_that_fit() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +20,7 @@ from oneshot_helpers import (
     tiny_config,
 )
 
+import nasplat.run.oneshot as oneshot_module
 from nasplat.errors import ConfigError
 from nasplat.ml.data import load_dataset
 from nasplat.registry import STRATEGIES
@@ -157,11 +160,23 @@ def test_resume_after_search_only_retrains(sqlite_url: str) -> None:
     assert again.trials_run == 0 and again.best is not None and again.best.id == first.best.id
 
 
-def test_time_limit_cuts_the_retraining_to_the_time_left(sqlite_url: str) -> None:
+def test_time_limit_cuts_the_retraining_to_the_time_left(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``--time-limit`` bounds a one-shot session: the search runs its epochs, then the
     retraining's epochs are cut to the time left (at least one runs; 200 would take far
-    longer than the 1 s left). The trial keeps the study's budget, records the epochs it ran,
-    and a resumed study finds it."""
+    longer than the 1 s left), and so is its progress bar's total. The trial keeps the
+    study's budget, records the epochs it ran, and a resumed study finds it."""
+    totals: dict[str, list[int]] = {}
+
+    @contextmanager
+    def recording_bar(
+        enabled: bool, *, total: int, completed: int = 0, label: str = ""
+    ) -> Iterator[Any]:
+        seen = totals.setdefault(label, [total])
+        yield SimpleNamespace(advance=lambda text="": None, set_total=seen.append)
+
+    monkeypatch.setattr(oneshot_module, "progress_bar", recording_bar)
     store = Store(sqlite_url)
     config = tiny_config("darts", epochs=1, retrain_epochs=200)
     config = dataclasses.replace(config, time_limit=0.01)
@@ -169,6 +184,8 @@ def test_time_limit_cuts_the_retraining_to_the_time_left(sqlite_url: str) -> Non
     retrain = result.best
     assert retrain is not None and retrain.tag == "retrain" and retrain.state == "COMPLETE"
     assert 1 <= retrain.metrics["epochs_run"] < 200
+    bar = totals[f"{result.study.name} retrain"]
+    assert bar[0] == 200 and bar[-1] == retrain.metrics["epochs_run"]
     assert retrain.budget["epochs"] == 200 and "time_limit" not in retrain.budget["extra"]
     again = run_search(config, store, resume=True)
     assert again.trials_run == 0 and again.best is not None and again.best.id == retrain.id
