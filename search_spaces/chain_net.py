@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from nasplat.registry import OPS
+from search_spaces.ops.common import PointwiseConv2d
 
 
 def scaled(channels: int, width_mult: float) -> int:
@@ -23,9 +24,7 @@ class Shortcut(nn.Module):
         if stride == 1 and c_in == c_out:
             self.proj = nn.Identity()
         else:
-            self.proj = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
-            )
+            self.proj = nn.Sequential(PointwiseConv2d(c_in, c_out, stride), nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(self.proj, nn.Identity):

@@ -7,7 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasplat.registry import OPS
-from search_spaces.ops.common import check_stride, make_act, make_norm, out_size
+from search_spaces.ops.common import (
+    PointwiseConv2d,
+    check_stride,
+    make_act,
+    make_norm,
+    out_size,
+)
 from search_spaces.ops.conv import ActConvNorm, conv
 
 
@@ -22,8 +28,8 @@ class FactorizedReduce(nn.Module):
         super().__init__()
         half = c_out // 2
         self.act = make_act(act, c_in)
-        self.conv_a = nn.Conv2d(c_in, half, 1, 2, bias=False)
-        self.conv_b = nn.Conv2d(c_in, c_out - half, 1, 2, bias=False)
+        self.conv_a = PointwiseConv2d(c_in, half, 2)
+        self.conv_b = PointwiseConv2d(c_in, c_out - half, 2)
         self.norm = make_norm(norm, c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -86,9 +86,28 @@ def check_stride(stride: int) -> int:
     return stride
 
 
+class PointwiseConv2d(nn.Conv2d):
+    """A 1x1 conv (no padding) that, strided on CPU input not in plain NCHW order (channels-last
+    or a view), keeps every stride-th pixel first and runs at stride 1: the same numbers.
+
+    oneDNN's strided 1x1 conv on channels-last CPU input corrupts the heap with one thread and
+    few channels (torch 2.13: e.g. 2 -> 1 channels at 8x8, the PC-DARTS supernet's factorized
+    reduce), which kills the process.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, bias: bool = False) -> None:
+        super().__init__(c_in, c_out, 1, stride, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == (1, 1) or x.device.type != "cpu" or x.is_contiguous():
+            return super().forward(x)
+        x = x[:, :, :: self.stride[0], :: self.stride[1]]
+        return F.conv2d(x, self.weight, self.bias, 1, 0, 1, self.groups)
+
+
 def conv_norm(c_in: int, c_out: int, stride: int, norm: str) -> nn.Sequential:
     """1x1 convolution (stride ``stride``) followed by a norm: the standard projection."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), make_norm(norm, c_out))
+    return nn.Sequential(PointwiseConv2d(c_in, c_out, stride), make_norm(norm, c_out))
 
 
 def projection(c_in: int, c_out: int, norm: str = "batch") -> nn.Module:
