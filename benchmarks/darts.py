@@ -7,14 +7,15 @@ for the step timings; ``--quality`` adds a default digits search and a random se
 the same wall-clock limit, about 10 minutes more). ``--variants`` instead times the cheaper
 step settings against the plain first-order step in the same run (a few minutes of CPU):
 PC-DARTS (``partial_channels=4``), ``channels_last=true`` (the supernet's weights in NHWC
-order), the same with the strided dilated convs run directly (not at stride 1, see
-``search_spaces.ops.conv.StridedDilatedConv2d``), both PC-DARTS and channels-last, and the
+order), the same with the dilated convs run directly (without the faster training paths of
+``search_spaces.ops.conv.DilatedConv2d``), both PC-DARTS and channels-last, and the
 per-epoch evaluation under ``torch.inference_mode`` instead of ``torch.no_grad``; on digits and
 on random tensors of Fashion-MNIST's shape at 14x14. ``--retrain`` times the retraining's
 training step (the ``train`` evaluator's loop at the cell space's default size, batch 128; a
-sampled cell and the cell ENAS derived on Fashion-MNIST) with ``channels_last=true``, with and
-without the stride-1 path of strided dilated convs, against the default, at 28x28 and 20x20,
-interleaved.
+sampled cell and the cells ENAS and beta-DARTS derived on Fashion-MNIST) with
+``channels_last=true``: with the dilated convs run directly, with only the stride-1 path of
+strided ones (no zero-inserted kernels), and as shipped, against the default, at 28x28 and
+20x20, interleaved.
 """
 
 from __future__ import annotations
@@ -169,20 +170,39 @@ ENAS_FASHION_CELL = (
     "('dil_conv_5x5', 1), ('sep_conv_3x3', 3), ('sep_conv_5x5', 4)], reduce_concat=[2, 3, 4, 5])"
 )
 """The cell ENAS derived on Fashion-MNIST (docs/benchmarks.md): two strided dilated convs."""
-RETRAIN_SETTINGS = ("default", "channels_last_direct", "channels_last")
+BETA_DARTS_FASHION_CELL = (
+    "Genotype(normal=[('max_pool_3x3', 0), ('avg_pool_3x3', 1), ('avg_pool_3x3', 1), "
+    "('sep_conv_3x3', 2), ('dil_conv_5x5', 0), ('dil_conv_5x5', 3), ('dil_conv_5x5', 0), "
+    "('dil_conv_5x5', 4)], normal_concat=[2, 3, 4, 5], reduce=[('sep_conv_3x3', 0), "
+    "('skip_connect', 1), ('avg_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('dil_conv_5x5', 1), "
+    "('dil_conv_5x5', 3)], reduce_concat=[2, 3, 4, 5])"
+)
+"""The cell beta-DARTS derived on Fashion-MNIST (docs/benchmarks.md): six ``dil_conv_5x5``."""
+RETRAIN_SETTINGS = ("default", "channels_last_direct", "channels_last_dilated", "channels_last")
 
 
 def direct_dilated_convs(model: Any) -> int:
-    """Make ``model``'s strided dilated convs run the direct strided conv (the code before the
-    stride-1 training path); returns how many there are."""
+    """Make ``model``'s dilated convs run the direct conv (the code before their faster
+    training paths); returns how many there are."""
     from torch import nn
 
-    from search_spaces.ops.conv import StridedDilatedConv2d
+    from search_spaces.ops.conv import DilatedConv2d
 
-    found = [m for m in model.modules() if isinstance(m, StridedDilatedConv2d)]
+    found = [m for m in model.modules() if isinstance(m, DilatedConv2d)]
     for module in found:
         module.__class__ = nn.Conv2d
     return len(found)
+
+
+def no_zero_insertion(model: Any) -> None:
+    """Keep ``model``'s dilated depthwise convs dilated (only the stride-1 path of strided
+    ones, the code before zero-inserted kernels)."""
+    from search_spaces.ops.conv import DilatedConv2d
+
+    for module in model.modules():
+        if isinstance(module, DilatedConv2d):
+            module.zero_insert = False
 
 
 def retrain_seconds(
@@ -209,6 +229,8 @@ def retrain_seconds(
         model = space.build(genotype, splits.shape)
         if setting == "channels_last_direct":
             direct_dilated_convs(model)
+        if setting == "channels_last_dilated":
+            no_zero_insertion(model)
         config = TrainConfig(epochs=1, device="cpu", channels_last=setting != "default")
         runs[setting] = _start_run(model, splits, config)
         runs[setting].train_epoch(1)  # warm-up
@@ -222,26 +244,33 @@ def retrain_seconds(
 
 
 def retrain(rounds: int) -> list[str]:
-    """The Markdown table of the retraining step: channels-last weights, and the stride-1
-    training path of strided dilated convs, as ratios against the default."""
+    """The Markdown table of the retraining step: channels-last weights, and the faster
+    training paths of dilated convs, as ratios against the default."""
     lines = [
         f"CPU ({platform.machine()}, {torch.get_num_threads()} torch threads, torch "
         f"{torch.__version__}); the `train` evaluator's training loop at the cell space's "
         "default size (5 cells, 16 channels), batch 128, random Fashion-MNIST-shaped data; "
         f"median wall-clock seconds per step of {rounds} interleaved rounds of 2 steps after "
-        "a warm-up. `direct`: channels-last weights with the strided dilated convs run "
-        "directly (before the stride-1 path).",
+        "a warm-up. `direct`: channels-last weights with the dilated convs run directly; "
+        "`dilated`: with the stride-1 path of strided ones but no zero-inserted kernels.",
         "",
-        "| cell | resolution | default s/step | channels_last, direct | channels_last |",
-        "|---|---:|---:|---:|---:|",
+        "| cell | resolution | default s/step | channels_last, direct "
+        "| channels_last, dilated | channels_last |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, text in (("sampled (seed 0)", None), ("ENAS Fashion-MNIST", ENAS_FASHION_CELL)):
+    cells = (
+        ("sampled (seed 0)", None),
+        ("ENAS Fashion-MNIST", ENAS_FASHION_CELL),
+        ("beta-DARTS Fashion-MNIST", BETA_DARTS_FASHION_CELL),
+    )
+    for label, text in cells:
         for resolution in (28, 20):
             t = retrain_seconds(text, resolution, rounds)
             base = t["default"]
             lines.append(
                 f"| {label} | {resolution}x{resolution} | {base:.3f} | "
-                f"{t['channels_last_direct'] / base:.2f}x | {t['channels_last'] / base:.2f}x |"
+                f"{t['channels_last_direct'] / base:.2f}x | "
+                f"{t['channels_last_dilated'] / base:.2f}x | {t['channels_last'] / base:.2f}x |"
             )
             print(lines[-1], flush=True)
     return lines

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from typing import Any
 
 import pytest
 import torch
@@ -12,8 +15,8 @@ from torch import nn
 import search_spaces.ops  # noqa: F401  (registers the ops)
 from nasplat.ml.profiling import count_params
 from nasplat.registry import OPS
-from search_spaces.ops.common import LayerNorm2d
-from search_spaces.ops.conv import StridedDilatedConv2d, conv
+from search_spaces.ops.common import LayerNorm2d, PointwiseConv2d
+from search_spaces.ops.conv import DilatedConv2d, conv
 from search_spaces.ops.graph import (
     adjacency_neighbors,
     gat_propagate,
@@ -52,14 +55,27 @@ def test_dil_conv_parameter_count_and_dilation(k: int) -> None:
     assert modules_of(op, nn.Conv2d)[0].dilation == (2, 2)
 
 
-@pytest.mark.parametrize("k,size", [(3, 9), (5, 10)])
-def test_strided_dil_conv_training_path_matches_direct_conv(k: int, size: int) -> None:
-    """On channels-last input in training, the strided dilated conv runs at stride 1 and keeps
-    every second output; outputs and gradients equal the direct strided conv's."""
+@pytest.mark.parametrize(
+    "k,stride,size,groups",
+    [
+        (3, 1, 9, 6),  # depthwise, input >= span + 2: undilated conv, zero-inserted kernel
+        (5, 1, 14, 6),
+        (5, 2, 14, 6),  # ... then every second output
+        (3, 2, 9, 6),
+        (5, 1, 10, 6),  # input narrower than span + 2 (11): the dilated conv itself
+        (5, 2, 10, 6),  # ... at stride 1, then every second output
+        (3, 2, 9, 1),  # not depthwise: no zero insertion, stride-1 path
+    ],
+)
+def test_dilated_conv_training_paths_match_the_direct_conv(
+    k: int, stride: int, size: int, groups: int
+) -> None:
+    """On channels-last input in training, a dilated conv takes a faster path (zero-inserted
+    kernel, stride 1 then subsampling); outputs and gradients equal the direct conv's."""
     torch.manual_seed(0)
-    fast = conv(6, 6, k, 2, dilation=2, groups=6)
-    assert isinstance(fast, StridedDilatedConv2d)
-    direct = nn.Conv2d(6, 6, k, 2, 2 * (k - 1) // 2, 2, 6, bias=False)
+    fast = conv(6, 6, k, stride, dilation=2, groups=groups)
+    assert isinstance(fast, DilatedConv2d)
+    direct = nn.Conv2d(6, 6, k, stride, 2 * (k - 1) // 2, 2, groups, bias=False)
     direct.load_state_dict(fast.state_dict())
     x = torch.randn(4, 6, size, size).to(memory_format=torch.channels_last)
     outs, grads = [], []
@@ -69,14 +85,36 @@ def test_strided_dil_conv_training_path_matches_direct_conv(k: int, size: int) -
         (out * torch.arange(out.numel()).reshape(out.shape)).sum().backward()
         outs.append(out)
         grads += [xi.grad, module.weight.grad]
-    assert outs[0].shape == (4, 6, (size + 1) // 2, (size + 1) // 2)
+    size_out = (size + stride - 1) // stride
+    assert outs[0].shape == (4, 6, size_out, size_out)
     torch.testing.assert_close(outs[0], outs[1])
     for fast_grad, direct_grad in zip(grads[:2], grads[2:], strict=True):  # summed in other orders
-        torch.testing.assert_close(fast_grad, direct_grad, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(fast_grad, direct_grad, rtol=5e-4, atol=1e-4)
     with torch.no_grad():  # inference takes the direct conv (what the FLOP counter sees)
         torch.testing.assert_close(fast(x), direct(x))
-    assert not isinstance(conv(6, 6, k, 1, dilation=2, groups=6), StridedDilatedConv2d)
-    assert not isinstance(conv(6, 6, k, 2, groups=6), StridedDilatedConv2d)
+    assert not isinstance(conv(6, 6, k, 2, groups=6), DilatedConv2d)
+
+
+def test_zero_insertion_spreads_the_kernel_over_its_dilated_span(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path really runs an undilated conv with a 9x9 kernel for a 5x5 dilation-2 one
+    (and only on inputs at least 11 wide)."""
+    calls: list[tuple[tuple[int, ...], Any]] = []
+    real = F.conv2d
+
+    def spy(x: torch.Tensor, weight: torch.Tensor, *args: Any) -> torch.Tensor:
+        calls.append((tuple(weight.shape), args[3]))
+        return real(x, weight, *args)
+
+    monkeypatch.setattr(F, "conv2d", spy)
+    op = conv(6, 6, 5, 1, dilation=2, groups=6)
+    op(torch.randn(2, 6, 11, 11).to(memory_format=torch.channels_last))
+    assert calls == [((6, 1, 9, 9), (1, 1))]
+    calls.clear()
+    op.zero_insert = False
+    op(torch.randn(2, 6, 11, 11).to(memory_format=torch.channels_last))
+    assert calls == [((6, 1, 5, 5), (2, 2))]  # switched off: the dilated conv itself
 
 
 @pytest.mark.parametrize("c_in,c_out,groups,expect", [(8, 12, 4, 4), (6, 6, 4, 2), (5, 7, 4, 1)])
@@ -376,3 +414,51 @@ def test_graph_ops_use_knn_graph(name: str) -> None:
     grid, knn = build(name, 4, 4, graph="grid"), build(name, 4, 4, graph="knn", k=3)
     assert knn(x).shape == grid(x).shape
     assert not torch.allclose(knn(x), grid(x))
+
+
+@pytest.mark.parametrize("c_in,c_out,size", [(2, 1, 8), (2, 2, 7), (8, 4, 6)])
+def test_strided_pointwise_conv_on_channels_last_matches_the_direct_conv(
+    c_in: int, c_out: int, size: int
+) -> None:
+    """The 1x1 strided conv keeps every second pixel and runs at stride 1 on channels-last
+    input and on views (the factorized reduce's shifted input): the numbers of the direct conv
+    on the same input in NCHW order."""
+    torch.manual_seed(0)
+    fast = PointwiseConv2d(c_in, c_out, 2)
+    direct = nn.Conv2d(c_in, c_out, 1, 2, bias=False)
+    direct.load_state_dict(fast.state_dict())
+    x = torch.randn(4, c_in, size, size).to(memory_format=torch.channels_last)
+    shifted = lambda t: F.pad(t, (0, 1, 0, 1))[:, :, 1:, 1:]  # noqa: E731
+    for make_input in (lambda t: t, shifted):
+        outs, grads = [], []
+        for module in (fast, direct):
+            leaf = x.clone().requires_grad_()
+            # the reference runs on plain NCHW input (the direct conv crashes on channels-last)
+            out = module(make_input(leaf) if module is fast else make_input(leaf).contiguous())
+            out.sum().backward()
+            outs.append(out)
+            grads.append(leaf.grad)
+        assert outs[0].shape == (4, c_out, (size + 1) // 2, (size + 1) // 2)
+        torch.testing.assert_close(outs[0], outs[1])
+        torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_factorized_reduce_on_channels_last_does_not_crash_the_process() -> None:
+    """oneDNN's strided 1x1 conv on channels-last CPU input corrupted the heap (one thread, few
+    channels) and killed the PC-DARTS supernet's process; run in a child process."""
+    code = (
+        "import torch, search_spaces.ops\n"
+        "from nasplat.registry import OPS\n"
+        "torch.set_num_threads(1)\n"
+        "for c in (2, 4):\n"
+        "    for size in (8, 6, 2):\n"
+        "        op = OPS.get('skip_connect')(c, c, 2).to(memory_format=torch.channels_last)\n"
+        "        for _ in range(3):\n"
+        "            x = torch.randn(32, c, size, size).to(memory_format=torch.channels_last)\n"
+        "            op(x.requires_grad_()).sum().backward()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
