@@ -58,19 +58,19 @@ class DilatedConv2d(nn.Conv2d):
             and x.is_contiguous(memory_format=torch.channels_last)
         ):
             return super().forward(x)
-        weight, dilation = self.weight, self.dilation
         span = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True)]
         if (
             self.zero_insert
             and self.groups == self.in_channels == self.out_channels
             and min(x.shape[-2:]) >= max(span) + 2
         ):
-            weight = self.weight.new_zeros(*self.weight.shape[:2], *span)
-            weight[:, :, :: self.dilation[0], :: self.dilation[1]] = self.weight
-            dilation = (1, 1)
-        if weight is self.weight and self.stride == (1, 1):
+            spread = self.weight.new_zeros(*self.weight.shape[:2], *span)
+            spread[:, :, :: self.dilation[0], :: self.dilation[1]] = self.weight
+            y = F.conv2d(x, spread, self.bias, 1, self.padding, (1, 1), self.groups)
+        elif self.stride == (1, 1):
             return super().forward(x)
-        y = F.conv2d(x, weight, self.bias, 1, self.padding, dilation, self.groups)
+        else:
+            y = F.conv2d(x, self.weight, self.bias, 1, self.padding, self.dilation, self.groups)
         return y[:, :, :: self.stride[0], :: self.stride[1]]
 
 
