@@ -8,7 +8,7 @@ the same wall-clock limit, about 10 minutes more). ``--variants`` instead times 
 step settings against the plain first-order step in the same run (a few minutes of CPU):
 PC-DARTS (``partial_channels=4``), ``channels_last=true`` (the supernet's weights in NHWC
 order), the same with the dilated convs run directly (without the faster training paths of
-``search_spaces.ops.conv.DilatedConv2d``), both PC-DARTS and channels-last, and the
+``search_spaces.ops.conv.CpuTrainConv2d``), both PC-DARTS and channels-last, and the
 per-epoch evaluation under ``torch.inference_mode`` instead of ``torch.no_grad``; on digits and
 on random tensors of Fashion-MNIST's shape at 14x14. ``--retrain`` times the retraining's
 training step (the ``train`` evaluator's loop at the cell space's default size, batch 128; a
@@ -187,9 +187,9 @@ def direct_dilated_convs(model: Any) -> int:
     training paths); returns how many there are."""
     from torch import nn
 
-    from search_spaces.ops.conv import DilatedConv2d
+    from search_spaces.ops.conv import CpuTrainConv2d
 
-    found = [m for m in model.modules() if isinstance(m, DilatedConv2d)]
+    found = [m for m in model.modules() if isinstance(m, CpuTrainConv2d)]
     for module in found:
         module.__class__ = nn.Conv2d
     return len(found)
@@ -198,10 +198,10 @@ def direct_dilated_convs(model: Any) -> int:
 def no_zero_insertion(model: Any) -> None:
     """Keep ``model``'s dilated depthwise convs dilated (only the stride-1 path of strided
     ones, the code before zero-inserted kernels)."""
-    from search_spaces.ops.conv import DilatedConv2d
+    from search_spaces.ops.conv import CpuTrainConv2d
 
     for module in model.modules():
-        if isinstance(module, DilatedConv2d):
+        if isinstance(module, CpuTrainConv2d):
             module.zero_insert = False
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,25 +33,65 @@ def _pad(k: int, dilation: int = 1) -> int:
     return dilation * (k - 1) // 2
 
 
-class DilatedConv2d(nn.Conv2d):
-    """A dilated conv with a faster CPU training pass on channels-last input.
+class _SameDepthwiseConv(torch.autograd.Function):
+    """A stride-1 depthwise conv with "same" padding whose backward avoids oneDNN's slow
+    dilated depthwise gradients on CPU: the input gradient is the forward conv of the output
+    gradient with the kernel flipped (fast), the weight gradient one multiply-and-sum per tap."""
 
-    oneDNN's dilated depthwise convs are a slow path on CPU: forward and backward of a 5x5,
-    dilation 2, 48-channel conv at 7x7 take 27 ms against 4.5 undilated, and a strided one is
-    2-3x slower again (``python benchmarks/darts.py --retrain``). So in training on CPU with
-    channels-last input:
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, dilation: tuple[int, int]) -> Any:
+        ctx.save_for_backward(x, weight)
+        ctx.dilation = dilation
+        return F.conv2d(x, weight, None, 1, _same_padding(weight, dilation), dilation, x.shape[1])
 
-    - a depthwise conv on an input at least ``K + 2`` wide, where ``K = dilation * (k - 1) + 1``
-      is the dilated kernel's span, runs undilated with its kernel spread over ``K x K`` with
-      zeros between the taps (``zero_insert``; 2.6-3.4x faster at 14x14; slower on inputs
-      smaller than that, where the dilated conv is kept);
-    - a strided conv runs at stride 1 and keeps every stride-th output.
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        x, weight = ctx.saved_tensors
+        dilation = ctx.dilation
+        padding = _same_padding(weight, dilation)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            flipped = weight.flip(-2, -1)
+            grad_x = F.conv2d(grad, flipped, None, 1, padding, dilation, x.shape[1])
+        if ctx.needs_input_grad[1]:
+            (h, w), (dh, dw) = x.shape[-2:], dilation
+            padded = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
+            taps = [
+                (grad * padded[:, :, i * dh : i * dh + h, j * dw : j * dw + w]).sum((0, 2, 3))
+                for i in range(weight.shape[-2])
+                for j in range(weight.shape[-1])
+            ]
+            grad_w = torch.stack(taps, 1).view_as(weight)
+        return grad_x, grad_w, None
+
+
+def _same_padding(weight: torch.Tensor, dilation: tuple[int, int]) -> tuple[int, int]:
+    return (dilation[0] * (weight.shape[-2] - 1) // 2, dilation[1] * (weight.shape[-1] - 1) // 2)
+
+
+class CpuTrainConv2d(nn.Conv2d):
+    """A dilated or wide depthwise conv with faster CPU training passes on channels-last input.
+
+    oneDNN's dilated depthwise convs are a slow path on CPU: their backward takes 10-80x the
+    forward (a 5x5, dilation 2, 48-channel conv at 7x7: 20 ms for the weight gradient against
+    0.25 ms forward), strided ones are slower again, and so is an undilated depthwise kernel
+    wider than its input (5x5 at 4x4: 12 ms). So in training on CPU with channels-last input
+    (``python benchmarks/darts.py --retrain`` measures each path):
+
+    - a dilated depthwise conv on an input at least ``K + 2`` wide, where
+      ``K = dilation * (k - 1) + 1`` is the kernel's span, runs undilated with its kernel spread
+      over ``K x K`` with zeros between the taps (``zero_insert``);
+    - a narrower dilated depthwise conv, or an undilated one with a kernel wider than the
+      input, keeps the direct forward but computes its own gradients (``own_backward``,
+      ``_SameDepthwiseConv``);
+    - a strided dilated conv runs at stride 1 and keeps every stride-th output.
 
     The numbers are the same as the direct conv's (up to float summation order); inference,
     NCHW input and GPUs take the direct conv, so FLOP counts are unchanged.
     """
 
     zero_insert = True
+    own_backward = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (
@@ -58,16 +100,22 @@ class DilatedConv2d(nn.Conv2d):
             and x.is_contiguous(memory_format=torch.channels_last)
         ):
             return super().forward(x)
+        dilated = self.dilation != (1, 1)
         span = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True)]
-        if (
-            self.zero_insert
-            and self.groups == self.in_channels == self.out_channels
-            and min(x.shape[-2:]) >= max(span) + 2
-        ):
+        depthwise = (
+            self.groups == self.in_channels == self.out_channels
+            and self.bias is None
+            and all(k % 2 for k in self.kernel_size)
+            and self.padding == _same_padding(self.weight, self.dilation)
+        )
+        narrow = min(x.shape[-2:])
+        if depthwise and dilated and self.zero_insert and narrow >= max(span) + 2:
             spread = self.weight.new_zeros(*self.weight.shape[:2], *span)
             spread[:, :, :: self.dilation[0], :: self.dilation[1]] = self.weight
-            y = F.conv2d(x, spread, self.bias, 1, self.padding, (1, 1), self.groups)
-        elif self.stride == (1, 1):
+            y = F.conv2d(x, spread, None, 1, self.padding, (1, 1), self.groups)
+        elif depthwise and self.own_backward and (dilated or max(self.kernel_size) > narrow):
+            y = _SameDepthwiseConv.apply(x, self.weight, self.dilation)
+        elif self.stride == (1, 1) or not dilated:
             return super().forward(x)
         else:
             y = F.conv2d(x, self.weight, self.bias, 1, self.padding, self.dilation, self.groups)
@@ -80,7 +128,8 @@ def conv(
     stride = check_stride(stride)
     if k == 1 and groups == 1:
         return PointwiseConv2d(c_in, c_out, stride)
-    cls = DilatedConv2d if dilation > 1 else nn.Conv2d
+    wide_depthwise = groups == c_in == c_out and k >= 5
+    cls = CpuTrainConv2d if dilation > 1 or wide_depthwise else nn.Conv2d
     return cls(c_in, c_out, k, stride, _pad(k, dilation), dilation, groups, bias=False)
 
 

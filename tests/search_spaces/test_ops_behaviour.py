@@ -11,12 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd import gradcheck
 
 import search_spaces.ops  # noqa: F401  (registers the ops)
 from nasplat.ml.profiling import count_params
 from nasplat.registry import OPS
 from search_spaces.ops.common import LayerNorm2d, PointwiseConv2d
-from search_spaces.ops.conv import DilatedConv2d, conv
+from search_spaces.ops.conv import CpuTrainConv2d, _SameDepthwiseConv, conv
 from search_spaces.ops.graph import (
     adjacency_neighbors,
     gat_propagate,
@@ -56,26 +57,32 @@ def test_dil_conv_parameter_count_and_dilation(k: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "k,stride,size,groups",
+    "k,dilation,stride,size,groups",
     [
-        (3, 1, 9, 6),  # depthwise, input >= span + 2: undilated conv, zero-inserted kernel
-        (5, 1, 14, 6),
-        (5, 2, 14, 6),  # ... then every second output
-        (3, 2, 9, 6),
-        (5, 1, 10, 6),  # input narrower than span + 2 (11): the dilated conv itself
-        (5, 2, 10, 6),  # ... at stride 1, then every second output
-        (3, 2, 9, 1),  # not depthwise: no zero insertion, stride-1 path
+        (3, 2, 1, 9, 6),  # depthwise, input >= span + 2: undilated conv, zero-inserted kernel
+        (5, 2, 1, 14, 6),
+        (5, 2, 2, 14, 6),  # ... then every second output
+        (3, 2, 2, 9, 6),
+        (5, 2, 1, 10, 6),  # input narrower than span + 2 (11): dilated conv, own backward
+        (5, 2, 2, 10, 6),  # ... at stride 1, then every second output
+        (3, 2, 1, 4, 6),
+        (3, 2, 2, 7, 6),
+        (3, 2, 2, 9, 1),  # not depthwise: no zero insertion, stride-1 path
+        (5, 1, 1, 4, 6),  # undilated depthwise kernel wider than the input: own backward
+        (5, 1, 1, 7, 6),  # ... not wider: the direct conv
     ],
 )
-def test_dilated_conv_training_paths_match_the_direct_conv(
-    k: int, stride: int, size: int, groups: int
+def test_cpu_train_conv_paths_match_the_direct_conv(
+    k: int, dilation: int, stride: int, size: int, groups: int
 ) -> None:
-    """On channels-last input in training, a dilated conv takes a faster path (zero-inserted
-    kernel, stride 1 then subsampling); outputs and gradients equal the direct conv's."""
+    """On channels-last input in training, a dilated or wide depthwise conv takes a faster path
+    (zero-inserted kernel, own backward, stride 1 then subsampling); outputs and gradients
+    equal the direct conv's."""
     torch.manual_seed(0)
-    fast = conv(6, 6, k, stride, dilation=2, groups=groups)
-    assert isinstance(fast, DilatedConv2d)
-    direct = nn.Conv2d(6, 6, k, stride, 2 * (k - 1) // 2, 2, groups, bias=False)
+    fast = conv(6, 6, k, stride, dilation=dilation, groups=groups)
+    assert isinstance(fast, CpuTrainConv2d)
+    padding = dilation * (k - 1) // 2
+    direct = nn.Conv2d(6, 6, k, stride, padding, dilation, groups, bias=False)
     direct.load_state_dict(fast.state_dict())
     x = torch.randn(4, 6, size, size).to(memory_format=torch.channels_last)
     outs, grads = [], []
@@ -92,7 +99,25 @@ def test_dilated_conv_training_paths_match_the_direct_conv(
         torch.testing.assert_close(fast_grad, direct_grad, rtol=5e-4, atol=1e-4)
     with torch.no_grad():  # inference takes the direct conv (what the FLOP counter sees)
         torch.testing.assert_close(fast(x), direct(x))
-    assert not isinstance(conv(6, 6, k, 2, groups=6), DilatedConv2d)
+
+
+def test_only_dilated_and_wide_depthwise_convs_get_the_cpu_training_paths() -> None:
+    assert isinstance(conv(6, 6, 3, 2, dilation=2), CpuTrainConv2d)
+    assert isinstance(conv(6, 6, 5, 1, groups=6), CpuTrainConv2d)
+    assert type(conv(6, 6, 3, 2, groups=6)) is nn.Conv2d
+    assert type(conv(6, 6, 5, 1)) is nn.Conv2d
+
+
+@pytest.mark.parametrize("dilation", [(1, 1), (2, 2), (2, 1)])
+def test_own_depthwise_backward_passes_gradcheck(dilation: tuple[int, int]) -> None:
+    """The hand-written gradients of the same-padded depthwise conv, against finite
+    differences in float64 (channels-last input, as in training)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64).to(memory_format=torch.channels_last)
+    weight = torch.randn(3, 1, 5, 3, dtype=torch.float64)
+    x.requires_grad_()
+    weight.requires_grad_()
+    assert gradcheck(lambda a, b: _SameDepthwiseConv.apply(a, b, dilation), (x, weight))
 
 
 def test_zero_insertion_spreads_the_kernel_over_its_dilated_span(
