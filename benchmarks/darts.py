@@ -7,15 +7,15 @@ for the step timings; ``--quality`` adds a default digits search and a random se
 the same wall-clock limit, about 10 minutes more). ``--variants`` instead times the cheaper
 step settings against the plain first-order step in the same run (a few minutes of CPU):
 PC-DARTS (``partial_channels=4``), ``channels_last=true`` (the supernet's weights in NHWC
-order), the same with the dilated convs run directly (without the faster training paths of
+order), the same with the dilated and wide depthwise convs run directly (without the faster training paths of
 ``search_spaces.ops.conv.CpuTrainConv2d``), both PC-DARTS and channels-last, and the
 per-epoch evaluation under ``torch.inference_mode`` instead of ``torch.no_grad``; on digits and
 on random tensors of Fashion-MNIST's shape at 14x14. ``--retrain`` times the retraining's
-training step (the ``train`` evaluator's loop at the cell space's default size, batch 128; a
-sampled cell and the cells ENAS and beta-DARTS derived on Fashion-MNIST) with
-``channels_last=true``: with the dilated convs run directly, with only the stride-1 path of
-strided ones (no zero-inserted kernels), and as shipped, against the default, at 28x28 and
-20x20, interleaved.
+training step (the ``train`` evaluator's loop, batch 128, on the cell space's default network
+and the Fashion-MNIST recipes'; a sampled cell and the cells ENAS and beta-DARTS derived on
+Fashion-MNIST) with ``channels_last=true``: with the dilated and wide depthwise convs run
+directly, with the direct conv's gradients (no ``own_backward``), and as shipped, against the
+default, interleaved.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def variant_timers(splits: Any) -> dict[str, Callable[[], None]]:
         darts = Darts(CellSpace(), **options)
         darts.build(context)
         if name == "channels_last_direct":
-            direct_dilated_convs(darts.supernet)
+            direct_convs(darts.supernet)
         train, val = darts.weight_data.next(), darts.arch_data.next()
 
         def step(darts: Any = darts, train: Any = train, val: Any = val) -> None:
@@ -179,12 +179,19 @@ BETA_DARTS_FASHION_CELL = (
     "('dil_conv_5x5', 3)], reduce_concat=[2, 3, 4, 5])"
 )
 """The cell beta-DARTS derived on Fashion-MNIST (docs/benchmarks.md): six ``dil_conv_5x5``."""
-RETRAIN_SETTINGS = ("default", "channels_last_direct", "channels_last_dilated", "channels_last")
+RETRAIN_SETTINGS = (
+    "default",
+    "channels_last_direct",
+    "channels_last_no_own_backward",
+    "channels_last",
+)
+RECIPE_NET = {"stem_stride": 2, "channels": 24}
+"""The Fashion-MNIST recipes' retrained network (docs/strategies.md): cells at 14x14, 7x7, 4x4."""
 
 
-def direct_dilated_convs(model: Any) -> int:
-    """Make ``model``'s dilated convs run the direct conv (the code before their faster
-    training paths); returns how many there are."""
+def direct_convs(model: Any) -> int:
+    """Make ``model``'s dilated and wide depthwise convs run the direct conv (without their
+    faster CPU training paths); returns how many there are."""
     from torch import nn
 
     from search_spaces.ops.conv import CpuTrainConv2d
@@ -195,28 +202,28 @@ def direct_dilated_convs(model: Any) -> int:
     return len(found)
 
 
-def no_zero_insertion(model: Any) -> None:
-    """Keep ``model``'s dilated depthwise convs dilated (only the stride-1 path of strided
-    ones, the code before zero-inserted kernels)."""
+def no_own_backward(model: Any) -> None:
+    """Keep the direct conv's gradients in ``model``'s depthwise convs (zero-inserted kernels
+    and the stride-1 path only: the code before ``own_backward``)."""
     from search_spaces.ops.conv import CpuTrainConv2d
 
     for module in model.modules():
         if isinstance(module, CpuTrainConv2d):
-            module.zero_insert = False
+            module.own_backward = False
 
 
 def retrain_seconds(
-    genotype_text: str | None, resolution: int, rounds: int, steps: int = 2
+    genotype_text: str | None, resolution: int, rounds: int, steps: int = 2, **net: Any
 ) -> dict[str, float]:
     """Median wall-clock seconds per training step of the ``train`` evaluator's loop (the cell
-    space's default network, batch 128) by setting: NCHW weights, channels-last weights with
-    the direct strided dilated convs, channels-last weights as shipped."""
+    space's network with the ``net`` options, batch 128) by setting: NCHW weights,
+    channels-last weights with the direct convs, without own gradients, and as shipped."""
     import random
 
     from nasplat.ml.training import TrainConfig, _start_run
     from search_spaces.cell import CellSpace
 
-    space = CellSpace()
+    space = CellSpace(**net)
     genotype = (
         space.sample(random.Random(0))
         if genotype_text is None
@@ -228,9 +235,9 @@ def retrain_seconds(
         torch.manual_seed(0)
         model = space.build(genotype, splits.shape)
         if setting == "channels_last_direct":
-            direct_dilated_convs(model)
-        if setting == "channels_last_dilated":
-            no_zero_insertion(model)
+            direct_convs(model)
+        if setting == "channels_last_no_own_backward":
+            no_own_backward(model)
         config = TrainConfig(epochs=1, device="cpu", channels_last=setting != "default")
         runs[setting] = _start_run(model, splits, config)
         runs[setting].train_epoch(1)  # warm-up
@@ -245,34 +252,39 @@ def retrain_seconds(
 
 def retrain(rounds: int) -> list[str]:
     """The Markdown table of the retraining step: channels-last weights, and the faster
-    training paths of dilated convs, as ratios against the default."""
+    training paths of dilated and wide depthwise convs, as ratios against the default."""
     lines = [
         f"CPU ({platform.machine()}, {torch.get_num_threads()} torch threads, torch "
-        f"{torch.__version__}); the `train` evaluator's training loop at the cell space's "
-        "default size (5 cells, 16 channels), batch 128, random Fashion-MNIST-shaped data; "
-        f"median wall-clock seconds per step of {rounds} interleaved rounds of 2 steps after "
-        "a warm-up. `direct`: channels-last weights with the dilated convs run directly; "
-        "`dilated`: with the stride-1 path of strided ones but no zero-inserted kernels.",
+        f"{torch.__version__}); the `train` evaluator's training loop, batch 128, random "
+        "Fashion-MNIST-shaped data; the cell space's default network (5 cells, 16 channels) "
+        "and the recipes' (stride-2 stem, 24 channels); median wall-clock seconds per step of "
+        f"{rounds} interleaved rounds of 2 steps after a warm-up. `direct`: channels-last "
+        "weights with the dilated and wide depthwise convs run directly; `no own backward`: "
+        "with zero-inserted kernels and the stride-1 path, but the direct conv's gradients.",
         "",
-        "| cell | resolution | default s/step | channels_last, direct "
-        "| channels_last, dilated | channels_last |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| cell | network | resolution | default s/step | channels_last, direct "
+        "| channels_last, no own backward | channels_last |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
-    cells = (
-        ("sampled (seed 0)", None),
-        ("ENAS Fashion-MNIST", ENAS_FASHION_CELL),
-        ("beta-DARTS Fashion-MNIST", BETA_DARTS_FASHION_CELL),
-    )
-    for label, text in cells:
-        for resolution in (28, 20):
-            t = retrain_seconds(text, resolution, rounds)
-            base = t["default"]
-            lines.append(
-                f"| {label} | {resolution}x{resolution} | {base:.3f} | "
-                f"{t['channels_last_direct'] / base:.2f}x | "
-                f"{t['channels_last_dilated'] / base:.2f}x | {t['channels_last'] / base:.2f}x |"
-            )
-            print(lines[-1], flush=True)
+    rows = [
+        ("sampled (seed 0)", None, "default", 28),
+        ("sampled (seed 0)", None, "default", 20),
+        ("ENAS Fashion-MNIST", ENAS_FASHION_CELL, "default", 28),
+        ("ENAS Fashion-MNIST", ENAS_FASHION_CELL, "recipe", 28),
+        ("beta-DARTS Fashion-MNIST", BETA_DARTS_FASHION_CELL, "default", 28),
+        ("beta-DARTS Fashion-MNIST", BETA_DARTS_FASHION_CELL, "recipe", 28),
+    ]
+    for label, text, network, resolution in rows:
+        net = RECIPE_NET if network == "recipe" else {}
+        t = retrain_seconds(text, resolution, rounds, **net)
+        base = t["default"]
+        lines.append(
+            f"| {label} | {network} | {resolution}x{resolution} | {base:.3f} | "
+            f"{t['channels_last_direct'] / base:.2f}x | "
+            f"{t['channels_last_no_own_backward'] / base:.2f}x | "
+            f"{t['channels_last'] / base:.2f}x |"
+        )
+        print(lines[-1], flush=True)
     return lines
 
 
