@@ -66,7 +66,7 @@ class _SameDepthwiseConv(torch.autograd.Function):
 
 
 def _same_padding(weight: torch.Tensor, dilation: tuple[int, int]) -> tuple[int, int]:
-    return (dilation[0] * (weight.shape[-2] - 1) // 2, dilation[1] * (weight.shape[-1] - 1) // 2)
+    return _pad(weight.shape[-2], dilation[0]), _pad(weight.shape[-1], dilation[1])
 
 
 class CpuTrainConv2d(nn.Conv2d):
