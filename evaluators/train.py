@@ -199,7 +199,7 @@ class TrainEvaluator(Evaluator):
         }
         if result.test_acc is not None:
             metrics["test_acc"] = result.test_acc
-        if config.time_limit is not None:  # the epochs may have been cut to it
+        if config.time_limit is not None:  # the epochs were planned to it
             metrics["epochs_run"] = float(result.epochs_run)
         weights = state_bytes(model) if self.keep_weights else None
         return EvalResult(metrics, state_dict=weights, epochs_run=result.epochs_run)

@@ -21,8 +21,8 @@ class Reporter:
 
     ``report(step, value)`` records the value (through ``sink``) and raises
     :class:`TrialPruned` when ``should_prune`` says so. Evaluators call it once per epoch, and
-    ``replan(steps)`` when a time limit cuts the steps the trial will report (``on_replan``:
-    e.g. a progress bar's total).
+    ``replan(steps)`` when a time limit changes the steps the trial will report
+    (``on_replan``: e.g. a progress bar's total).
     """
 
     def __init__(
@@ -44,7 +44,7 @@ class Reporter:
             raise TrialPruned(f"pruned at step {step}")
 
     def replan(self, steps: int) -> None:
-        """The trial now reports ``steps`` steps in all (fewer than planned)."""
+        """The trial now reports ``steps`` steps in all (fewer or more than planned)."""
         if self._on_replan is not None:
             self._on_replan(steps)
 

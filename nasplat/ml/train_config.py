@@ -45,10 +45,11 @@ class TrainConfig:
     class probabilities of each image and its mirror image;
     :func:`nasplat.ml.training.evaluate_model`).
     ``time_limit``: seconds the run's epochs may take (None: no limit). After each epoch the
-    epoch count is cut to what the mean epoch so far says fits in the time left (at least one
-    epoch runs), and the learning-rate schedule is re-planned over the new count, so it only
-    falls sooner; the final test evaluation comes on top. Machine-dependent: the one-shot
-    retraining sets it from a study's ``--time-limit``.
+    epoch count is re-planned to what fits in the time left at the pace of the epochs after
+    the first (at least one epoch runs, at most ``epochs``): it may fall and rise again. The
+    rest of the learning-rate schedule is then stretched or squeezed over the new count from
+    where it is, without a jump; the final test evaluation comes on top. Machine-dependent: the
+    one-shot retraining sets it from a study's ``--time-limit``.
     """
 
     epochs: int = 10

@@ -95,26 +95,42 @@ def seed_everything(seed: int) -> None:
 # --------------------------------------------------------------------------- config
 
 
-def _cosine(step: int, total: int) -> float:
-    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+def _cosine(progress: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _constant(step: int, total: int) -> float:
+def _constant(progress: float) -> float:
     return 1.0
 
 
-_SCHEDULES: dict[str, Callable[[int, int], float]] = {"cosine": _cosine, "constant": _constant}
+_SCHEDULES: dict[str, Callable[[float], float]] = {"cosine": _cosine, "constant": _constant}
+"""Learning-rate factors by the schedule's progress, from 0 (first step) to 1 (end)."""
 
 
 @dataclass
 class _StepSchedule:
-    """The learning-rate factor of each step over ``total`` steps (``total`` may be cut)."""
+    """The learning-rate factor of each step over ``total`` steps. :meth:`replan` gives the
+    run a new ``total`` mid-way: the rest of the schedule is stretched or squeezed over the
+    steps left from there, so the factor goes on from where it was, without a jump."""
 
-    factor: Callable[[int, int], float]
+    factor: Callable[[float], float]
     total: int
+    start: int = 0  # the step of the last re-plan
+    progress_at_start: float = 0.0
+
+    def progress(self, step: int) -> float:
+        left = self.total - self.start
+        if left <= 0:
+            return 1.0
+        done = min(max(step - self.start, 0), left) / left
+        return self.progress_at_start + (1.0 - self.progress_at_start) * done
 
     def __call__(self, step: int) -> float:
-        return self.factor(step, self.total)
+        return self.factor(self.progress(step))
+
+    def replan(self, step: int, total: int) -> None:
+        """From ``step`` on, end the schedule at ``total`` steps instead."""
+        self.progress_at_start, self.start, self.total = self.progress(step), step, total
 
 
 def _sgd(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
@@ -437,7 +453,7 @@ def train_model(
     The model is moved to ``config.device`` and stays there. After each epoch the BatchNorm
     statistics are re-estimated (``config.bn_recalibration``, :func:`recalibrate_batchnorm`) and
     ``reporter.report(epoch, val_acc)`` is called (epochs count from 1), and
-    ``reporter.replan(epochs)`` when ``config.time_limit`` cuts the epochs; a
+    ``reporter.replan(epochs)`` when ``config.time_limit`` changes the epochs' plan; a
     :class:`~nasplat.errors.TrialPruned` it raises propagates. A non-finite training loss
     raises FloatingPointError at once. With ``restore_best`` the best-validation epoch's
     weights are loaded at the end. Whatever happens, the model is left in eval mode without
@@ -463,8 +479,8 @@ def _fit(
     restore_best: bool,
     started: float,
 ) -> _Fitted:
-    """The epoch loop (keeping the best weights only with ``restore_best``); epochs are cut to
-    ``config.time_limit`` counted from ``started``."""
+    """The epoch loop (keeping the best weights only with ``restore_best``); the epochs are
+    planned to ``config.time_limit`` counted from ``started``."""
     fitted = _Fitted()
     epochs, epoch = run.config.epochs, 0
     while epoch < epochs:
@@ -489,33 +505,39 @@ def _fit(
         if reporter is not None:
             reporter.report(epoch, val_acc)
         if run.config.time_limit is not None:
-            planned, epochs = epochs, _cut_to_time_limit(run, fitted.history, epochs, started)
+            planned, epochs = epochs, _plan_to_time_limit(run, fitted.history, epochs, started)
             if epochs != planned and reporter is not None:
                 reporter.replan(epochs)
     return fitted
 
 
-def _cut_to_time_limit(
-    run: _Run, history: list[dict[str, float]], epochs: int, started: float
+def _plan_to_time_limit(
+    run: _Run, history: list[dict[str, float]], planned: int, started: float
 ) -> int:
-    """``epochs``, cut to the epochs run plus those the mean epoch so far says fit in what is
-    left of ``config.time_limit``; a cut re-plans the learning-rate schedule over the new
-    count."""
+    """The epochs to run: those run plus those that fit in what is left of
+    ``config.time_limit`` at the pace of the epochs so far (those after the first, once there
+    are any: the first carries the warm-up), at most ``config.epochs``. A new count, shorter
+    or longer than ``planned``, re-plans the rest of the learning-rate schedule over it; a plan
+    that has run out stays ended (its schedule is at zero)."""
     assert run.config.time_limit is not None
     done = len(history)
+    if done >= planned:
+        return planned
     left = started + run.config.time_limit - time.perf_counter()
-    mean = sum(record["seconds"] for record in history) / done
-    fits = done + int(max(left, 0.0) // max(mean, 1e-9))
-    if fits >= epochs:
-        return epochs
+    paced = history[1:] or history
+    pace = sum(record["seconds"] for record in paced) / len(paced)
+    fits = min(run.config.epochs, done + int(max(left, 0.0) // max(pace, 1e-9)))
+    if fits == planned:
+        return planned
     log.info(
-        "time limit %.0f s: training cut from %d to %d epochs (%.1f s per epoch)",
+        "time limit %.0f s: training re-planned from %d to %d epochs (%.1f s per epoch)",
         run.config.time_limit,
-        epochs,
+        planned,
         fits,
-        mean,
+        pace,
     )
-    run.schedule.total = fits * _batch_count(len(run.y), run.config.batch_size)
+    batches = _batch_count(len(run.y), run.config.batch_size)
+    run.schedule.replan(done * batches, fits * batches)
     return fits
 
 

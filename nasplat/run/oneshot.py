@@ -147,7 +147,7 @@ def retrain(
 ) -> tuple[TrialRecord, int]:
     """Train ``genotype`` from scratch as an ordinary trial, with a progress bar over its
     epochs; ``(trial, trials created)``. With a ``deadline`` (``time.monotonic()``) its epochs
-    are cut to the time left (``TrainConfig.time_limit``), and so is the bar's total; the
+    are planned to the time left (``TrainConfig.time_limit``), and so is the bar's total; the
     trial keeps the study's budget and records ``epochs_run``."""
     store, study = run.store, run.study
     canonical = run.space.canonicalize(genotype)

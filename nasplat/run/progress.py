@@ -18,7 +18,7 @@ class _Bar:
             self._progress.update(self._task, advance=1, status=text)  # type: ignore[attr-defined]
 
     def set_total(self, total: int) -> None:
-        """A new total (a time limit cut the steps), so the time left counts only those."""
+        """A new total (a time limit re-planned the steps), so the time left counts those."""
         if self._progress is not None:
             self._progress.update(self._task, total=total)  # type: ignore[attr-defined]
 

@@ -200,25 +200,56 @@ def test_time_limit_cuts_the_epochs(tiny: DataSplits) -> None:
     result = train_model(small_cnn(classes=4), tiny, config, reporter=reporter)
     assert 1 <= result.epochs_run < 1000 and len(result.history) == result.epochs_run
     assert result.test_acc is not None
-    # the reporter hears each cut (e.g. a progress bar's total), the last being the epochs run
-    assert plans and plans[-1] == result.epochs_run and plans == sorted(plans, reverse=True)
+    # the reporter hears each new plan (e.g. a progress bar's total), the last being the
+    # epochs run
+    assert plans and plans[-1] == result.epochs_run and max(plans) < 1000
 
 
-def test_a_time_limit_cut_replans_the_schedule_over_the_epochs_that_fit() -> None:
-    from nasplat.ml.training import _cosine, _cut_to_time_limit, _StepSchedule
+def test_a_replan_stretches_or_squeezes_the_rest_of_the_schedule_without_a_jump() -> None:
+    from nasplat.ml.training import _constant, _cosine, _StepSchedule
+
+    schedule = _StepSchedule(_cosine, 100)
+    assert schedule(0) == pytest.approx(1.0) and schedule(50) == pytest.approx(0.5)
+    schedule.replan(50, 200)  # longer: the second half of the cosine over 150 steps
+    assert schedule(50) == pytest.approx(0.5) and schedule(200) == pytest.approx(0.0)
+    assert schedule(125) == pytest.approx(_cosine(0.75))
+    schedule.replan(125, 135)  # shorter again: the last quarter over 10 steps
+    assert schedule(125) == pytest.approx(_cosine(0.75)) and schedule(130) == pytest.approx(
+        _cosine(0.875)
+    )
+    assert schedule(135) == pytest.approx(0.0) and schedule(500) == pytest.approx(0.0)
+    flat = _StepSchedule(_constant, 10)
+    flat.replan(5, 30)
+    assert flat(0) == flat(29) == 1.0
+
+
+def test_a_time_limit_plans_the_epochs_that_fit_at_the_pace_after_the_first() -> None:
+    from nasplat.ml.training import _cosine, _plan_to_time_limit, _StepSchedule
 
     config = TrainConfig(epochs=10, batch_size=10, time_limit=100.0)
     run = SimpleNamespace(config=config, y=torch.zeros(50), schedule=_StepSchedule(_cosine, 50))
-    history = [{"seconds": 10.0}, {"seconds": 10.0}]
-    started = time.perf_counter() - 75.0  # 25 s left: two more 10-s epochs fit
-    assert _cut_to_time_limit(run, history, 10, started) == 4  # type: ignore[arg-type]
-    assert run.schedule.total == 4 * 5  # five batches of ten per epoch
-    assert run.schedule(10) == pytest.approx(0.5) and run.schedule(20) == pytest.approx(0.0)
-    run.schedule.total = 50
-    assert _cut_to_time_limit(run, history, 10, time.perf_counter()) == 10  # type: ignore[arg-type]
-    assert run.schedule.total == 50  # enough time: nothing changes
+    first = [{"seconds": 30.0}]
+    started = time.perf_counter() - 30.0  # 70 s left at the first epoch's 30 s: two more
+    assert _plan_to_time_limit(run, first, 10, started) == 3  # type: ignore[arg-type]
+    assert run.schedule.total == 3 * 5 and run.schedule.start == 5  # five batches per epoch
+    assert run.schedule(5) == pytest.approx(_cosine(0.1))  # goes on from where it was
+    assert run.schedule(15) == pytest.approx(0.0)
+    # later epochs of 10 s: the plan grows again, paced without the slow first epoch
+    history = [*first, {"seconds": 10.0}, {"seconds": 10.0}]
+    run.schedule = _StepSchedule(_cosine, 20)  # a plan of 4 epochs, 3 run
+    started = time.perf_counter() - 45.0  # 55 s left: five more at 10 s
+    assert _plan_to_time_limit(run, history, 4, started) == 8  # type: ignore[arg-type]
+    assert run.schedule.total == 8 * 5 and run.schedule.start == 15
+    assert run.schedule(15) == pytest.approx(_cosine(0.75)) and run.schedule(40) == 0.0
+    # never beyond the configured epochs; the plan unchanged leaves the schedule as it is
+    assert _plan_to_time_limit(run, history, 8, time.perf_counter()) == 10  # type: ignore[arg-type]
+    assert run.schedule.total == 10 * 5 and run.schedule.start == 15
+    assert _plan_to_time_limit(run, history, 10, time.perf_counter()) == 10  # type: ignore[arg-type]
+    assert run.schedule.total == 10 * 5 and run.schedule.start == 15
     late = time.perf_counter() - 200.0  # past the limit: no further epoch
-    assert _cut_to_time_limit(run, history, 10, late) == 2  # type: ignore[arg-type]
+    assert _plan_to_time_limit(run, history, 10, late) == 3  # type: ignore[arg-type]
+    # a plan that has run out is not extended: its learning rate has reached zero
+    assert _plan_to_time_limit(run, history, 3, time.perf_counter()) == 3  # type: ignore[arg-type]
 
 
 def test_zero_epochs_only_evaluates(tiny: DataSplits) -> None:
