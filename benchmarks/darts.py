@@ -9,9 +9,8 @@ step settings against the plain first-order step in the same run (a few minutes 
 PC-DARTS (``partial_channels=4``), ``channels_last=true`` (the supernet's weights in NHWC
 order), the same with the dilated and wide depthwise convs run directly (without the faster
 training paths of ``search_spaces.ops.conv.CpuTrainConv2d``), both PC-DARTS and
-channels-last, and the
-per-epoch evaluation under ``torch.inference_mode`` instead of ``torch.no_grad``; on digits and
-on random tensors of Fashion-MNIST's shape at 14x14. ``--retrain`` times the retraining's
+channels-last, and the per-epoch evaluation under ``torch.inference_mode`` instead of
+``torch.no_grad``; on digits and on random tensors of Fashion-MNIST's shape at 14x14. ``--retrain`` times the retraining's
 training step (the ``train`` evaluator's loop, batch 128, on the cell space's default network
 and the Fashion-MNIST recipes'; a sampled cell and the cells ENAS and beta-DARTS derived on
 Fashion-MNIST) with ``channels_last=true``: with the dilated and wide depthwise convs run
